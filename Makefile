@@ -1,0 +1,45 @@
+# leadscore: `make demo` runs the main job, `make test` runs the tests. Both set up .venv first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.8
+DEMO_DATA ?= data/demo
+DEMO_LEADS ?= 20000
+
+export BENTOML_DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export UV_COMPILE_BYTECODE := 1
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install demo test test-all lint format clean
+
+# uv is installed for the current user when missing; it then installs exactly uv.lock.
+$(VENV)/.installed: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user "uv==$(UV_VERSION)"
+	@UV=$$(command -v uv || echo "$$(python3 -m site --user-base)/bin/uv"); \
+	  $$UV sync --frozen --python python3
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/leadscore generate --leads $(DEMO_LEADS) --seed 7 --out $(DEMO_DATA)
+	$(VENV)/bin/leadscore validate $(DEMO_DATA)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: install lint
+	$(VENV)/bin/pytest
+
+test-all: install lint
+	$(VENV)/bin/pytest -m ""
+
+clean:
+	rm -rf $(VENV) data/demo .pytest_cache .ruff_cache

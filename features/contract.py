@@ -1,0 +1,315 @@
+"""The lead data contract: three tables, their columns, types and vocabularies, in one place.
+
+A data folder holds `leads`, `events` and `outcomes` as CSV or Parquet. Only `leads` is
+required: live scoring has no outcomes, and a flat CRM export has no event log.
+`load_dataset` validates every table with pandera and raises `ContractError` naming the file,
+the column, the first offending rows (row 1 is the first row after the header) and what was
+expected. Columns the contract does not know are kept as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import pandera.pandas as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.errors import LeadscoreError
+from features.tables import find_table, read_table
+
+TIMESTAMP = pd.DatetimeTZDtype("us", "UTC")
+
+EVENT_TYPES: tuple[str, ...] = (
+    "page_view",
+    "pricing_page_view",
+    "content_download",
+    "webinar_registered",
+    "webinar_attended",
+    "email_open",
+    "email_click",
+    "form_submit",
+    "demo_request",
+    "free_trial_signup",
+    "product_active_day",
+    "unsubscribe",
+)
+DECISIONS: tuple[str, ...] = ("accepted", "rejected", "recycled", "open")
+REASONS: tuple[str, ...] = (
+    "bad_fit",
+    "student_or_personal",
+    "competitor",
+    "no_budget",
+    "no_authority",
+    "no_need",
+    "not_now",
+    "unreachable",
+    "duplicate",
+    "spam_or_invalid",
+)
+FIT_CATEGORICAL: tuple[str, ...] = (
+    "email_domain",
+    "job_title",
+    "seniority",
+    "department",
+    "industry",
+    "country",
+    "region",
+    "source",
+)
+FIT_NUMERIC: tuple[str, ...] = ("company_size",)
+
+
+class ContractConfig(BaseModel):
+    """What a data folder may contain beyond the built-in vocabularies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    extra_event_types: list[str] = Field(
+        default_factory=list, description="Event types accepted in addition to EVENT_TYPES."
+    )
+    reasons: list[str] = Field(
+        default_factory=lambda: list(REASONS),
+        description="Reason codes sales may give for a rejected or recycled lead.",
+    )
+    extra_fit_columns: dict[str, Literal["categorical", "numeric"]] = Field(
+        default_factory=dict,
+        description="Further `leads` columns to use as fit features; they become required.",
+    )
+
+    @property
+    def event_types(self) -> list[str]:
+        return list(EVENT_TYPES) + [t for t in self.extra_event_types if t not in EVENT_TYPES]
+
+
+class ContractError(LeadscoreError):
+    """A data file breaks the contract."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The validated contract tables of one data folder."""
+
+    leads: pd.DataFrame
+    events: pd.DataFrame
+    outcomes: pd.DataFrame
+
+
+def _text(required: bool = True, nullable: bool = True, **kwargs) -> pa.Column:
+    return pa.Column(str, required=required, nullable=nullable, coerce=True, **kwargs)
+
+
+def _isin(values: list[str]) -> pa.Check:
+    return pa.Check.isin(values, error=f"one of: {', '.join(values)}")
+
+
+def leads_schema(config: ContractConfig) -> pa.DataFrameSchema:
+    columns = {
+        "lead_id": _text(nullable=False, unique=True),
+        "account_id": _text(nullable=False),
+        "created_at": pa.Column(TIMESTAMP, nullable=False, coerce=True),
+        "company_size": pa.Column(
+            "Int64",
+            pa.Check.ge(0, error="a whole number of employees >= 0"),
+            required=False,
+            nullable=True,
+            coerce=True,
+        ),
+    }
+    columns.update({name: _text(required=False) for name in FIT_CATEGORICAL})
+    for name, kind in config.extra_fit_columns.items():
+        columns[name] = _text() if kind == "categorical" else pa.Column(float, nullable=True, coerce=True)
+    return pa.DataFrameSchema(columns, strict=False, name="leads")
+
+
+def events_schema(config: ContractConfig, lead_ids: pd.Series) -> pa.DataFrameSchema:
+    known = pa.Check(lambda s: s.isin(lead_ids), element_wise=False, error="a lead_id present in leads")
+    return pa.DataFrameSchema(
+        {
+            "lead_id": _text(nullable=False, checks=known),
+            "ts": pa.Column(TIMESTAMP, nullable=False, coerce=True),
+            "type": _text(nullable=False, checks=_isin(config.event_types)),
+            "detail": _text(required=False),
+        },
+        strict=False,
+        name="events",
+    )
+
+
+def outcomes_schema(config: ContractConfig, lead_ids: pd.Series) -> pa.DataFrameSchema:
+    known = pa.Check(lambda s: s.isin(lead_ids), element_wise=False, error="a lead_id present in leads")
+    decided = pa.Check(
+        lambda d: d["decided_at"].isna() | (d["decided_at"] >= d["mql_at"]),
+        error="decided_at at or after mql_at",
+    )
+    dated = pa.Check(
+        lambda d: (d["decision"] == "open") == d["decided_at"].isna(),
+        error="decided_at empty for open decisions and present for every other decision",
+    )
+    reasoned = pa.Check(
+        lambda d: ~d["decision"].isin(["rejected", "recycled"]) | d["reason"].notna(),
+        error="a reason code for every rejected or recycled lead",
+    )
+    return pa.DataFrameSchema(
+        {
+            "lead_id": _text(nullable=False, checks=known),
+            "mql_at": pa.Column(TIMESTAMP, nullable=False, coerce=True),
+            "decision": _text(nullable=False, checks=_isin(list(DECISIONS))),
+            "reason": _text(checks=_isin(config.reasons)),
+            "decided_at": pa.Column(TIMESTAMP, nullable=True, coerce=True),
+        },
+        checks=[decided, dated, reasoned],
+        unique=["lead_id", "mql_at"],
+        strict=False,
+        name="outcomes",
+    )
+
+
+def _describe(failures: pd.DataFrame, path: Path, max_rows: int = 5) -> str:
+    """Turn pandera's failure cases into one line per (column, expectation)."""
+    lines = []
+    coercions = failures[failures["check"].astype(str).str.startswith("coerce_dtype")]
+    coerce_failed = set(coercions["column"])
+    unparsed_rows = set(coercions["index"].dropna())
+    for (column, check), group in failures.groupby(["column", "check"], dropna=False, sort=False):
+        check = str(check)
+        if check.startswith("dtype(") and column in coerce_failed:
+            continue  # the coercion failure already says it
+        if column in coerce_failed and not check.startswith("coerce_dtype"):
+            continue  # checks on a column that did not parse only repeat the problem
+        if check == "column_in_dataframe":
+            missing = ", ".join(str(v) for v in group["failure_case"])
+            lines.append(f"{path}: missing required column(s): {missing}")
+            continue
+        expected = _expected(check)
+        where = "" if pd.isna(column) else f", column '{column}'"
+        rows = group.dropna(subset=["index"]).drop_duplicates(subset=["index"])
+        if pd.isna(column):
+            rows = rows[~rows["index"].isin(unparsed_rows)]  # already reported as unparseable
+            if rows.empty:
+                continue
+            shown = ", ".join(str(int(i) + 1) for i in rows["index"].head(max_rows))
+        else:
+            shown = ", ".join(
+                f"{int(r['index']) + 1} ({r['failure_case']!r})" for _, r in rows.head(max_rows).iterrows()
+            )
+        more = f" and {len(rows) - max_rows} more" if len(rows) > max_rows else ""
+        lines.append(f"{path}{where}: expected {expected}; {len(rows)} row(s) fail: {shown}{more}")
+    return "\n".join(lines)
+
+
+def _expected(check: str) -> str:
+    if check.startswith("coerce_dtype(") or check.startswith("dtype("):
+        if "datetime" in check:
+            return "a timestamp (ISO 8601, e.g. 2024-05-01T09:30:00Z)"
+        if "Int64" in check:
+            return "a whole number"
+        if "float" in check:
+            return "a number"
+        return f"type {check}"
+    if check == "field_uniqueness":
+        return "unique values (each id once)"
+    if check == "multiple_fields_uniqueness":
+        return "one row per (lead_id, mql_at)"
+    if check.startswith("not_nullable"):
+        return "a value (no empty cells)"
+    return check
+
+
+def _parse_timestamps(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parse timestamp columns cell by cell (ISO 8601, any offset, naive = UTC).
+
+    pandera coerces a column as a whole, so one odd format would fail every row; parsing here
+    keeps each good cell and returns the bad ones as failure cases in pandera's own shape.
+    """
+    frame = frame.copy()
+    bad = []
+    for name, column in schema.columns.items():
+        if column.dtype != pa.engines.pandas_engine.Engine.dtype(TIMESTAMP) or name not in frame:
+            continue
+        raw = frame[name]
+        parsed = pd.to_datetime(raw, utc=True, format="ISO8601", errors="coerce")
+        broken = raw.notna() & parsed.isna()
+        bad.append(
+            pd.DataFrame(
+                {
+                    "column": name,
+                    "check": "coerce_dtype('datetime')",
+                    "failure_case": raw[broken].astype(str),
+                    "index": raw.index[broken],
+                }
+            )
+        )
+        frame[name] = parsed.astype(TIMESTAMP)
+    return frame, pd.concat(bad, ignore_index=True) if bad else pd.DataFrame()
+
+
+def validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, path: Path) -> pd.DataFrame:
+    """Validate and coerce one table, raising ContractError with every problem found."""
+    frame, unparsed = _parse_timestamps(frame, schema)
+    failures = [unparsed] if len(unparsed) else []
+    try:
+        frame = schema.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        failures.insert(0, exc.failure_cases)
+    if failures:
+        cases = pd.concat(failures, ignore_index=True)
+        table_wide = cases.get("schema_context", pd.Series(index=cases.index, dtype=object)) == "DataFrameSchema"
+        table_wide &= cases["check"] != "column_in_dataframe"
+        cases.loc[table_wide, "column"] = None  # pandera repeats a table-wide check once per column
+        raise ContractError(_describe(cases, path))
+    return frame
+
+
+def _read(folder: Path, name: str, schema_for, config: ContractConfig, *args) -> pd.DataFrame | None:
+    path = find_table(folder, name)
+    if path is None:
+        return None
+    return validate(read_table(path), schema_for(config, *args), path)
+
+
+def load_dataset(folder: Path | str, config: ContractConfig | None = None) -> Dataset:
+    """Read and validate the contract tables of `folder`; events and outcomes may be absent."""
+    folder = Path(folder)
+    config = config or ContractConfig()
+    if not folder.is_dir():
+        raise ContractError(f"{folder}: no such data folder")
+    leads = _read(folder, "leads", leads_schema, config)
+    if leads is None:
+        raise ContractError(f"{folder}: no leads.csv or leads.parquet; the leads table is required")
+    for name in (*FIT_CATEGORICAL, *FIT_NUMERIC):
+        if name not in leads.columns:
+            leads[name] = pd.Series(pd.NA, index=leads.index, dtype="Int64" if name in FIT_NUMERIC else "str")
+    ids = leads["lead_id"]
+    events = _read(folder, "events", events_schema, config, ids)
+    outcomes = _read(folder, "outcomes", outcomes_schema, config, ids)
+    if events is None:
+        events = empty_events()
+    if outcomes is None:
+        outcomes = empty_outcomes()
+    return Dataset(leads=leads, events=events, outcomes=outcomes)
+
+
+def empty_events() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "lead_id": pd.Series(dtype="str"),
+            "ts": pd.Series(dtype=TIMESTAMP),
+            "type": pd.Series(dtype="str"),
+            "detail": pd.Series(dtype="str"),
+        }
+    )
+
+
+def empty_outcomes() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "lead_id": pd.Series(dtype="str"),
+            "mql_at": pd.Series(dtype=TIMESTAMP),
+            "decision": pd.Series(dtype="str"),
+            "reason": pd.Series(dtype="str"),
+            "decided_at": pd.Series(dtype=TIMESTAMP),
+        }
+    )

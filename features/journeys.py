@@ -1,0 +1,220 @@
+"""Lead journeys for the synthetic CRM: activity over time, hand-overs and sales decisions.
+
+An *episode* is one stretch of a lead's life that may end in a hand-over to sales (`mql`).
+Recycled leads come back for a second episode. Activity after a hand-over exists too (accepted
+leads go on to trials and meetings), which is exactly what a leaky feature would pick up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from features import world as w
+from features.contract import DECISIONS, EVENT_TYPES, REASONS
+
+DAY = 86_400
+HOUR = 3_600
+T = {name: i for i, name in enumerate(EVENT_TYPES)}
+R = {name: i for i, name in enumerate(REASONS)}
+D = {name: i for i, name in enumerate(DECISIONS)}
+DETAILS = (*w.PAGES, "/pricing", *w.ASSETS, *w.WEBINARS)
+# how strongly each event type clusters around the lead's burst of interest (else: uniform)
+BURST_AFFINITY = {
+    "page_view": 0.5,
+    "pricing_page_view": 0.85,
+    "content_download": 0.3,
+    "webinar_registered": 0.2,
+    "webinar_attended": 0.2,
+    "email_open": 0.0,
+    "email_click": 0.3,
+    "form_submit": 0.5,
+    "free_trial_signup": 0.9,
+    "unsubscribe": 0.0,
+}
+
+
+@dataclass
+class Episodes:
+    lead: np.ndarray  # index into People
+    start: np.ndarray  # seconds since epoch
+    mql: np.ndarray  # hand-over time, -1 if never handed over
+    intent: np.ndarray
+
+
+@dataclass
+class Events:
+    lead: np.ndarray
+    ts: np.ndarray
+    type: np.ndarray
+    detail: np.ndarray  # index into DETAILS, -1 for none
+
+    @staticmethod
+    def concat(parts: list[Events]) -> Events:
+        return Events(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("lead", "ts", "type", "detail")))
+
+
+def first_episodes(rng: np.random.Generator, people, end: int) -> Episodes:
+    """Every lead's first episode; the engaged ones are handed over after a delay."""
+    n = len(people.created)
+    engagement = 0.6 * people.intent + 0.4 * people.curiosity
+    hand_p = np.where(people.kind == 2, 0.6, np.clip(0.2 + 0.9 * engagement, 0.0, 0.92))
+    delay = (0.5 + rng.gamma(2.0, 5.0, n) * (1.4 - people.intent)) * DAY
+    mql = people.created + delay.astype(np.int64)
+    handed = (rng.random(n) < hand_p) & (mql < end)
+    return Episodes(np.arange(n), people.created.copy(), np.where(handed, mql, -1), people.intent.copy())
+
+
+def returning_episodes(rng: np.random.Generator, ep: Episodes, decision, decided_at, end: int) -> Episodes:
+    """Recycled leads come back to sales 1-5 months after the decision, interest renewed."""
+    back = np.flatnonzero(decision == D["recycled"])
+    mql = decided_at[back] + (rng.uniform(30, 150, len(back)) * DAY).astype(np.int64)
+    keep = mql < end
+    back, mql = back[keep], mql[keep]
+    intent = np.clip(0.5 * ep.intent[back] + 0.5 * rng.beta(1.2, 2.0, len(back)), 0, 1)
+    return Episodes(ep.lead[back], decided_at[back], mql, intent)
+
+
+def activity(rng: np.random.Generator, people, ep: Episodes, end: int):
+    """Events before each episode's hand-over (or over 120 days if none), and the intent left
+    at hand-over time after interest decays from its burst."""
+    n = len(ep.lead)
+    lead = ep.lead
+    intent, fit, curiosity = ep.intent, people.fit[lead], people.curiosity[lead]
+    kind, segment = people.kind[lead], people.segment[lead]
+    student = people.seniority[lead] == w.SENIORITIES.index("student")
+    handed = ep.mql >= 0
+    stop = np.where(handed, ep.mql, np.minimum(end, ep.start + 120 * DAY))
+    length = np.maximum(stop - ep.start, HOUR)
+    engagement = 0.6 * intent + 0.4 * curiosity
+    depth = w.SEGMENT_DEPTH[segment] * np.where(kind == 2, 0.1, 1.0)
+
+    demo = handed & (kind != 2) & (rng.random(n) < 0.01 + 0.5 * intent**1.5 * (0.35 + 0.65 * fit) + 0.03 * student)
+    fresh = demo | (rng.random(n) < 0.3 + 0.5 * intent)
+    gap = np.minimum(np.where(fresh, rng.exponential(3 * DAY, n), rng.uniform(0.3, 1.0, n) * length), length)
+    burst = stop - gap.astype(np.int64)
+    intent_now = intent * np.exp(-gap / (21 * DAY))
+
+    opens = rng.poisson(1 + length / (7 * DAY) * 0.8 * (0.3 + engagement))
+    regs = rng.poisson(0.1 + 0.8 * curiosity + 0.4 * intent)
+    trial = (kind == 0) & (rng.random(n) < (0.04 + 0.35 * intent) * w.SEGMENT_TRIAL[segment])
+    counts = {
+        "page_view": rng.poisson((2 + 14 * engagement) * depth),
+        "pricing_page_view": rng.poisson((0.05 + 4.5 * intent**2 * (1 - 0.6 * student)) * depth),
+        "content_download": rng.poisson((0.2 + 2.5 * curiosity + 0.8 * intent) * depth),
+        "webinar_registered": regs,
+        "webinar_attended": rng.binomial(regs, 0.3 + 0.4 * intent),
+        "email_open": opens,
+        "email_click": rng.binomial(opens, 0.08 + 0.3 * intent),
+        "form_submit": 1 + rng.poisson((0.2 + 0.5 * engagement) * depth),
+        "demo_request": demo.astype(np.int64),
+        "free_trial_signup": trial.astype(np.int64),
+        "product_active_day": np.where(trial, rng.poisson(1 + 12 * intent * fit), 0),
+        "unsubscribe": (rng.random(n) < 0.03 + 0.12 * (1 - engagement)).astype(np.int64),
+    }
+    trial_at = np.clip(burst - (rng.uniform(0, 5, n) * DAY).astype(np.int64), ep.start, stop)
+    parts = []
+    for name, count in counts.items():
+        idx = np.repeat(np.arange(n), count)
+        k = len(idx)
+        if name == "demo_request":
+            ts = stop[idx] - rng.exponential(4 * HOUR, k).astype(np.int64)
+        elif name == "product_active_day":
+            ts = trial_at[idx] + (rng.random(k) * (stop[idx] - trial_at[idx])).astype(np.int64)
+        else:
+            near = rng.random(k) < BURST_AFFINITY[name]
+            around = burst[idx] + rng.normal(0, 2 * DAY, k).astype(np.int64)
+            anywhere = ep.start[idx] + (rng.random(k) * length[idx]).astype(np.int64)
+            ts = np.where(near, around, anywhere)
+        ts = np.clip(ts, ep.start[idx], stop[idx])
+        parts.append(Events(lead[idx], ts, np.full(k, T[name], dtype=np.int8), _details(rng, name, student[idx])))
+    return Events.concat(parts), intent_now, demo
+
+
+def _details(rng: np.random.Generator, name: str, student: np.ndarray) -> np.ndarray:
+    k = len(student)
+    if name == "page_view":
+        page = rng.integers(0, len(w.PAGES), k)
+        career = rng.choice([w.PAGES.index("/careers"), w.PAGES.index("/blog/career-advice")], k)
+        return np.where(student & (rng.random(k) < 0.4), career, page).astype(np.int16)
+    if name == "pricing_page_view":
+        return np.full(k, DETAILS.index("/pricing"), dtype=np.int16)
+    if name == "content_download":
+        return (DETAILS.index(w.ASSETS[0]) + rng.integers(0, len(w.ASSETS), k)).astype(np.int16)
+    if name.startswith("webinar"):
+        return (DETAILS.index(w.WEBINARS[0]) + rng.integers(0, len(w.WEBINARS), k)).astype(np.int16)
+    return np.full(k, -1, dtype=np.int16)
+
+
+def decide(rng: np.random.Generator, people, ep: Episodes, intent_now, demo, t0: int, days: int, end: int):
+    """Sales' decision, reason code and decision time for every handed-over episode."""
+    lead = ep.lead
+    n = len(lead)
+    fit, kind, segment = people.fit[lead], people.kind[lead], people.segment[lead]
+    frac = (ep.mql - t0) / (days * DAY)
+    z = (
+        -3.0
+        + 2.8 * fit
+        + 3.2 * intent_now
+        + 1.0 * people.account_intent[lead]
+        + 2.0 * fit * intent_now
+        + 0.8 * demo * fit
+        + w.SEGMENT_ACCEPT[segment]
+        + w.SOURCE_ACCEPT[people.source[lead]]
+        - 0.6 * frac
+        - 2.5 * (kind == 1)
+        + rng.normal(0, 0.5, n)
+    )
+    accepted = rng.random(n) < 1 / (1 + np.exp(-z))
+    accepted ^= rng.random(n) < 0.03  # label noise: sales are people too
+
+    u = rng.random(n)
+    senior = people.seniority[lead]
+    low_rank = np.isin(senior, [w.SENIORITIES.index("individual_contributor"), w.SENIORITIES.index("intern")])
+    cold = np.select([u < 0.45, u < 0.75], [R["not_now"], R["no_need"]], R["no_budget"])
+    warm = np.select([u < 0.35, u < 0.7], [R["no_budget"], R["not_now"]], R["no_need"])
+    reason = np.select(
+        [kind == 1, fit < 0.3, low_rank & (segment > 0) & (rng.random(n) < 0.5), intent_now < 0.3],
+        [
+            np.where(u < 0.85, R["student_or_personal"], R["bad_fit"]),
+            np.where(u < 0.8, R["bad_fit"], R["no_need"]),
+            R["no_authority"],
+            cold,
+        ],
+        warm,
+    )
+    reason = np.where(rng.random(n) < 0.1, R["unreachable"], reason)
+    forced = np.select(
+        [kind == 2, people.competitor[lead], people.duplicate[lead] & (rng.random(n) < 0.9)],
+        [R["spam_or_invalid"], R["competitor"], R["duplicate"]],
+        -1,
+    )
+    accepted &= forced < 0
+    reason = np.where(forced >= 0, forced, reason)
+    recycle = ((reason == R["not_now"]) & (u < 0.65)) | ((reason == R["no_budget"]) & (rng.random(n) < 0.25))
+    decision = np.where(accepted, D["accepted"], np.where(recycle, D["recycled"], D["rejected"]))
+    reason = np.where(accepted, -1, reason)
+    lag = (0.05 + rng.gamma(2.0, 4.0, n) + 10 * (reason == R["unreachable"])) * DAY
+    decided_at = ep.mql + lag.astype(np.int64)
+    still_open = decided_at > end
+    decision = np.where(still_open, D["open"], decision)
+    reason = np.where(still_open, -1, reason)
+    decided_at = np.where(still_open, -1, decided_at)
+    return decision, reason, decided_at
+
+
+def after_handover(rng: np.random.Generator, ep: Episodes, decision, end: int) -> Events:
+    """What leads do after sales took them: accepted ones go on to trials and meetings."""
+    accepted = decision == D["accepted"]
+    decided = decision != D["open"]
+    count = np.where(accepted, rng.poisson(6, len(decision)), np.where(decided, rng.poisson(1.2, len(decision)), 0))
+    idx = np.repeat(np.arange(len(decision)), count)
+    types_acc = np.array([T[t] for t in ("page_view", "product_active_day", "email_click", "pricing_page_view")])
+    types_rej = np.array([T["email_open"], T["unsubscribe"]])
+    pick = rng.integers(0, 4, len(idx))
+    etype = np.where(accepted[idx], types_acc[pick], types_rej[pick % 2]).astype(np.int8)
+    ts = ep.mql[idx] + 60 + (rng.random(len(idx)) * 30 * DAY).astype(np.int64)
+    keep = ts <= end
+    detail = np.where(etype == T["pricing_page_view"], DETAILS.index("/pricing"), -1).astype(np.int16)
+    return Events(ep.lead[idx][keep], ts[keep], etype[keep], detail[keep])

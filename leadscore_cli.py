@@ -1,0 +1,44 @@
+"""The `leadscore` command: each package registers its own subcommands on one typer app."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from features.errors import LeadscoreError
+
+TELEMETRY_OFF = {"BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+
+
+def build_app() -> typer.Typer:
+    """The CLI with every package's subcommands."""
+    from features import cli as features_cli
+
+    app = typer.Typer(
+        name="leadscore",
+        help="Calibrated probability that sales accepts a lead, next to the rule-based score.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    features_cli.register(app)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI; user errors print one line and exit 2, never a traceback."""
+    for key, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
+    app = build_app()
+    try:
+        app(args=argv, prog_name="leadscore")  # typer reports usage errors itself and exits 2
+    except LeadscoreError as exc:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {exc}", markup=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

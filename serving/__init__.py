@@ -1,0 +1,1 @@
+"""The BentoML scoring service for leadscore."""
