@@ -81,6 +81,78 @@ def validate(
     Console().print(table)
 
 
+def features(
+    data: Annotated[Path, typer.Option(help="Data folder (leads, events, outcomes).")],
+    out: Annotated[Path, typer.Option(help="Feature table to write (.parquet or .csv).")],
+    as_of: Annotated[str | None, typer.Option(help="Score time, inclusive (ISO 8601); default: now.")] = None,
+    at_handover: Annotated[
+        bool, typer.Option("--at-handover", help="One row per hand-over, as of its mql_at (needs outcomes).")
+    ] = False,
+    features_config: Annotated[Path | None, typer.Option(help="Feature config YAML.")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Rule-score config YAML.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Contract config YAML (default: the folder's own).")] = None,
+) -> None:
+    """Build point-in-time fit, engagement and account features (and the rule score) for every lead."""
+    import pandas as pd
+
+    from features.build import STEPS, build_features
+    from features.config import load_config
+    from features.contract import ContractConfig, folder_config, load_dataset
+    from features.defaults import load_features_config, load_rules
+    from features.errors import LeadscoreError
+    from features.rules import rule_score
+    from features.tables import write_table
+
+    if at_handover and as_of:
+        raise LeadscoreError("--as-of and --at-handover exclude each other: pick one scoring time")
+    if out.suffix not in (".parquet", ".csv"):
+        raise LeadscoreError(f"--out {out}: use a .parquet or .csv file name")
+    contract = load_config(config, ContractConfig) if config else folder_config(data)
+    feature_config, rule_config = load_features_config(features_config), load_rules(rules)
+    with _progress() as bar:
+        task = bar.add_task("reading", total=len(STEPS) + 3)
+        dataset = load_dataset(data, contract)
+        bar.update(task, advance=1)
+        if at_handover:
+            if dataset.outcomes.empty:
+                raise LeadscoreError(f"--at-handover: {data} has no outcomes table, so no hand-over times")
+            rows = dataset.outcomes[["lead_id", "mql_at"]].merge(dataset.leads, on="lead_id", how="left")
+            when = "mql_at"
+        else:
+            when = _timestamp(as_of) if as_of else pd.Timestamp.now(tz="UTC")
+            rows = dataset.leads[dataset.leads["created_at"] <= when]
+            if len(rows) < len(dataset.leads):
+                console.print(f"{len(dataset.leads) - len(rows):,} lead(s) created after {when} skipped")
+        table = build_features(
+            rows,
+            dataset.events,
+            when,
+            feature_config,
+            contract,
+            population=dataset.leads,
+            progress=lambda s: bar.update(task, advance=1, description=s),
+        )
+        scored = rule_score(table, rule_config)
+        table["rule_score"], table["rule_is_mql"] = scored.score, scored.is_mql
+        bar.update(task, advance=1, description="writing")
+        write_table(table, out)
+        bar.update(task, advance=1, description="done")
+    n_features = table.shape[1] - 4  # lead_id, as_of, rule_score, rule_is_mql
+    Console().print(f"{out}: {len(table):,} rows x {n_features} features (rule MQLs: {int(scored.is_mql.sum()):,})")
+
+
+def _timestamp(text: str):
+    import pandas as pd
+
+    from features.errors import LeadscoreError
+
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError:
+        raise LeadscoreError(f"--as-of: '{text}' is not a timestamp (ISO 8601, e.g. 2025-06-01T00:00:00Z)") from None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description:<16}"), BarColumn(), TimeElapsedColumn(), console=console)
 
@@ -89,3 +161,4 @@ def register(app: typer.Typer) -> None:
     """Add this package's subcommands to the `leadscore` app."""
     app.command()(generate)
     app.command()(validate)
+    app.command()(features)

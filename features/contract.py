@@ -78,6 +78,16 @@ class ContractConfig(BaseModel):
         default_factory=dict,
         description="Further `leads` columns to use as fit features; they become required.",
     )
+    counter_columns: list[str] = Field(
+        default_factory=list,
+        description="`leads` columns holding engagement counters a flat CRM export already aggregated "
+        "(visits, minutes on site); numbers >= 0, used as engagement features as they are.",
+    )
+    require_reasons: bool = Field(
+        default=True,
+        description="Whether rejected and recycled outcomes must carry a reason code; "
+        "false for CRMs that record no reasons.",
+    )
 
     @property
     def event_types(self) -> list[str]:
@@ -121,6 +131,8 @@ def leads_schema(config: ContractConfig) -> pa.DataFrameSchema:
     columns.update({name: _text(required=False) for name in FIT_CATEGORICAL})
     for name, kind in config.extra_fit_columns.items():
         columns[name] = _text() if kind == "categorical" else pa.Column(float, nullable=True, coerce=True)
+    for name in config.counter_columns:
+        columns[name] = pa.Column(float, pa.Check.ge(0, error="a count >= 0"), nullable=True, coerce=True)
     return pa.DataFrameSchema(columns, strict=False, name="leads")
 
 
@@ -160,7 +172,7 @@ def outcomes_schema(config: ContractConfig, lead_ids: pd.Series) -> pa.DataFrame
             "reason": _text(checks=_isin(config.reasons)),
             "decided_at": pa.Column(TIMESTAMP, nullable=True, coerce=True),
         },
-        checks=[decided, dated, reasoned],
+        checks=[decided, dated, reasoned] if config.require_reasons else [decided, dated],
         unique=["lead_id", "mql_at"],
         strict=False,
         name="outcomes",
@@ -270,12 +282,27 @@ def _read(folder: Path, name: str, schema_for, config: ContractConfig, *args) ->
     return validate(read_table(path), schema_for(config, *args), path)
 
 
+CONFIG_FILE = "contract.yaml"
+
+
+def folder_config(folder: Path | str) -> ContractConfig:
+    """The contract config a data folder carries (`contract.yaml` beside its tables), else defaults."""
+    from features.config import load_config
+
+    path = Path(folder) / CONFIG_FILE
+    return load_config(path if path.is_file() else None, ContractConfig)
+
+
 def load_dataset(folder: Path | str, config: ContractConfig | None = None) -> Dataset:
-    """Read and validate the contract tables of `folder`; events and outcomes may be absent."""
+    """Read and validate the contract tables of `folder`; events and outcomes may be absent.
+
+    Without an explicit `config`, the folder's own `contract.yaml` (written by `leadscore import`)
+    applies when present.
+    """
     folder = Path(folder)
-    config = config or ContractConfig()
     if not folder.is_dir():
         raise ContractError(f"{folder}: no such data folder")
+    config = config or folder_config(folder)
     leads = _read(folder, "leads", leads_schema, config)
     if leads is None:
         raise ContractError(f"{folder}: no leads.csv or leads.parquet; the leads table is required")

@@ -223,7 +223,7 @@ def test_timestamps_with_offsets_are_converted_to_utc(data_copy):
 
 
 def test_shipped_contract_config_equals_the_defaults():
-    assert load_config(PROJECT / "configs" / "contract.yaml", ContractConfig) == ContractConfig()
+    assert load_config(PROJECT / "features" / "defaults" / "contract.yaml", ContractConfig) == ContractConfig()
 
 
 def test_config_with_unknown_field_names_it(tmp_path):

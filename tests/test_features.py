@@ -1,0 +1,170 @@
+"""Code tests for the feature pipeline: batch/single parity, the transformer, fit parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+
+from features.build import build_features, feature_names
+from features.contract import ContractConfig
+from features.defaults import HERE, load_features_config
+from features.fit import parse_seniority
+from features.settings import FeatureConfig
+from features.transformer import LeadBatch, LeadFeatures
+
+
+@pytest.fixture(scope="module")
+def crm(demo_tables):
+    leads, events, outcomes = demo_tables["leads"], demo_tables["events"], demo_tables["outcomes"]
+    events = events.assign(lead_id=events["lead_id"].astype(str), type=events["type"].astype(str))
+    handovers = outcomes[["lead_id", "mql_at"]].merge(leads, on="lead_id")
+    return leads, events, handovers
+
+
+@pytest.fixture(scope="module")
+def batch(crm):
+    leads, events, handovers = crm
+    return build_features(handovers, events, "mql_at", population=leads)
+
+
+def test_one_lead_alone_equals_its_row_in_the_batch(crm, batch):
+    leads, events, handovers = crm
+    # a hand-over whose account had several known and engaged contacts: account features matter
+    i = batch.index[(batch["account_contacts"] >= 3) & (batch["account_engaged_contacts_30d"] >= 2)][0]
+    row = handovers.loc[[i]]
+    colleagues = leads[leads["account_id"] == row["account_id"].iloc[0]]
+    own_events = events[events["lead_id"].isin(colleagues["lead_id"])]
+    alone = build_features(row, own_events, "mql_at", population=colleagues)
+    expected = batch.loc[[i]]
+    assert alone["account_contacts"].iloc[0] >= 2
+    pd.testing.assert_frame_equal(alone, expected, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def test_row_order_and_extra_rows_do_not_change_a_row(crm, batch):
+    leads, events, handovers = crm
+    shuffled = handovers.sample(frac=1.0, random_state=3)
+    again = build_features(shuffled, events.sample(frac=1.0, random_state=4), "mql_at", population=leads)
+    pd.testing.assert_frame_equal(again.loc[batch.index], batch, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
+def test_renaming_a_lead_changes_nothing_but_its_id(crm, batch):
+    leads, events, handovers = crm
+    i = handovers.index[0]
+    old = handovers.loc[i, "lead_id"]
+    rename = {old: "renamed-lead"}
+    renamed = build_features(
+        handovers.replace({"lead_id": rename}),
+        events.replace({"lead_id": rename}),
+        "mql_at",
+        population=leads.replace({"lead_id": rename}),
+    )
+    assert renamed.loc[i, "lead_id"] == "renamed-lead"
+    pd.testing.assert_frame_equal(renamed.drop(columns="lead_id"), batch.drop(columns="lead_id"))
+
+
+def test_engagement_features_are_not_all_empty(batch):
+    assert (batch["n_events_30d"] > 0).mean() > 0.5
+    assert batch["has_pricing_view"].mean() > 0.05
+    assert batch["account_engaged_contacts_30d"].max() >= 3
+    assert set(batch["segment"]) <= {"smb", "mid_market", "enterprise", "unknown"}
+
+
+def test_feature_names_match_the_built_columns(batch):
+    assert list(batch.columns[2:]) == feature_names()
+
+
+@pytest.mark.parametrize(
+    ("title", "level"),
+    [
+        ("VP of Sales", "vp"),
+        ("Vice President, Marketing", "vp"),
+        ("SVP Revenue", "vp"),
+        ("V.P. IT", "vp"),
+        ("Chief Revenue Officer", "c_level"),
+        ("CEO", "c_level"),
+        ("Founder & CEO", "c_level"),
+        ("CMO", "c_level"),
+        ("Head of Growth", "director"),
+        ("Director of IT", "director"),
+        ("Dir. Finance", "director"),
+        ("Marketing Manager", "manager"),
+        ("Mgr, Sales", "manager"),
+        ("Team Lead - Ops", "manager"),
+        ("Summer Intern", "intern"),
+        ("Working Student", "intern"),
+        ("Trainee", "intern"),
+        ("PhD student", "student"),
+        ("Undergraduate", "student"),
+        ("MBA Student", "student"),
+        ("Data Analyst", "individual_contributor"),
+        ("c-level", "c_level"),
+        ("Astronaut", None),
+    ],
+)
+def test_seniority_from_title(title, level):
+    parsed = parse_seniority(pd.Series([title]), FeatureConfig()).iloc[0]
+    assert parsed == level or (level is None and parsed is None)
+
+
+def test_transformer_follows_the_sklearn_contract(crm):
+    leads, events, handovers = crm
+    batch = LeadBatch(handovers.head(2_000), "mql_at", events, leads)
+    features = LeadFeatures(min_frequency=3)
+    assert clone(features).get_params() == features.get_params()
+    assert features.fit(batch) is features
+    out = features.set_output(transform="pandas").transform(batch)
+    assert list(out.columns) == list(features.get_feature_names_out())
+    assert isinstance(out["industry"].dtype, pd.CategoricalDtype)
+    assert out.select_dtypes(exclude="category").dtypes.eq(float).all()
+
+
+def test_unknown_categories_at_scoring_time_become_missing(crm):
+    leads, events, handovers = crm
+    features = LeadFeatures().fit(LeadBatch(handovers.head(2_000), "mql_at", events, leads))
+    odd = handovers.head(1).assign(industry="Quantum Basket Weaving", source="carrier pigeon", country="Atlantis")
+    out = features.transform(LeadBatch(odd, "mql_at", events, leads))
+    assert out[["industry", "source", "country"]].isna().all(axis=None)
+    assert out["segment"].notna().all()
+
+
+def test_transformer_sits_in_a_pipeline(crm):
+    leads, events, handovers = crm
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rows = handovers.head(1_500)
+    y = np.arange(len(rows)) % 2
+    pipe = make_pipeline(LeadFeatures(), HistGradientBoostingClassifier(max_iter=5, categorical_features="from_dtype"))
+    pipe.fit(LeadBatch(rows, "mql_at", events, leads), y)
+    assert pipe.predict_proba(LeadBatch(rows.head(3), "mql_at", events, leads)).shape == (3, 2)
+
+
+def test_flat_leads_without_events_get_features(crm):
+    leads, _, _ = crm
+    flat = leads.head(50).assign(as_of=pd.Timestamp("2026-01-01", tz="UTC"))
+    out = LeadFeatures(min_frequency=1).fit_transform(flat)
+    assert len(out) == 50 and (out["n_events_90d"] == 0).all()
+
+
+def test_counter_columns_pass_through_as_features(crm):
+    leads, _, _ = crm
+    contract = ContractConfig(counter_columns=["TotalVisits"])
+    flat = leads.head(5).assign(TotalVisits=[0, 3, None, 10, 1])
+    out = build_features(flat, pd.DataFrame(columns=["lead_id", "ts", "type"]), "2026-01-01", contract=contract)
+    assert out["TotalVisits"].tolist()[:2] == [0, 3] and np.isnan(out["TotalVisits"].iloc[2])
+    assert "TotalVisits" in feature_names(contract=contract)
+
+
+def test_shipped_features_yaml_equals_the_defaults():
+    assert load_features_config(HERE / "features.yaml") == FeatureConfig()
+
+
+def test_bad_as_of_is_named(crm):
+    leads, events, handovers = crm
+    from features.errors import LeadscoreError
+
+    rows = handovers.head(3).assign(mql_at=[pd.Timestamp("2024-05-01", tz="UTC"), None, None])
+    with pytest.raises(LeadscoreError, match=r"as_of: missing or unparseable time in row\(s\) 2, 3"):
+        build_features(rows, events, "mql_at", population=leads)
