@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 console = Console(stderr=True)
+stdout = Console(soft_wrap=True)  # messages people grep stay on one line, whatever the width
 
 
 class Format(StrEnum):
@@ -68,7 +69,7 @@ def validate(
     from features.contract import ContractConfig, load_dataset
 
     with console.status("validating"):
-        dataset = load_dataset(data, load_config(config, ContractConfig))
+        dataset = load_dataset(data, load_config(config, ContractConfig) if config else None)
     table = Table(title=f"{data}: valid")
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -138,7 +139,7 @@ def features(
         write_table(table, out)
         bar.update(task, advance=1, description="done")
     n_features = table.shape[1] - 4  # lead_id, as_of, rule_score, rule_is_mql
-    Console().print(f"{out}: {len(table):,} rows x {n_features} features (rule MQLs: {int(scored.is_mql.sum()):,})")
+    stdout.print(f"{out}: {len(table):,} rows x {n_features} features (rule MQLs: {int(scored.is_mql.sum()):,})")
 
 
 def _timestamp(text: str):
@@ -153,6 +154,94 @@ def _timestamp(text: str):
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
+def import_(
+    export: Annotated[Path, typer.Argument(help="The flat CRM export (CSV or Parquet).")],
+    mapping: Annotated[Path, typer.Option(help="Mapping YAML: the role of every column.")],
+    out: Annotated[Path, typer.Option(help="Data folder to write (leads, outcomes, contract.yaml).")],
+    fmt: Annotated[Format, typer.Option("--format", help="File format of the tables.")] = Format.parquet,
+) -> None:
+    """Turn a flat CRM export into contract tables, as its mapping file declares."""
+    from features.flat import import_export, load_mapping
+
+    plan = load_mapping(mapping)
+    with console.status("importing"):
+        counts = import_export(export, plan, out, fmt.value)
+    kept = sum(r.role in ("fit", "counter") for r in plan.columns.values())
+    excluded = sum(r.role == "exclude" for r in plan.columns.values())
+    stdout.print(
+        f"{out}: {counts['leads']:,} leads, {counts['accepted']:,} accepted; "
+        f"{kept} columns kept as features, {excluded} excluded"
+    )
+
+
+def audit(
+    export: Annotated[Path, typer.Argument(help="The flat CRM export (CSV or Parquet).")],
+    mapping: Annotated[Path | None, typer.Option(help="Mapping YAML; its exclusions are checked.")] = None,
+    label: Annotated[str | None, typer.Option(help="Label column, when there is no mapping.")] = None,
+    positive: Annotated[list[str] | None, typer.Option(help="Label value(s) meaning accepted (with --label).")] = None,
+    missing_value: Annotated[
+        list[str] | None, typer.Option(help="Value(s) that mean 'not given' (with --label; default: empty).")
+    ] = None,
+) -> None:
+    """Flag columns of a flat export that know the outcome (leakage), with a verdict per column.
+
+    Exits 1 when the mapping keeps a column whose verdict is 'leak'.
+    """
+    import numpy as np
+
+    from features.audit import audit as run_audit
+    from features.errors import LeadscoreError
+    from features.flat import load_mapping
+    from features.tables import read_table
+
+    if (mapping is None) == (label is None):
+        raise LeadscoreError("give either --mapping or --label")
+    frame = read_table(export)
+    plan = load_mapping(mapping) if mapping else None
+    label_column = plan.label.column if plan else label
+    if label_column not in frame.columns:
+        raise LeadscoreError(f"{export}: no label column '{label_column}'")
+    missing = plan.missing_values if plan else (missing_value or [""])
+    frame = frame.mask(frame.isin(missing))
+    values = frame[label_column].astype("str").str.strip()
+    positives = plan.label.positive if plan else (positive or ["1", "yes", "true"])
+    y = values.str.lower().isin([p.lower() for p in positives]).to_numpy()
+    if y.all() or not y.any():
+        raise LeadscoreError(f"column '{label_column}': every row has the same label; check --positive")
+    ignore = {label_column} | ({plan.id_column} if plan else set())
+    with console.status(f"auditing {frame.shape[1] - len(ignore)} columns"):
+        report = run_audit(frame.drop(columns=list(ignore)), y)
+    table = Table(title=f"leakage audit: {export.name} ({len(frame):,} rows, {y.mean():.1%} positive)")
+    for column in ("column", "verdict", "AUC alone", "empty", "gap", "1-outcome", "mapping", "why"):
+        table.add_column(column, overflow="fold")
+    colour = {"leak": "bold red", "suspect": "yellow", "ok": "green"}
+    disagree = []
+    for r in report.itertuples():
+        role = plan.columns.get(r.column) if plan else None
+        says = "" if role is None else ("excluded" if role.role == "exclude" else f"kept ({role.role})")
+        if r.verdict == "leak" and role is not None and role.role != "exclude":
+            disagree.append(r.column)
+        table.add_row(
+            r.column,
+            f"[{colour[r.verdict]}]{r.verdict}[/]",
+            f"{r.auc:.2f}",
+            f"{r.missing:.0%}",
+            "-" if np.isnan(r.missing_gap) else f"{r.missing_gap:.0%}",
+            f"{r.one_outcome_share:.0%}",
+            says,
+            r.why,
+        )
+    Console(width=200).print(table)
+    flagged = report[report["verdict"] != "ok"]
+    pairs = zip(flagged["column"], flagged["verdict"], strict=True)
+    stdout.print(f"flagged: {', '.join(f'{c} ({v})' for c, v in pairs) or 'none'}")
+    if plan:
+        if disagree:
+            stdout.print(f"[bold red]the mapping keeps column(s) that look like leaks: {', '.join(disagree)}[/]")
+            raise typer.Exit(1)
+        stdout.print("the mapping excludes every column the audit calls a leak")
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description:<16}"), BarColumn(), TimeElapsedColumn(), console=console)
 
@@ -162,3 +251,5 @@ def register(app: typer.Typer) -> None:
     app.command()(generate)
     app.command()(validate)
     app.command()(features)
+    app.command(name="import")(import_)
+    app.command()(audit)

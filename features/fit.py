@@ -10,57 +10,68 @@ import re
 from functools import lru_cache
 
 import numpy as np
-import pandas as pd
 
+from features.arrays import Columns, is_missing, member, per_value
 from features.contract import ContractConfig
 from features.settings import SENIORITY_LEVELS, FeatureConfig
 
 CATEGORICAL = ("industry", "department", "region", "country", "source")
-RANK = {level: rank for rank, level in enumerate(SENIORITY_LEVELS)}
+RANK = {level: float(rank) for rank, level in enumerate(SENIORITY_LEVELS)}
 
 
-def _normal(text: str) -> str | None:
+def _normal(text) -> str | None:
     return re.sub(r"[\s\-]+", "_", str(text).strip().lower()) or None
 
 
-def normalise(values: pd.Series) -> pd.Series:
-    """Categories as people mean them: case, surrounding blanks and inner spacing do not matter.
-
-    Computed once per distinct value, so a million rows cost what their vocabulary costs."""
-    codes, uniques = pd.factorize(values)
-    lookup = np.array([_normal(u) for u in uniques] + [None], dtype=object)
-    return pd.Series(lookup[codes], index=values.index, dtype=object)
+def normalise(values: np.ndarray) -> np.ndarray:
+    """Categories as people mean them: case, surrounding blanks and inner spacing do not matter."""
+    return per_value(values, _normal)
 
 
 @lru_cache(maxsize=16)
-def _compiled(patterns: tuple[tuple[str, tuple[str, ...]], ...]) -> list[tuple[str, re.Pattern]]:
-    return [(level, re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE)) for level, pats in patterns]
+def _seniority_rules(patterns: tuple[tuple[str, tuple[str, ...]], ...]):
+    compiled = [(level, re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE)) for level, pats in patterns]
 
-
-def parse_seniority(texts: pd.Series, config: FeatureConfig) -> pd.Series:
-    """Seniority level from a seniority value or a job title ("VP Sales", "Head of IT", "PhD student")."""
-    rules = _compiled(tuple((lvl, tuple(p)) for lvl, p in config.seniority_patterns.items()))
-
+    @lru_cache(maxsize=100_000)
     def level(text: str) -> str | None:
         exact = re.sub(r"[\s\-]+", "_", text.strip().lower())
         if exact in RANK:
             return exact
-        for name, pattern in rules:
+        for name, pattern in compiled:
             if pattern.search(text):
                 return name
         return None
 
-    present = texts.dropna()
-    lookup = {text: level(text) for text in pd.unique(present)}
-    return pd.Series([lookup[t] for t in present], index=present.index, dtype=object).reindex(texts.index)
+    return level
 
 
-def _email_type(domains: pd.Series, config: FeatureConfig) -> np.ndarray:
-    domain = domains.astype("str").str.strip().str.lower()
-    out = np.where(domains.isna(), "unknown", "business").astype(object)
-    out[domain.str.endswith(tuple(config.student_email_suffixes)).fillna(False).to_numpy(bool)] = "student"
-    out[domain.isin(config.personal_email_domains).to_numpy(bool)] = "personal"
-    out[domain.isin(config.competitor_domains).to_numpy(bool)] = "competitor"
+def parse_seniority(texts: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Seniority level from a seniority value or a job title ("VP Sales", "Head of IT", "PhD student")."""
+    level = _seniority_rules(tuple((lvl, tuple(p)) for lvl, p in config.seniority_patterns.items()))
+    return per_value(texts, lambda text: level(str(text)))
+
+
+def seniority_of(columns: Columns, config: FeatureConfig) -> np.ndarray:
+    """The seniority column where given, else parsed from the job title."""
+    given, title = columns["seniority"], columns["job_title"]
+    missing = np.fromiter((is_missing(v) for v in given), dtype=bool, count=len(given))
+    return parse_seniority(np.where(missing, title, given), config)
+
+
+def _email_type(domains: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    personal, competitors = frozenset(config.personal_email_domains), frozenset(config.competitor_domains)
+    suffixes = tuple(config.student_email_suffixes)
+
+    def kind(domain) -> str:
+        domain = str(domain).strip().lower()
+        if domain in competitors:
+            return "competitor"
+        if domain in personal:
+            return "personal"
+        return "student" if domain.endswith(suffixes) else "business"
+
+    out = per_value(domains, kind)
+    out[out == None] = "unknown"  # noqa: E711 - elementwise comparison on an object array
     return out
 
 
@@ -69,43 +80,37 @@ def _band(size: np.ndarray, names: list[str], minimums: list[int]) -> np.ndarray
     edges = np.asarray(minimums)[order]
     labels = np.asarray(names, dtype=object)[order]
     index = np.searchsorted(edges, np.nan_to_num(size, nan=-1), side="right") - 1
-    return np.where(np.isnan(size) | (index < 0), "unknown", labels[np.clip(index, 0, None)])
+    return np.where(np.isnan(size) | (index < 0), "unknown", labels[np.clip(index, 0, None)]).astype(object)
 
 
-def fit_features(leads: pd.DataFrame, config: FeatureConfig, contract: ContractConfig) -> dict[str, np.ndarray]:
+def fit_features(leads: Columns, config: FeatureConfig, contract: ContractConfig) -> Columns:
     """Fit feature columns for every row of `leads`, as arrays aligned with its rows."""
-    size = pd.to_numeric(leads["company_size"], errors="coerce").to_numpy(dtype=float)
-    out: dict[str, np.ndarray] = {"company_size": size}
+    size = np.asarray(leads["company_size"], dtype=float)
+    out: Columns = {"company_size": size}
     out["size_band"] = _band(size, [b.name for b in config.size_bands], [b.min_employees for b in config.size_bands])
     out["segment"] = _band(size, list(config.segments), list(config.segments.values()))
     for name in CATEGORICAL:
-        out[name] = normalise(leads[name]).to_numpy(dtype=object)
-    text = leads["seniority"].where(leads["seniority"].notna(), leads["job_title"])
-    seniority = parse_seniority(text, config)
-    out["seniority"] = seniority.to_numpy(dtype=object)
-    out["seniority_rank"] = seniority.map(RANK).to_numpy(dtype=float)
+        out[name] = normalise(leads[name])
+    seniority = seniority_of(leads, config)
+    out["seniority"] = seniority
+    out["seniority_rank"] = per_value(seniority, RANK.get).astype(float)
     out["email_type"] = _email_type(leads["email_domain"], config)
     icp = config.icp
     flags = {
-        "icp_industry": np.isin(out["industry"], icp.industries),
-        "icp_segment": np.isin(out["segment"], icp.segments),
-        "icp_region": np.isin(out["region"], icp.regions),
-        "icp_seniority": np.isin(out["seniority"], icp.seniorities),
-        "icp_department": np.isin(out["department"], icp.departments),
+        "icp_industry": member(out["industry"], icp.industries),
+        "icp_segment": member(out["segment"], icp.segments),
+        "icp_region": member(out["region"], icp.regions),
+        "icp_seniority": member(seniority, icp.seniorities),
+        "icp_department": member(out["department"], icp.departments),
     }
-    out.update({name: flag.astype(np.int8) for name, flag in flags.items()})
-    out["icp_matches"] = sum(flag.astype(np.int8) for flag in flags.values())
-    out["is_student"] = ((out["seniority"] == "student") | (out["email_type"] == "student")).astype(np.int8)
+    out.update({name: flag.astype(float) for name, flag in flags.items()})
+    out["icp_matches"] = sum(flag.astype(float) for flag in flags.values())
+    out["is_student"] = ((seniority == "student") | (out["email_type"] == "student")).astype(float)
     for name, kind in contract.extra_fit_columns.items():
-        column = leads[name]
-        out[name] = normalise(column).to_numpy(dtype=object) if kind == "categorical" else _number(column)
+        out[name] = normalise(leads[name]) if kind == "categorical" else np.asarray(leads[name], dtype=float)
     for name in contract.counter_columns:
-        out[name] = _number(leads[name])
+        out[name] = np.asarray(leads[name], dtype=float)
     return out
-
-
-def _number(column: pd.Series) -> np.ndarray:
-    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
 
 
 def categorical_columns(contract: ContractConfig) -> list[str]:

@@ -96,11 +96,11 @@ def activity(rng: np.random.Generator, people, ep: Episodes, end: int):
     burst = stop - gap.astype(np.int64)
     intent_now = intent * np.exp(-gap / (21 * DAY))
 
-    opens = rng.poisson(1 + length / (7 * DAY) * 0.8 * (0.3 + engagement))
+    opens = rng.poisson(1.5 + length / (7 * DAY) * 0.8 * (0.3 + engagement))
     regs = rng.poisson(0.1 + 0.8 * curiosity + 0.4 * intent)
     trial = (kind == 0) & (rng.random(n) < (0.04 + 0.35 * intent) * w.SEGMENT_TRIAL[segment])
     counts = {
-        "page_view": rng.poisson((2 + 14 * engagement) * depth),
+        "page_view": rng.poisson((3 + 14 * engagement) * depth),
         "pricing_page_view": rng.poisson((0.05 + 4.5 * intent**2 * (1 - 0.6 * student)) * depth),
         "content_download": rng.poisson((0.2 + 2.5 * curiosity + 0.8 * intent) * depth),
         "webinar_registered": regs,

@@ -87,7 +87,11 @@ def _decayed_prefix(segment: np.ndarray, ts: np.ndarray, weight: np.ndarray, hal
     group = np.repeat(np.arange(len(sizes)), sizes)
     exponent = (ts - ts[np.cumsum(sizes) - 1][group]) / half_life
     terms = weight * np.exp2(exponent)
-    running = terms.cumsum() if len(sizes) == 1 else pd.Series(terms).groupby(group).cumsum().to_numpy()
+    if len(sizes) <= 64:  # a request's few segments: one exact cumsum each
+        ends = np.cumsum(sizes)
+        running = np.concatenate([terms[e - n : e].cumsum() for e, n in zip(ends, sizes, strict=True)])
+    else:
+        running = pd.Series(terms).groupby(group).cumsum().to_numpy()
     return running * np.exp2(-exponent)
 
 

@@ -22,11 +22,11 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_help_lists_every_subcommand(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for command in ("generate", "validate"):
+    for command in ("generate", "validate", "features"):
         assert command in out
 
 
-@pytest.mark.parametrize("command", ["generate", "validate"])
+@pytest.mark.parametrize("command", ["generate", "validate", "features"])
 def test_each_subcommand_has_help(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0 and "Usage: leadscore " + command in out
@@ -70,3 +70,34 @@ def test_installed_console_script(tmp_path):
     assert script, "the leadscore console script is not installed in this environment"
     done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "generate" in done.stdout
+
+
+def test_features_at_handover_and_as_of(capsys, small_csv_dir, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "features.parquet"
+    code, text, _ = run(capsys, "features", "--data", str(small_csv_dir), "--out", str(out), "--at-handover")
+    assert code == 0 and "rows" in text
+    table = pd.read_parquet(out)
+    outcomes = read_csv(small_csv_dir / "outcomes.csv")
+    assert len(table) == len(outcomes)
+    assert {"rule_score", "rule_is_mql", "n_pricing_page_view_7d", "account_contacts"} <= set(table.columns)
+    assert not {"decision", "reason", "decided_at"} & set(table.columns)
+
+    out = tmp_path / "features.csv"
+    code, text, err = run(capsys, "features", "--data", str(small_csv_dir), "--out", str(out), "--as-of", "2024-06-01")
+    leads = read_csv(small_csv_dir / "leads.csv")
+    early = (pd.to_datetime(leads["created_at"], utc=True) <= pd.Timestamp("2024-06-01", tz="UTC")).sum()
+    assert code == 0 and len(pd.read_csv(out)) == early < len(leads)
+    assert "created after" in err
+
+
+def test_features_bad_options(capsys, small_csv_dir, tmp_path):
+    args = ("features", "--data", str(small_csv_dir))
+    code, _, err = run(capsys, *args, "--out", str(tmp_path / "f.txt"))
+    assert code == 2 and "use a .parquet or .csv" in err
+    code, _, err = run(capsys, *args, "--out", str(tmp_path / "f.csv"), "--as-of", "soon")
+    assert code == 2 and "--as-of: 'soon' is not a timestamp" in err
+    code, _, err = run(capsys, *args, "--out", str(tmp_path / "f.csv"), "--as-of", "2025-01-01", "--at-handover")
+    assert code == 2 and "exclude each other" in err
+    assert not (tmp_path / "f.csv").exists()

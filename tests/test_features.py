@@ -105,7 +105,7 @@ def test_feature_names_match_the_built_columns(batch):
     ],
 )
 def test_seniority_from_title(title, level):
-    parsed = parse_seniority(pd.Series([title]), FeatureConfig()).iloc[0]
+    parsed = parse_seniority(np.array([title], dtype=object), FeatureConfig())[0]
     assert parsed == level or (level is None and parsed is None)
 
 

@@ -1,6 +1,6 @@
 """Benchmark: `leadscore generate` speed, table sizes and peak memory, 100k and 1M leads.
 
-Run: .venv/bin/python benchmarks/generate.py [--sizes 100000 1000000] [--format parquet]
+Run: .venv/bin/python benchmarks/bench_generate.py [--sizes 100000 1000000] [--format parquet]
 Each size runs in its own process, so the peak memory printed is that size's own.
 """
 

@@ -1,0 +1,207 @@
+"""Flat CRM exports: a mapping file turns one table into the contract's tables.
+
+Real CRMs export one row per lead with everything in it: profile fields, engagement counters,
+the outcome, and columns sales filled in after contacting the lead. The mapping declares every
+column's role, so nothing enters the features by accident:
+
+- `id`: the lead id; `label`: the outcome column, with its positive and negative values;
+- `fit`: a profile attribute (`as:` a contract column such as `source`, or a new name), kept as a
+  category, or as a number with `kind: numeric`;
+- `counter`: an engagement counter the CRM already aggregated (visits, time on site);
+- `exclude`: left out, with the reason (e.g. "filled in by sales after contact").
+
+An export column the mapping does not declare is an error: leakage is a decision, not a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from features.contract import CONFIG_FILE, FIT_CATEGORICAL, ContractConfig, load_dataset
+from features.errors import LeadscoreError
+from features.tables import read_table, write_table
+
+RESERVED = {"lead_id", "account_id", "created_at", "company_size"}
+
+
+class Label(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    column: str
+    positive: list[str] = Field(min_length=1, description="Values meaning 'sales accepted' (e.g. ['1', 'Yes']).")
+    negative: list[str] = Field(min_length=1, description="Values meaning 'not accepted'.")
+
+
+class Times(BaseModel):
+    """Where the export's times are; a flat snapshot without them uses `exported_at` for all."""
+
+    model_config = ConfigDict(extra="forbid")
+    exported_at: str = Field(description="When the export was taken (ISO 8601): the default for every time.")
+    created_at: str | None = None
+    mql_at: str | None = None
+    decided_at: str | None = None
+
+
+class ColumnRole(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    role: Literal["fit", "counter", "exclude", "reason"]
+    as_: str | None = Field(default=None, alias="as", description="Name in the contract tables.")
+    kind: Literal["categorical", "numeric"] = "categorical"
+    reason: str | None = Field(default=None, description="Why an excluded column is left out.")
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _reason_for_exclusions(self) -> ColumnRole:
+        if self.role == "exclude" and not self.reason:
+            raise ValueError("an excluded column needs a reason")
+        return self
+
+
+class Mapping(BaseModel):
+    """How to read one flat export into the contract tables."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(description="What the export is, for people.")
+    id_column: str
+    account_column: str | None = Field(default=None, description="Company column; none: one account per lead.")
+    label: Label
+    times: Times
+    missing_values: list[str] = Field(default_factory=lambda: [""], description="Values that mean 'not given'.")
+    columns: dict[str, ColumnRole]
+
+    def target(self, column: str) -> str:
+        role = self.columns[column]
+        return role.as_ or _snake(column)
+
+    @model_validator(mode="after")
+    def _targets_are_unique(self) -> Mapping:
+        kept = [self.target(c) for c, r in self.columns.items() if r.role in ("fit", "counter")]
+        dupes = sorted({t for t in kept if kept.count(t) > 1})
+        if dupes:
+            raise ValueError(f"columns: several columns map to {dupes}")
+        bad = sorted(set(kept) & RESERVED)
+        if bad:
+            raise ValueError(f"columns: {bad} are set by the import itself; choose another 'as' name")
+        if sum(r.role == "reason" for r in self.columns.values()) > 1:
+            raise ValueError("columns: at most one column can hold the reason code")
+        return self
+
+
+def _snake(name: str) -> str:
+    return "_".join("".join(ch.lower() if ch.isalnum() else " " for ch in name).split())
+
+
+def load_mapping(path: Path | str) -> Mapping:
+    from features.config import load_config
+
+    return load_config(path, Mapping)
+
+
+def _check_columns(export: pd.DataFrame, mapping: Mapping, path: Path) -> None:
+    declared = set(mapping.columns) | {mapping.id_column, mapping.label.column}
+    declared |= {
+        c
+        for c in (mapping.account_column, mapping.times.created_at, mapping.times.mql_at, mapping.times.decided_at)
+        if c
+    }
+    undeclared = [c for c in export.columns if c not in declared]
+    if undeclared:
+        raise LeadscoreError(
+            f"{path}: column(s) not in the mapping: {', '.join(undeclared)}; declare each as fit, counter or "
+            "exclude (with the reason)"
+        )
+    absent = sorted(c for c in declared if c not in export.columns)
+    if absent:
+        raise LeadscoreError(f"{path}: the mapping names column(s) the export does not have: {', '.join(absent)}")
+
+
+def _label(export: pd.DataFrame, mapping: Mapping, path: Path) -> np.ndarray:
+    values = export[mapping.label.column].astype("str").str.strip()
+    positive, negative = values.isin(mapping.label.positive), values.isin(mapping.label.negative)
+    odd = np.flatnonzero(~(positive | negative).to_numpy())
+    if len(odd):
+        shown = ", ".join(f"{i + 1} ({values.iloc[i]!r})" for i in odd[:5])
+        expected = mapping.label.positive + mapping.label.negative
+        raise LeadscoreError(
+            f"{path}, column '{mapping.label.column}': expected one of {expected}; {len(odd)} row(s) fail: {shown}"
+        )
+    return positive.to_numpy()
+
+
+def convert(export: pd.DataFrame, mapping: Mapping, path: Path) -> tuple[dict[str, pd.DataFrame], ContractConfig]:
+    """The contract tables and contract config for one flat export."""
+    _check_columns(export, mapping, path)
+    export = export.mask(export.isin(mapping.missing_values))
+    accepted = _label(export, mapping, path)
+    times = mapping.times
+
+    def when(column: str | None) -> pd.Series:
+        return export[column] if column else pd.Series(times.exported_at, index=export.index)
+
+    leads = pd.DataFrame(
+        {
+            "lead_id": export[mapping.id_column],
+            "account_id": export[mapping.account_column or mapping.id_column],
+            "created_at": when(times.created_at),
+        }
+    )
+    extra: dict[str, str] = {}
+    counters: list[str] = []
+    reason = None
+    for column, role in mapping.columns.items():
+        if role.role == "reason":
+            reason = export[column]
+        if role.role not in ("fit", "counter"):
+            continue
+        name = mapping.target(column)
+        leads[name] = export[column]
+        if role.role == "counter":
+            counters.append(name)
+        elif name not in FIT_CATEGORICAL:
+            extra[name] = role.kind
+    decision = np.where(accepted, "accepted", "rejected")
+    outcomes = pd.DataFrame(
+        {
+            "lead_id": export[mapping.id_column],
+            "mql_at": when(times.mql_at),
+            "decision": decision,
+            "reason": reason.where(~accepted) if reason is not None else None,
+            "decided_at": when(times.decided_at),
+        }
+    )
+    contract = ContractConfig(extra_fit_columns=extra, counter_columns=counters, require_reasons=reason is not None)
+    return {"leads": leads, "outcomes": outcomes}, contract
+
+
+def import_export(export_path: Path, mapping: Mapping, out: Path, fmt: str = "parquet") -> dict[str, int]:
+    """Convert a flat export into a validated data folder (leads, outcomes, contract.yaml)."""
+    export = read_table(export_path)
+    tables, contract = convert(export, mapping, export_path)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = out / ".import"
+    staging.mkdir(exist_ok=True)
+    try:
+        for name, table in tables.items():
+            write_table(table, staging / f"{name}.{fmt}")
+        (staging / CONFIG_FILE).write_text(
+            f"# written by `leadscore import` from {export_path.name}: {mapping.source}\n"
+            + yaml.safe_dump(contract.model_dump(mode="json"), sort_keys=False),
+            encoding="utf-8",
+        )
+        dataset = load_dataset(staging)  # the import's own output must satisfy the contract
+        for name in ("leads", "events", "outcomes"):  # no stale table of another format or data set
+            for ext in ("csv", "parquet"):
+                (out / f"{name}.{ext}").unlink(missing_ok=True)
+        for path in staging.iterdir():
+            path.replace(out / path.name)
+    finally:
+        for path in staging.glob("*"):
+            path.unlink()
+        staging.rmdir()
+    accepted = int((dataset.outcomes["decision"] == "accepted").sum())
+    return {"leads": len(dataset.leads), "outcomes": len(dataset.outcomes), "accepted": accepted}
