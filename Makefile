@@ -26,6 +26,7 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/leadscore generate --leads $(DEMO_LEADS) --seed 7 --out $(DEMO_DATA)
 	$(VENV)/bin/leadscore validate $(DEMO_DATA)
+	$(VENV)/bin/leadscore features --data $(DEMO_DATA) --out $(DEMO_DATA)-features.parquet --at-handover
 
 lint: install
 	$(VENV)/bin/ruff check .
