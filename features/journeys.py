@@ -162,7 +162,7 @@ def decide(rng: np.random.Generator, people, ep: Episodes, intent_now, demo, t0:
         + 0.8 * demo * fit
         + w.SEGMENT_ACCEPT[segment]
         + w.SOURCE_ACCEPT[people.source[lead]]
-        - 0.6 * frac
+        - 0.3 * frac
         - 2.5 * (kind == 1)
         + rng.normal(0, 0.5, n)
     )

@@ -1,0 +1,97 @@
+"""Fit a `LeadModel`: LightGBM on the training period with early stopping on the calibration
+period, calibrators and thresholds on the calibration period."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.build import categorical_features
+from features.contract import ContractConfig
+from features.rules import RuleConfig, rule_score
+from features.settings import FeatureConfig
+from training.calibration import fit_calibrators
+from training.model import LeadModel, category_lookups, monotone_constraints, to_matrix
+from training.settings import TrainingConfig
+from training.thresholds import choose_thresholds
+
+
+@dataclass
+class Period:
+    """Feature rows of one part of the split, with labels and weights."""
+
+    features: pd.DataFrame
+    y: np.ndarray
+    w: np.ndarray
+
+
+def learn_categories(frame: pd.DataFrame, columns: list[str], min_frequency: int = 5) -> dict[str, list[str]]:
+    """Categories seen at least `min_frequency` times; any other becomes unknown at scoring time."""
+    out = {}
+    for column in columns:
+        counts = frame[column].value_counts()
+        out[column] = sorted(str(v) for v in counts.index[counts >= min_frequency])
+    return out
+
+
+def fit_model(
+    train: Period,
+    calibrate: Period,
+    names: list[str],
+    config: TrainingConfig,
+    rules: RuleConfig,
+    feature_config: FeatureConfig,
+    contract: ContractConfig,
+    params: dict | None = None,
+) -> LeadModel:
+    categorical = [c for c in categorical_features(contract) if c in names]
+    categories = learn_categories(train.features, categorical)
+    lookups = category_lookups(categories)
+    X_train, X_cal = to_matrix(train.features, names, lookups), to_matrix(calibrate.features, names, lookups)
+    settings = config.model
+    classifier = lgb.LGBMClassifier(
+        **(params or settings.params),
+        n_estimators=settings.max_rounds,
+        random_state=settings.random_state,
+        monotone_constraints=monotone_constraints(names, settings.monotone_increasing, settings.monotone_decreasing),
+        monotone_constraints_method="intermediate",
+        verbose=-1,
+        n_jobs=2,
+    )
+    classifier.fit(
+        X_train,
+        train.y,
+        sample_weight=train.w,
+        eval_X=(X_cal,),
+        eval_y=(calibrate.y,),
+        eval_sample_weight=[calibrate.w],
+        categorical_feature=[names.index(c) for c in categorical],
+        callbacks=[lgb.early_stopping(settings.early_stopping_rounds, verbose=False)],
+    )
+    segments = calibrate.features["segment"].to_numpy()
+    # calibration is unweighted: "0.30" must mean 30 of 100 such leads accepted, whatever weight
+    # the label policy gave each decision for learning the ranking
+    calibrators, methods, _ = fit_calibrators(
+        classifier, X_cal, calibrate.y, np.ones(len(calibrate.y)), segments, config.calibration, settings.random_state
+    )
+    model = LeadModel(
+        booster=classifier.booster_,
+        feature_names=names,
+        categories=categories,
+        calibrators=calibrators,
+        calibration_methods=methods,
+        thresholds={},
+        grades=config.grades,
+        rules=rules,
+        feature_config=feature_config,
+        contract=contract,
+    )
+    probability = model.probability(calibrate.features)
+    rule_mql = rule_score(calibrate.features, rules).is_mql.to_numpy()
+    model.thresholds = choose_thresholds(
+        probability, calibrate.y, segments, calibrate.features["as_of"], rule_mql, config.thresholds
+    )
+    return model

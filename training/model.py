@@ -1,0 +1,130 @@
+"""`LeadModel`: everything between a feature row and a calibrated, thresholded answer.
+
+It owns the fitted category vocabulary, the LightGBM booster, one calibrator per segment (and one
+for all), the per-segment MQL thresholds, grades and the rule score, so that training, batch
+scoring and the service run exactly the same steps. Feature rows come from `features/`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.contract import ContractConfig
+from features.rules import RuleConfig, rule_score
+from features.settings import FeatureConfig
+
+ALL = "__all__"
+NEVER_DAYS = 10_000.0  # "days since" an event that never happened: long ago, not unknown
+
+
+@dataclass
+class LeadModel:
+    booster: lgb.Booster
+    feature_names: list[str]
+    categories: dict[str, list[str]]
+    calibrators: dict[str, object]  # segment (or ALL) -> fitted CalibratedClassifierCV on the booster
+    calibration_methods: dict[str, str]
+    thresholds: dict[str, float]  # segment (or ALL) -> probability threshold for "model MQL"
+    grades: dict[str, float]
+    rules: RuleConfig
+    feature_config: FeatureConfig
+    contract: ContractConfig
+    version: str = "unregistered"
+    lookups: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.lookups = category_lookups(self.categories)
+
+    def matrix(self, features) -> np.ndarray:
+        """The booster's input (see `to_matrix`)."""
+        return to_matrix(features, self.feature_names, self.lookups)
+
+    def raw(self, matrix: np.ndarray) -> np.ndarray:
+        """Uncalibrated probabilities."""
+        return self.booster.predict(matrix)
+
+    def calibrated(self, matrix: np.ndarray, segments: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for booster rows, each by its segment's calibrator."""
+        segments = np.asarray(segments).astype(str)
+        out = np.empty(len(matrix))
+        for segment in np.unique(segments):
+            rows = segments == segment
+            calibrator = self.calibrators.get(segment, self.calibrators[ALL])
+            out[rows] = calibrator.predict_proba(matrix[rows])[:, 1]
+        return np.clip(out, 1e-6, 1 - 1e-6)
+
+    def probability(self, features) -> np.ndarray:
+        """Calibrated P(sales accepts) for each feature row."""
+        return self.calibrated(self.matrix(features), np.asarray(features["segment"]))
+
+    def threshold(self, segments: np.ndarray) -> np.ndarray:
+        return np.array([self.thresholds.get(str(s), self.thresholds[ALL]) for s in segments], dtype=float)
+
+    def grade(self, probability: np.ndarray) -> np.ndarray:
+        ordered = sorted(self.grades.items(), key=lambda kv: -kv[1])
+        out = np.full(len(probability), "D", dtype=object)
+        for name, minimum in reversed(ordered):
+            out[probability >= minimum] = name
+        return out
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The full answer per feature row: model and rules side by side."""
+        probability = self.probability(features)
+        segments = features["segment"].to_numpy()
+        threshold = self.threshold(segments)
+        rules = rule_score(features, self.rules)
+        return pd.DataFrame(
+            {
+                "lead_id": features["lead_id"].to_numpy(),
+                "probability": probability,
+                "score": np.rint(probability * 100).astype(int),
+                "grade": self.grade(probability),
+                "is_mql": probability >= threshold,
+                "threshold": threshold,
+                "rule_score": rules.score.to_numpy(),
+                "rule_is_mql": rules.is_mql.to_numpy(),
+                "rule_threshold": rules.threshold.to_numpy(),
+                "segment": segments,
+                "model_version": self.version,
+            },
+            index=features.index,
+        )
+
+    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+        """LightGBM's SHAP contributions per feature (last column: the expected value)."""
+        return self.booster.predict(matrix, pred_contrib=True)
+
+
+def category_lookups(categories: dict[str, list[str]]) -> dict[str, dict[str, int]]:
+    return {c: {v: i for i, v in enumerate(cats)} for c, cats in categories.items()}
+
+
+def to_matrix(features, names: list[str], lookups: dict[str, dict[str, int]]) -> np.ndarray:
+    """Feature rows (a DataFrame or a dict of column arrays) as the booster's float matrix:
+    numbers as they are, categories as their fitted codes (unseen: NaN), and "days since" an
+    event that never happened as long ago."""
+    out = np.empty((len(features[names[0]]), len(names)))
+    for j, name in enumerate(names):
+        values = features[name]
+        if name in lookups:
+            lookup = lookups[name]
+            out[:, j] = [lookup.get(v, np.nan) if isinstance(v, str) else np.nan for v in values]
+        else:
+            column = np.asarray(values, dtype=float)
+            if name.startswith("days_since_"):
+                column = np.where(np.isnan(column), NEVER_DAYS, column)
+            out[:, j] = column
+    return out
+
+
+def monotone_constraints(names: list[str], increasing: list[str], decreasing: list[str]) -> list[int]:
+    """LightGBM constraints: +1 / -1 for listed features (a trailing * matches a prefix), else 0."""
+
+    def listed(name: str, patterns: list[str]) -> bool:
+        return any(name.startswith(p[:-1]) if p.endswith("*") else name == p for p in patterns)
+
+    return [1 if listed(n, increasing) else -1 if listed(n, decreasing) else 0 for n in names]
