@@ -16,6 +16,7 @@ TELEMETRY_OFF = {"BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "tr
 def build_app() -> typer.Typer:
     """The CLI with every package's subcommands."""
     from features import cli as features_cli
+    from training import cli as training_cli
 
     app = typer.Typer(
         name="leadscore",
@@ -25,6 +26,7 @@ def build_app() -> typer.Typer:
         add_completion=False,
     )
     features_cli.register(app)
+    training_cli.register(app)
     return app
 
 

@@ -45,3 +45,22 @@ def read_csv(path: Path) -> pd.DataFrame:
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, index=False)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """A model trained once on 40,000 generated leads, in a throwaway MLflow SQLite store."""
+    from features.defaults import load_rules
+    from features.settings import FeatureConfig
+    from training.registry import connect, load_model
+    from training.settings import TrainingConfig
+    from training.train import train
+
+    root = tmp_path_factory.mktemp("trained")
+    data = root / "data"
+    write_dataset(generate(40_000, seed=21), data, "parquet")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    result = train(data, TrainingConfig(), FeatureConfig(), load_rules(), tracking_uri=uri)
+    client = connect(uri)
+    model = load_model("models:/leadscore@champion", client)
+    return {"data": data, "uri": uri, "result": result, "model": model, "client": client, "root": root}

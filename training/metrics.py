@@ -23,7 +23,7 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> 
 
 def top_share(y: np.ndarray, score: np.ndarray, share: float) -> float:
     """Acceptance rate among the `share` highest-scored leads (ties broken by order)."""
-    k = max(1, int(round(share * len(y))))
+    k = max(1, round(share * len(y)))
     return float(y[np.argsort(-score, kind="stable")[:k]].mean())
 
 

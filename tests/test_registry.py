@@ -1,0 +1,142 @@
+"""Retraining, the promotion gate, promote / rollback and batch scoring through the CLI."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.contract import load_dataset
+from tests.test_cli import run
+from training.registry import CHALLENGER, CHAMPION, version_of
+
+
+@pytest.fixture
+def store(trained, tmp_path):
+    """A private copy of the trained store, so each test may move aliases freely."""
+    shutil.copy(trained["root"] / "mlflow.db", tmp_path / "mlflow.db")
+    shutil.copytree(trained["root"] / "mlartifacts", tmp_path / "mlartifacts")
+    from training.registry import connect
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    return uri, connect(uri)
+
+
+def _decide_open(data, tmp_path) -> str:
+    """The still-open hand-overs, now decided by sales: accepted when the lead asked for a demo."""
+    history = load_dataset(data)
+    opened = history.outcomes[history.outcomes["decision"] == "open"].copy()
+    demo = set(history.events.loc[history.events["type"] == "demo_request", "lead_id"].astype(str))
+    accepted = opened["lead_id"].isin(demo).to_numpy() | (np.arange(len(opened)) % 4 == 0)
+    opened["decision"] = np.where(accepted, "accepted", "rejected")
+    opened["reason"] = np.where(accepted, None, "no_need")
+    opened["decided_at"] = opened["mql_at"] + pd.Timedelta(days=3)
+    path = tmp_path / "decisions.csv"
+    opened.to_csv(path, index=False)
+    return str(path)
+
+
+def test_retrain_with_new_decisions_registers_a_challenger_and_applies_the_gate(capsys, trained, store, tmp_path):
+    uri, client = store
+    decisions = _decide_open(trained["data"], tmp_path)
+    code, out, err = run(
+        capsys, "retrain", "--data", str(trained["data"]), "--decisions", decisions, "--tracking-uri", uri
+    )
+    assert code == 0, err
+    assert "decision(s) from" in out and "merged into the history" in out
+    assert str(version_of(client, "leadscore", CHALLENGER).version) == "2"
+    run_tags = client.search_runs(
+        [client.get_experiment_by_name("leadscore").experiment_id], order_by=["attributes.start_time DESC"]
+    )[0].data.tags
+    assert run_tags["registered_version"] == "2" and run_tags["gate.reason"]
+    champion = str(version_of(client, "leadscore", CHAMPION).version)
+    assert champion == ("2" if run_tags["gate.promote"] == "True" else "1")
+
+
+def test_a_worse_model_never_becomes_champion(capsys, trained, store, tmp_path):
+    uri, client = store
+    crippled = tmp_path / "training.yaml"
+    crippled.write_text("model: {max_rounds: 1, params: {learning_rate: 0.01, num_leaves: 2}}\n")
+    code, out, err = run(
+        capsys, "train", "--data", str(trained["data"]), "--training-config", str(crippled), "--tracking-uri", uri
+    )
+    assert code == 0, err
+    assert "left as @challenger" in out
+    assert str(version_of(client, "leadscore", CHAMPION).version) == "1"
+    assert str(version_of(client, "leadscore", CHALLENGER).version) == "2"
+
+
+def test_promote_and_rollback(capsys, trained, store):
+    uri, client = store
+    model = client.get_model_version("leadscore", "1")
+    client.create_model_version("leadscore", model.source, model.run_id)  # a second version to move between
+    code, out, _ = run(capsys, "promote", "2", "--tracking-uri", uri)
+    assert code == 0 and "version 2 (was 1)" in out
+    code, out, _ = run(capsys, "rollback", "--tracking-uri", uri)
+    assert code == 0 and "version 1 (was 2)" in out
+    assert str(version_of(client, "leadscore", CHAMPION).version) == "1"
+    code, _, err = run(capsys, "promote", "9", "--tracking-uri", uri)
+    assert code == 2 and "has no version 9" in err
+
+
+def test_rollback_without_history_is_a_clear_error(capsys, store):
+    uri, _ = store
+    code, _, err = run(capsys, "rollback", "--tracking-uri", uri)
+    assert code == 2 and "no earlier champion to roll back to" in err
+
+
+def test_score_writes_one_row_per_lead(capsys, trained, store, tmp_path):
+    uri, _ = store
+    out = tmp_path / "scores.parquet"
+    code, _, err = run(
+        capsys,
+        "score",
+        "--data",
+        str(trained["data"]),
+        "--out",
+        str(out),
+        "--as-of",
+        "2025-06-01",
+        "--tracking-uri",
+        uri,
+    )
+    assert code == 0, err
+    scores = pd.read_parquet(out)
+    leads = load_dataset(trained["data"]).leads
+    assert len(scores) == (leads["created_at"] <= pd.Timestamp("2025-06-01", tz="UTC")).sum()
+    assert {"lead_id", "probability", "score", "grade", "is_mql", "rule_score", "rule_is_mql", "model_version"} <= set(
+        scores.columns
+    )
+    assert scores["model_version"].unique().tolist() == ["leadscore/1"]
+    assert scores["score"].between(0, 100).all() and set(scores["grade"]) <= {"A", "B", "C", "D"}
+
+
+def test_score_at_handover_matches_training_probabilities(capsys, trained, store, tmp_path):
+    uri, _ = store
+    out = tmp_path / "h.parquet"
+    code, _, err = run(
+        capsys, "score", "--data", str(trained["data"]), "--out", str(out), "--at-handover", "--tracking-uri", uri
+    )
+    assert code == 0, err
+    scores = pd.read_parquet(out)
+    assert len(scores) == len(load_dataset(trained["data"]).outcomes)
+
+
+def test_score_with_unknown_model_is_a_clear_error(capsys, trained, store, tmp_path):
+    uri, _ = store
+    code, _, err = run(
+        capsys,
+        "score",
+        "--data",
+        str(trained["data"]),
+        "--out",
+        str(tmp_path / "s.csv"),
+        "--model-uri",
+        "models:/nothing@champion",
+        "--tracking-uri",
+        uri,
+    )
+    assert code == 2 and "cannot load model models:/nothing@champion" in err
+    assert not (tmp_path / "s.csv").exists()

@@ -1,0 +1,182 @@
+"""`leadscore` subcommands owned by training/: train, retrain, promote, rollback, score."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console(stderr=True)
+stdout = Console(soft_wrap=True)
+
+TrackingOption = Annotated[
+    str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db).")
+]
+
+
+def _configs(training_config: Path | None, features_config: Path | None, rules: Path | None):
+    from features.config import load_config
+    from features.defaults import load_features_config, load_rules
+    from training.settings import TrainingConfig
+
+    return load_config(training_config, TrainingConfig), load_features_config(features_config), load_rules(rules)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+
+
+def _report(result) -> None:
+    m = result.metrics
+    table = Table(title=f"test period: model vs rule score (run {result.run_id[:8]}, version {result.version})")
+    for column in ("metric", "model", "rule score"):
+        table.add_column(column, justify="right" if column != "metric" else "left")
+    for label, key in (
+        ("ROC AUC", "roc_auc"),
+        ("PR AUC", "pr_auc"),
+        ("log-loss", "log_loss"),
+        ("Brier", "brier"),
+        ("ECE (10 bins)", "ece"),
+        ("top 10% acceptance", "top10_acceptance"),
+        ("top 10% lift", "top10_lift"),
+        ("top 20% lift", "top20_lift"),
+        ("top 30% lift", "top30_lift"),
+    ):
+        table.add_row(label, f"{m[f'model_{key}']:.4f}", f"{m[f'rule_{key}']:.4f}")
+    table.add_row(
+        "acceptance at equal volume",
+        f"{m['equal_volume_model_mql_acceptance']:.4f}",
+        f"{m['equal_volume_rule_mql_acceptance']:.4f}",
+    )
+    Console(width=120).print(table)
+    state = "promoted to @champion" if result.promoted else "left as @challenger"
+    stdout.print(f"version {result.version} {state}: {result.gate_reason}")
+
+
+def _run(data: Path, training_config, features_config, rules, tracking_uri, search, extra=None):
+    from training.train import STEPS, train
+
+    config, feature_config, rule_config = _configs(training_config, features_config, rules)
+    with _progress() as bar:
+        task = bar.add_task("training", total=len(STEPS))
+        result = train(
+            data,
+            config,
+            feature_config,
+            rule_config,
+            tracking_uri,
+            search,
+            extra,
+            progress=lambda s: bar.update(task, advance=1, description=s),
+        )
+    _report(result)
+
+
+def train_command(
+    data: Annotated[Path, typer.Option(help="Data folder with leads, events and outcomes.")],
+    training_config: Annotated[Path | None, typer.Option(help="Training config YAML.")] = None,
+    features_config: Annotated[Path | None, typer.Option(help="Feature config YAML.")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Rule-score config YAML.")] = None,
+    search: Annotated[bool, typer.Option("--search", help="Search LightGBM parameters with Optuna first.")] = False,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Train a calibrated model on sales decisions, evaluate it against the rules, register it."""
+    _run(data, training_config, features_config, rules, tracking_uri, search)
+
+
+def retrain(
+    data: Annotated[Path, typer.Option(help="Data folder with the history the last model saw.")],
+    decisions: Annotated[Path | None, typer.Option(help="New sales decisions (an outcomes CSV or Parquet).")] = None,
+    training_config: Annotated[Path | None, typer.Option(help="Training config YAML.")] = None,
+    features_config: Annotated[Path | None, typer.Option(help="Feature config YAML.")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Rule-score config YAML.")] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Merge new sales decisions into the history, retrain, and promote through the gate."""
+    from features.contract import folder_config, outcomes_schema, validate
+    from features.errors import LeadscoreError
+    from features.tables import read_table
+
+    extra = None
+    if decisions is not None:
+        from features.contract import load_dataset
+
+        leads = load_dataset(data).leads
+        extra = validate(read_table(decisions), outcomes_schema(folder_config(data), leads["lead_id"]), decisions)
+        if extra.empty:
+            raise LeadscoreError(f"{decisions}: no decisions in the file")
+        stdout.print(f"{len(extra):,} decision(s) from {decisions} merged into the history")
+    _run(data, training_config, features_config, rules, tracking_uri, False, extra)
+
+
+def promote(
+    version: Annotated[str, typer.Argument(help="Registered model version to make @champion.")],
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "leadscore",
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Move @champion to a model version (by hand, past the gate)."""
+    from training import registry
+
+    previous = registry.promote(registry.connect(tracking_uri), model_name, version)
+    stdout.print(f"{model_name}@champion -> version {version}" + (f" (was {previous})" if previous else ""))
+
+
+def rollback(
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "leadscore",
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Move @champion back to the version it replaced."""
+    from training import registry
+
+    old, new = registry.rollback(registry.connect(tracking_uri), model_name)
+    stdout.print(f"{model_name}@champion -> version {new} (was {old})")
+
+
+def score(
+    data: Annotated[Path, typer.Option(help="Data folder with the leads (and events) to score.")],
+    out: Annotated[Path, typer.Option(help="Scores to write (.parquet or .csv).")],
+    model_uri: Annotated[str, typer.Option(help="MLflow model URI.")] = "models:/leadscore@champion",
+    as_of: Annotated[str | None, typer.Option(help="Score time (ISO 8601); default: now.")] = None,
+    at_handover: Annotated[bool, typer.Option("--at-handover", help="Score each hand-over as of its mql_at.")] = False,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Score every lead: probability, score 0-100, grade, is_mql, rule score and model version."""
+    from features.cli import _timestamp
+    from features.errors import LeadscoreError
+    from features.tables import write_table
+    from training.score import score_folder
+
+    if at_handover and as_of:
+        raise LeadscoreError("--as-of and --at-handover exclude each other: pick one scoring time")
+    if out.suffix not in (".parquet", ".csv"):
+        raise LeadscoreError(f"--out {out}: use a .parquet or .csv file name")
+    when = _timestamp(as_of) if as_of else None
+    with _progress() as bar:
+        task = bar.add_task("scoring", total=None)
+        scores = score_folder(
+            data,
+            model_uri,
+            when,
+            at_handover,
+            tracking_uri,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+        write_table(scores, out)
+    mql = int(scores["is_mql"].sum()) if len(scores) else 0
+    rule_mql = int(scores["rule_is_mql"].sum()) if len(scores) else 0
+    version = scores["model_version"].iloc[0] if len(scores) else "-"
+    stdout.print(f"{out}: {len(scores):,} leads scored by {version}; model MQLs {mql:,}, rule MQLs {rule_mql:,}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="train")(train_command)
+    app.command()(retrain)
+    app.command()(promote)
+    app.command()(rollback)
+    app.command()(score)
