@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 DEMO_DATA ?= data/demo
-DEMO_LEADS ?= 20000
+DEMO_LEADS ?= 100000
 
 export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install demo test test-all lint format clean
+.PHONY: install demo test test-all test-slow lint format clean
 
 # uv is installed for the current user when missing; it then installs exactly uv.lock.
 $(VENV)/.installed: pyproject.toml uv.lock
@@ -26,7 +26,8 @@ install: $(VENV)/.installed
 demo: install
 	$(VENV)/bin/leadscore generate --leads $(DEMO_LEADS) --seed 7 --out $(DEMO_DATA)
 	$(VENV)/bin/leadscore validate $(DEMO_DATA)
-	$(VENV)/bin/leadscore features --data $(DEMO_DATA) --out $(DEMO_DATA)-features.parquet --at-handover
+	$(VENV)/bin/leadscore train --data $(DEMO_DATA)
+	$(VENV)/bin/leadscore score --data $(DEMO_DATA) --out $(DEMO_DATA)-scores.parquet --at-handover
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -42,5 +43,8 @@ test: install lint
 test-all: install lint
 	$(VENV)/bin/pytest -m ""
 
+test-slow: install
+	$(VENV)/bin/pytest -m slow
+
 clean:
-	rm -rf $(VENV) data/demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) data/demo data/demo-scores.parquet mlflow.db mlartifacts .pytest_cache .ruff_cache

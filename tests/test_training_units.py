@@ -123,3 +123,19 @@ def test_split_fractions_must_leave_training_data(tmp_path):
     path.write_text("split: {calibrate_fraction: 0.45, test_fraction: 0.45}\n")
     with pytest.raises(LeadscoreError, match="must leave at least 20% to train on"):
         load_config(path, TrainingConfig)
+
+
+def test_history_without_times_gets_a_random_account_split():
+    rng = np.random.default_rng(4)
+    n = 3_000
+    mql_at = pd.Series([T0] * n)  # a flat snapshot: every hand-over at the export time
+    account = pd.Series((np.arange(n) // 2).astype(str))  # two leads per account
+    y = (rng.random(n) < 0.4).astype(int)
+    split = time_split(mql_at, account, SplitConfig(), y)
+    assert split.kind == "random"
+    sizes = split.sizes()
+    assert sizes[""] == 0 and abs(sizes["test"] / n - 0.2) < 0.03 and abs(sizes["calibrate"] / n - 0.2) < 0.03
+    parts = pd.DataFrame({"account": account, "part": split.part})
+    assert (parts.groupby("account")["part"].nunique() == 1).all()
+    for name in ("train", "calibrate", "test"):
+        assert abs(y[split.mask(name)].mean() - y.mean()) < 0.04  # stratified by outcome

@@ -1,5 +1,6 @@
-"""Calibration on the calibration period: isotonic or sigmoid, whichever has the lower
-cross-validated log-loss, per segment when a segment has enough data, else for all leads."""
+"""Calibration on the calibration period: isotonic, sigmoid or none, whichever has the lowest
+cross-validated log-loss, per segment when a segment has enough data, else for all leads.
+"none" keeps the booster's own probabilities when recalibrating would only add noise."""
 
 from __future__ import annotations
 
@@ -22,12 +23,18 @@ def _fit_one(classifier, X, y: np.ndarray, w: np.ndarray, config: CalibrationCon
         # the frozen booster takes no weights; they are meant for the calibrator, which uses them
         warnings.filterwarnings("ignore", message="Since FrozenEstimator does not appear to accept sample_weight")
         for method in config.methods:
-            candidate = CalibratedClassifierCV(FrozenEstimator(classifier), method=method)
+            candidate = _calibrator(classifier, method)
             scores = cross_val_score(candidate, X, y, cv=folds, scoring="neg_log_loss", params={"sample_weight": w})
             losses[method] = -float(np.mean(scores))
         best = min(losses, key=losses.get)
-        fitted = CalibratedClassifierCV(FrozenEstimator(classifier), method=best).fit(X, y, sample_weight=w)
+        fitted = _calibrator(classifier, best).fit(X, y, sample_weight=w)
     return fitted, best, losses
+
+
+def _calibrator(classifier, method: str):
+    if method == "none":
+        return FrozenEstimator(classifier)  # the booster's probabilities as they are
+    return CalibratedClassifierCV(FrozenEstimator(classifier), method=method)
 
 
 def fit_calibrators(

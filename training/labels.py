@@ -19,12 +19,14 @@ def _target(decision: str, reason, policy: LabelPolicy) -> Target | str:
 def label_outcomes(outcomes: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
     """Decided, mature hand-overs with `label` and `weight` columns; excluded rows are left out.
 
-    A hand-over is mature when it is at least `mature_after_days` older than the newest decision.
+    A hand-over is mature when it is at least `mature_after_days` older than the newest decision
+    (not applied to a flat snapshot, whose hand-overs all carry the export time).
     """
     if outcomes.empty:
         return outcomes.assign(label=pd.Series(dtype=int), weight=pd.Series(dtype=float))
     newest = outcomes["decided_at"].max()
-    cutoff = newest - pd.Timedelta(days=policy.mature_after_days) if pd.notna(newest) else None
+    snapshot = outcomes["mql_at"].nunique() <= 1  # a flat export: no timeline to mature on
+    cutoff = None if snapshot or pd.isna(newest) else newest - pd.Timedelta(days=policy.mature_after_days)
     targets = [_target(d, r, policy) for d, r in zip(outcomes["decision"], outcomes["reason"], strict=True)]
     keep = np.array([t != "exclude" for t in targets])
     if cutoff is not None:

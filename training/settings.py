@@ -48,6 +48,7 @@ class SplitConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     calibrate_fraction: float = Field(default=0.2, gt=0, lt=0.5)
     test_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+    random_state: int = Field(default=7, description="Seed of the random split used when there are no times.")
 
 
 class ModelConfig(BaseModel):
@@ -96,7 +97,10 @@ class ModelConfig(BaseModel):
 
 class CalibrationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    methods: list[Literal["isotonic", "sigmoid"]] = ["isotonic", "sigmoid"]
+    methods: list[Literal["isotonic", "sigmoid", "none"]] = Field(
+        default=["isotonic", "sigmoid", "none"],
+        description="Candidates, chosen by cross-validated log-loss; 'none' keeps the booster's probabilities.",
+    )
     folds: int = Field(default=5, ge=2, description="Cross-validation folds that pick the method by log-loss.")
     per_segment: bool = True
     min_segment_rows: int = Field(default=800, ge=50)

@@ -148,8 +148,8 @@ def train(
     step("labels")
     features = build_features(rows, dataset.events, "mql_at", feature_config, contract, population=dataset.leads)
     step("features")
-    split = time_split(rows["mql_at"], rows["account_id"], config.split)
     y, w = rows["label"].to_numpy(), rows["weight"].to_numpy()
+    split = time_split(rows["mql_at"], rows["account_id"], config.split, y)
     parts = {
         p: Period(features[split.mask(p)], y[split.mask(p)], w[split.mask(p)]) for p in ("train", "calibrate", "test")
     }
@@ -221,7 +221,7 @@ def _log_run(
     decision = registry.gate(challenger, champion, config.gate)
     with mlflow.start_run(experiment_id=registry.experiment_id(client, config.experiment)) as run:
         mlflow.log_params(_flatten("", {"training": config.model_dump(mode="json"), "lightgbm": params or {}}))
-        mlflow.set_tags(fingerprint(dataset))
+        mlflow.set_tags({**fingerprint(dataset), "split.kind": split.kind})
         mlflow.log_dict(config.model_dump(mode="json"), "config/training.yaml")
         mlflow.log_dict(feature_config.model_dump(mode="json"), "config/features.yaml")
         mlflow.log_dict(rules.model_dump(mode="json", by_alias=True), "config/rules.yaml")
