@@ -172,6 +172,18 @@ def build_features(
     return frame
 
 
+def rows_to_score(dataset, as_of=None, at_handover: bool = False) -> tuple[pd.DataFrame, object]:
+    """Which rows to score, and as of when: every hand-over as of its `mql_at`, or every lead that
+    existed at `as_of` (default now) as of that time."""
+    if at_handover:
+        if dataset.outcomes.empty:
+            raise LeadscoreError("--at-handover: the data folder has no outcomes table, so no hand-over times")
+        return dataset.outcomes[["lead_id", "mql_at"]].merge(dataset.leads, on="lead_id", how="left"), "mql_at"
+    when = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
+    when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    return dataset.leads[dataset.leads["created_at"] <= when], when
+
+
 def feature_names(config: FeatureConfig | None = None, contract: ContractConfig | None = None) -> list[str]:
     """The feature columns `build_features` returns (besides `lead_id` and `as_of`), in order."""
     config = config or FeatureConfig()

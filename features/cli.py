@@ -94,9 +94,8 @@ def features(
     config: Annotated[Path | None, typer.Option(help="Contract config YAML (default: the folder's own).")] = None,
 ) -> None:
     """Build point-in-time fit, engagement and account features (and the rule score) for every lead."""
-    import pandas as pd
 
-    from features.build import STEPS, build_features
+    from features.build import STEPS, build_features, rows_to_score
     from features.config import load_config
     from features.contract import ContractConfig, folder_config, load_dataset
     from features.defaults import load_features_config, load_rules
@@ -114,16 +113,9 @@ def features(
         task = bar.add_task("reading", total=len(STEPS) + 3)
         dataset = load_dataset(data, contract)
         bar.update(task, advance=1)
-        if at_handover:
-            if dataset.outcomes.empty:
-                raise LeadscoreError(f"--at-handover: {data} has no outcomes table, so no hand-over times")
-            rows = dataset.outcomes[["lead_id", "mql_at"]].merge(dataset.leads, on="lead_id", how="left")
-            when = "mql_at"
-        else:
-            when = _timestamp(as_of) if as_of else pd.Timestamp.now(tz="UTC")
-            rows = dataset.leads[dataset.leads["created_at"] <= when]
-            if len(rows) < len(dataset.leads):
-                console.print(f"{len(dataset.leads) - len(rows):,} lead(s) created after {when} skipped")
+        rows, when = rows_to_score(dataset, _timestamp(as_of) if as_of else None, at_handover)
+        if not at_handover and len(rows) < len(dataset.leads):
+            console.print(f"{len(dataset.leads) - len(rows):,} lead(s) created after {when} skipped")
         table = build_features(
             rows,
             dataset.events,

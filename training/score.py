@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.build import build_features
+from features.build import build_features, rows_to_score
 from features.contract import load_dataset
-from features.errors import LeadscoreError
 from training import registry
 
 CHUNK = 200_000
@@ -28,15 +27,7 @@ def score_folder(
     client = registry.connect(tracking_uri)
     model = registry.load_model(model_uri, client)
     dataset = load_dataset(data, model.contract)
-    if at_handover:
-        if dataset.outcomes.empty:
-            raise LeadscoreError(f"--at-handover: {data} has no outcomes table, so no hand-over times")
-        rows = dataset.outcomes[["lead_id", "mql_at"]].merge(dataset.leads, on="lead_id", how="left")
-        when = "mql_at"
-    else:
-        when = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
-        when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
-        rows = dataset.leads[dataset.leads["created_at"] <= when]
+    rows, when = rows_to_score(dataset, as_of, at_handover)
     parts = []
     starts = range(0, len(rows), CHUNK)
     for i, start in enumerate(starts):
