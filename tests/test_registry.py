@@ -140,3 +140,29 @@ def test_score_with_unknown_model_is_a_clear_error(capsys, trained, store, tmp_p
     )
     assert code == 2 and "cannot load model models:/nothing@champion" in err
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_train_with_search_logs_the_parameters_it_chose(capsys, tmp_path):
+    from features.generate import generate, write_dataset
+    from training.registry import connect
+
+    write_dataset(generate(8_000, seed=4), tmp_path / "data", "parquet")
+    config = tmp_path / "training.yaml"
+    config.write_text("model: {search_trials: 3}\n")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code, _, err = run(
+        capsys,
+        "train",
+        "--data",
+        str(tmp_path / "data"),
+        "--training-config",
+        str(config),
+        "--search",
+        "--tracking-uri",
+        uri,
+    )
+    assert code == 0, err
+    client = connect(uri)
+    latest = client.search_runs([client.get_experiment_by_name("leadscore").experiment_id])[0]
+    chosen = {k: v for k, v in latest.data.params.items() if k.startswith("lightgbm.")}
+    assert {"lightgbm.learning_rate", "lightgbm.num_leaves", "lightgbm.min_child_samples"} <= set(chosen)

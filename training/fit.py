@@ -37,20 +37,25 @@ def learn_categories(frame: pd.DataFrame, columns: list[str], min_frequency: int
     return out
 
 
-def fit_model(
-    train: Period,
-    calibrate: Period,
-    names: list[str],
-    config: TrainingConfig,
-    rules: RuleConfig,
-    feature_config: FeatureConfig,
-    contract: ContractConfig,
-    params: dict | None = None,
-) -> LeadModel:
+def encode_periods(train: Period, calibrate: Period, names: list[str], contract: ContractConfig):
+    """Categories learnt on the training period, and both periods as booster matrices."""
     categorical = [c for c in categorical_features(contract) if c in names]
     categories = learn_categories(train.features, categorical)
     lookups = category_lookups(categories)
-    X_train, X_cal = to_matrix(train.features, names, lookups), to_matrix(calibrate.features, names, lookups)
+    return categories, to_matrix(train.features, names, lookups), to_matrix(calibrate.features, names, lookups)
+
+
+def fit_booster(
+    X_train: np.ndarray,
+    X_cal: np.ndarray,
+    train: Period,
+    calibrate: Period,
+    names: list[str],
+    categories: dict[str, list[str]],
+    config: TrainingConfig,
+    params: dict | None = None,
+):
+    """LightGBM on the training period, early-stopped on the calibration period."""
     settings = config.model
     classifier = lgb.LGBMClassifier(
         **(params or settings.params),
@@ -61,16 +66,31 @@ def fit_model(
         verbose=-1,
         n_jobs=2,
     )
-    classifier.fit(
+    return classifier.fit(
         X_train,
         train.y,
         sample_weight=train.w,
         eval_X=(X_cal,),
         eval_y=(calibrate.y,),
         eval_sample_weight=[calibrate.w],
-        categorical_feature=[names.index(c) for c in categorical],
+        categorical_feature=[names.index(c) for c in categories],
         callbacks=[lgb.early_stopping(settings.early_stopping_rounds, verbose=False)],
     )
+
+
+def fit_model(
+    train: Period,
+    calibrate: Period,
+    names: list[str],
+    config: TrainingConfig,
+    rules: RuleConfig,
+    feature_config: FeatureConfig,
+    contract: ContractConfig,
+    params: dict | None = None,
+) -> LeadModel:
+    categories, X_train, X_cal = encode_periods(train, calibrate, names, contract)
+    classifier = fit_booster(X_train, X_cal, train, calibrate, names, categories, config, params)
+    settings = config.model
     segments = calibrate.features["segment"].to_numpy()
     # calibration is unweighted: "0.30" must mean 30 of 100 such leads accepted, whatever weight
     # the label policy gave each decision for learning the ranking
