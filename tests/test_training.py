@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -84,11 +85,14 @@ def test_fresh_process_loads_the_champion_and_gives_the_same_probabilities(train
     script = (
         "import mlflow, pandas as pd, sys;"
         f"mlflow.set_tracking_uri({trained['uri']!r});"
+        f"mlflow.set_registry_uri({trained['uri']!r});"
         "m = mlflow.pyfunc.load_model('models:/leadscore@champion');"
         f"out = m.predict(pd.read_parquet({str(tmp_path / 'rows.parquet')!r}));"
         f"out[['lead_id', 'probability']].to_parquet({str(tmp_path / 'out.parquet')!r})"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    # MLflow exports the URIs an earlier test set into the environment: a fresh process starts clean
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"))}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     fresh = pd.read_parquet(tmp_path / "out.parquet")
     here = trained["model"].probability(features)
@@ -185,7 +189,9 @@ def test_renaming_a_lead_or_reordering_rows_changes_nothing(trained, history, re
 def test_the_model_answers_contract_rows_with_events_json(trained, history):
     import mlflow
 
-    mlflow.set_tracking_uri(trained["uri"])
+    from training.registry import connect
+
+    connect(trained["uri"])  # tracking and registry
     pyfunc = mlflow.pyfunc.load_model("models:/leadscore@champion")
     at = pd.Timestamp("2025-10-01")
     lead = _lead("new", "Head of Sales", "bluepoint.com", "software", 900.0, "emea", at - pd.Timedelta(days=3))
