@@ -1,0 +1,239 @@
+"""`Scorer`: one lead or a batch, model and rules side by side, with reasons and a next step.
+
+It builds feature rows with the same `feature_columns` core as training and batch scoring, one
+call per request, and falls back to the rule score, per lead, when there is no model, the model
+raises, or the lead lacks what the model needs; the answer says which and why.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.build import feature_columns
+from features.contract import ContractConfig
+from features.rules import RuleConfig, rule_score
+from features.settings import FeatureConfig
+from serving.reasons import top_reasons
+from serving.schemas import Lead, Reason, Score
+from training.model import LeadModel, to_matrix
+
+Grade = str
+
+
+class NextStep(BaseModel):
+    """A routing rule: the first whose grades match and whose required flags are all set wins."""
+
+    model_config = ConfigDict(extra="forbid")
+    grades: list[Grade]
+    requires: list[str] = Field(
+        default_factory=list, description="Feature flags that must be 1, e.g. has_demo_request."
+    )
+    step: str
+
+
+class ServingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_batch: int = Field(default=1_000, ge=1, le=100_000)
+    next_steps: list[NextStep] = [
+        NextStep(grades=["A"], requires=["has_demo_request"], step="route to sales now: first touch within 5 minutes"),
+        NextStep(grades=["B"], requires=["has_demo_request"], step="route to sales: first touch within 1 hour"),
+        NextStep(grades=["A"], step="route to sales: first touch within 1 hour"),
+        NextStep(grades=["B"], step="route to sales: first touch the same business day"),
+        NextStep(grades=["C"], step="nurture: keep in marketing programs"),
+        NextStep(grades=["D"], step="recycle: no sales touch"),
+    ]
+    rule_grades: dict[Grade, float] = Field(
+        default={"A": 80.0, "B": 60.0, "C": 30.0}, description="Grade by rule score when the rules answer."
+    )
+
+
+def _micros(value: datetime) -> int:
+    return int(pd.Timestamp(value).tz_convert("UTC").value // 1_000)
+
+
+class Scorer:
+    def __init__(
+        self,
+        model: LeadModel | None,
+        rules: RuleConfig,
+        feature_config: FeatureConfig,
+        contract: ContractConfig,
+        config: ServingConfig | None = None,
+        unavailable: str | None = None,
+    ):
+        self.model = model
+        self.rules = rules
+        self.feature_config = model.feature_config if model else feature_config
+        self.contract = model.contract if model else contract
+        self.config = config or ServingConfig()
+        self.unavailable = unavailable or ("no model loaded" if model is None else None)
+        self.descriptions = {rule.name: rule.description for rule in rules.rules}
+
+    def _columns(self, leads: list[Lead], at: int):
+        names = [*self.contract.extra_fit_columns, *self.contract.counter_columns]
+        rows: dict[str, list] = {
+            k: []
+            for k in (
+                "lead_id",
+                "account_id",
+                "created_at",
+                "email_domain",
+                "job_title",
+                "seniority",
+                "department",
+                "company_size",
+                "industry",
+                "country",
+                "region",
+                "source",
+                *names,
+            )
+        }
+        people = {k: [] for k in ("lead_id", "account_id", "created_at", "seniority", "job_title")}
+        events = {"lead_id": [], "ts": [], "type": []}
+        for lead in leads:
+            account = lead.account_id or lead.lead_id
+            created = _micros(lead.created_at) if lead.created_at else at
+            for key in rows:
+                if key in ("account_id", "created_at"):
+                    continue
+                value = getattr(lead, key) if key in Lead.model_fields else lead.extra.get(key)
+                rows[key].append(value)
+            rows["account_id"].append(account)
+            rows["created_at"].append(created)
+            for contact in lead.contacts:
+                for key, value in (
+                    ("lead_id", contact.lead_id),
+                    ("account_id", account),
+                    ("created_at", _micros(contact.created_at)),
+                    ("seniority", contact.seniority),
+                    ("job_title", contact.job_title),
+                ):
+                    people[key].append(value)
+                for event in contact.events:
+                    events["lead_id"].append(contact.lead_id)
+                    events["ts"].append(_micros(event.ts))
+                    events["type"].append(event.type)
+            for event in lead.events or []:
+                events["lead_id"].append(lead.lead_id)
+                events["ts"].append(_micros(event.ts))
+                events["type"].append(event.type)
+        numeric = {
+            "company_size",
+            *self.contract.counter_columns,
+            *[n for n, k in self.contract.extra_fit_columns.items() if k == "numeric"],
+        }
+        columns = {
+            k: np.array(v, dtype=float if k in numeric else np.int64 if k == "created_at" else object)
+            for k, v in rows.items()
+        }
+        for key in numeric:
+            columns[key] = np.array([np.nan if v is None else float(v) for v in rows[key]], dtype=float)
+        population = {k: np.array(v, dtype=np.int64 if k == "created_at" else object) for k, v in people.items()}
+        event_columns = {
+            "lead_id": np.array(events["lead_id"], dtype=object),
+            "ts": np.array(events["ts"], dtype=np.int64),
+            "type": np.array(events["type"], dtype=object),
+        }
+        return columns, population, event_columns
+
+    def _missing(self, lead: Lead) -> str | None:
+        """Why the model cannot answer for this lead, if it cannot."""
+        if self.contract.counter_columns:
+            absent = [c for c in self.contract.counter_columns if lead.extra.get(c) is None]
+            return (
+                f"no engagement counters ({', '.join(absent)})"
+                if len(absent) == len(self.contract.counter_columns)
+                else None
+            )
+        if lead.events is None:
+            return "no engagement data: send the lead's recent events"
+        return None
+
+    def score(self, leads: list[Lead], now: datetime | None = None) -> list[Score]:
+        """Answers for `leads`, in order, as of `now` (default: the current time)."""
+        at = _micros(now or datetime.now(UTC))
+        rows, population, events = self._columns(leads, at)
+        columns = feature_columns(rows, np.full(len(leads), at), events, self.feature_config, self.contract, population)
+        frame = pd.DataFrame(columns)
+        rules = rule_score(frame, self.rules)
+        probability = contributions = None
+        model_error = self.unavailable
+        if self.model is not None:
+            try:
+                matrix = to_matrix(columns, self.model.feature_names, self.model.lookups)
+                probability = self.model.calibrated(matrix, columns["segment"])
+                contributions = self.model.contributions(matrix)
+            except Exception as exc:  # the model must never take the answer down: rules answer
+                model_error = f"model failed: {type(exc).__name__}"
+                probability = None
+        answers = []
+        for i, lead in enumerate(leads):
+            row = {name: values[i] for name, values in columns.items()}
+            reason = model_error or self._missing(lead)
+            base = dict(
+                lead_id=lead.lead_id,
+                rule_score=round(float(rules.score.iloc[i]), 2),
+                rule_is_mql=bool(rules.is_mql.iloc[i]),
+                rule_threshold=float(rules.threshold.iloc[i]),
+                segment=str(row["segment"]),
+            )
+            if probability is None or reason is not None:
+                grade = self._rule_grade(base["rule_score"])
+                fired = [
+                    Reason(
+                        text=self.descriptions[name], direction="positive" if p > 0 else "negative", weight=round(p, 2)
+                    )
+                    for name, p in rules.fired(i)[:5]
+                ]
+                answers.append(
+                    Score(
+                        **base,
+                        probability=None,
+                        score=None,
+                        grade=grade,
+                        is_mql=base["rule_is_mql"],
+                        threshold=None,
+                        scored_by="rules",
+                        fallback_reason=reason,
+                        top_reasons=fired,
+                        next_step=self._next_step(grade, row),
+                        model_version=None,
+                    )
+                )
+                continue
+            p = float(probability[i])
+            threshold = float(self.model.threshold(np.array([row["segment"]]))[0])
+            grade = str(self.model.grade(np.array([p]))[0])
+            reasons = top_reasons(contributions[i, :-1], self.model.feature_names, row)
+            answers.append(
+                Score(
+                    **base,
+                    probability=round(p, 6),
+                    score=round(p * 100),
+                    grade=grade,
+                    is_mql=p >= threshold,
+                    threshold=round(threshold, 6),
+                    scored_by="model",
+                    top_reasons=reasons,
+                    next_step=self._next_step(grade, row),
+                    model_version=self.model.version,
+                )
+            )
+        return answers
+
+    def _rule_grade(self, score: float) -> str:
+        for grade, minimum in sorted(self.config.rule_grades.items(), key=lambda kv: -kv[1]):
+            if score >= minimum:
+                return grade
+        return "D"
+
+    def _next_step(self, grade: str, row: dict) -> str:
+        for rule in self.config.next_steps:
+            if grade in rule.grades and all(float(row.get(flag) or 0) >= 1 for flag in rule.requires):
+                return rule.step
+        return "review by hand"
