@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 DEMO_DATA ?= data/demo
 DEMO_LEADS ?= 100000
+DEMO_PORT ?= 3000
+# the demo's API key; set your own in the environment for anything but a local demo
+LEADSCORE_API_KEY ?= demo-key-change-me
+export LEADSCORE_API_KEY
 
 export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
@@ -28,6 +32,11 @@ demo: install
 	$(VENV)/bin/leadscore validate $(DEMO_DATA)
 	$(VENV)/bin/leadscore train --data $(DEMO_DATA)
 	$(VENV)/bin/leadscore score --data $(DEMO_DATA) --out $(DEMO_DATA)-scores.parquet --at-handover
+	@echo
+	@echo "Scoring service starting on http://127.0.0.1:$(DEMO_PORT) (Ctrl-C stops it). Try, from another shell:"
+	@echo "  curl -s -X POST http://127.0.0.1:$(DEMO_PORT)/score -H 'Authorization: Bearer $(LEADSCORE_API_KEY)' -H 'Content-Type: application/json' -d @serving/examples/score.json"
+	@echo
+	$(VENV)/bin/leadscore serve --port $(DEMO_PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .

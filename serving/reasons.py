@@ -116,7 +116,8 @@ def describe(concept: str, row: dict) -> str:
         place = row.get("country") or row.get("region")
         return f"based in {str(place).replace('_', ' ').title()}" if place else "location unknown"
     if concept == "email_type":
-        return f"signed up with a {row.get('email_type', 'unknown')} email address"
+        kind = row.get("email_type") or "unknown"
+        return "no email domain given" if kind == "unknown" else f"signed up with a {kind} email address"
     if concept == "age":
         return f"became a lead {_n(row, 'lead_age_days'):.0f} days ago"
     value = row.get(concept)

@@ -1,0 +1,41 @@
+"""`leadscore serve`: the BentoML scoring service on this machine (127.0.0.1:3000 by default)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 0.0.0.0 only behind a firewall or proxy.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 3000,
+    model_uri: Annotated[str, typer.Option(help="MLflow model to serve.")] = "models:/leadscore@champion",
+) -> None:
+    """Serve /score, /score_batch, /feedback, /healthz and /readyz (needs LEADSCORE_API_KEY)."""
+    from features.errors import LeadscoreError
+
+    if not os.environ.get("LEADSCORE_API_KEY"):
+        raise LeadscoreError("LEADSCORE_API_KEY is not set: export an API key the CRM will send as a bearer token")
+    bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or shutil.which("bentoml")
+    if bentoml is None:
+        raise LeadscoreError("bentoml is not installed in this environment (run `make install`)")
+    env = {**os.environ, "LEADSCORE_MODEL_URI": model_uri, "BENTOML_DO_NOT_TRACK": "true"}
+    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path.cwd() / 'mlflow.db'}")
+    env.setdefault("MLFLOW_REGISTRY_URI", env["MLFLOW_TRACKING_URI"])
+    root = str(Path(__file__).resolve().parents[1])
+    os.execve(
+        bentoml,
+        [bentoml, "serve", "serving.service:LeadScoring", "--host", host, "--port", str(port), "--working-dir", root],
+        env,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(serve)

@@ -1,0 +1,200 @@
+"""The scoring service the CRM talks to (BentoML 1.4).
+
+POST /score (one lead), /score_batch (many, each answered in its own slot), /feedback (a sales
+decision, stored before the answer); GET /healthz, /readyz (model or rules-only, which version).
+Every endpoint but health and the API docs needs `Authorization: Bearer $LEADSCORE_API_KEY`.
+
+Configuration from the environment: LEADSCORE_API_KEY (required), LEADSCORE_MODEL_URI (default
+models:/leadscore@champion), MLFLOW_TRACKING_URI, LEADSCORE_DB_URL, LEADSCORE_RULES (YAML).
+Serve with `leadscore serve` or `bentoml serve serving.service:LeadScoring`.
+"""
+
+from __future__ import annotations
+
+import gc
+import hmac
+import json
+import logging
+import os
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any, Literal
+
+import bentoml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from features.contract import DECISIONS, REASONS
+from serving.schemas import Lead, Score
+
+log = logging.getLogger("leadscore.serving")
+OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/docs", "/docs.json", "/metrics")
+STATE: dict[str, Any] = {"mode": "starting", "model_version": None, "reason": None}
+
+
+class Feedback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    feedback_id: str = Field(min_length=1, max_length=128, description="Client id: posting it again is a no-op.")
+    lead_id: str = Field(min_length=1, max_length=128)
+    decision: Literal[tuple(d for d in DECISIONS if d != "open")]  # type: ignore[valid-type]
+    reason: str | None = Field(default=None, max_length=64, description=f"One of: {', '.join(REASONS)}.")
+    decided_at: datetime
+    mql_at: datetime | None = Field(default=None, description="The hand-over this decision is about.")
+    rep_id: str | None = Field(default=None, max_length=128)
+    note: str | None = Field(default=None, max_length=2_000)
+
+
+class FeedbackReceipt(BaseModel):
+    feedback_id: str
+    stored: bool
+    duplicate: bool
+
+
+class BatchItem(BaseModel):
+    index: int
+    result: Score | None = None
+    error: str | None = None
+
+
+class Gatekeeper:
+    """ASGI middleware: bearer-key check (constant time) and the /readyz answer."""
+
+    def __init__(self, app, **_: Any):
+        self.app = app
+        key = os.environ.get("LEADSCORE_API_KEY", "")
+        self.expected = f"Bearer {key}".encode() if key else None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "")
+        if path == "/readyz":
+            ready = STATE["mode"] in ("model", "rules")
+            return await _json(send, 200 if ready else 503, {"status": "ready" if ready else "starting", **STATE})
+        if not path.startswith(OPEN_PATHS):
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if self.expected is None or not hmac.compare_digest(given, self.expected):
+                return await _json(send, 401, {"error": "missing or wrong API key (Authorization: Bearer ...)"})
+        return await self.app(scope, receive, send)
+
+
+async def _json(send, status: int, body: dict) -> None:
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def load_scorer():
+    """The Scorer for the configured model, or a rules-only Scorer saying why the model is absent."""
+    from features.config import load_config
+    from features.contract import ContractConfig
+    from features.defaults import load_features_config, load_rules
+    from features.errors import LeadscoreError
+    from serving.scorer import Scorer, ServingConfig
+    from training.registry import connect, load_model
+
+    rules = load_rules(os.environ.get("LEADSCORE_RULES") or None)
+    config = load_config(os.environ.get("LEADSCORE_SERVING_CONFIG") or None, ServingConfig)
+    uri = os.environ.get("LEADSCORE_MODEL_URI", "models:/leadscore@champion")
+    try:
+        model = load_model(uri, connect())
+    except (LeadscoreError, Exception) as exc:  # no registry, no champion, corrupt artifacts: rules answer
+        reason = f"model {uri} not loaded: {str(exc).splitlines()[0][:200]}"
+        log.warning(reason)
+        return Scorer(None, rules, load_features_config(), ContractConfig(), config, unavailable=reason)
+    return Scorer(model, rules, model.feature_config, model.contract, config)
+
+
+@bentoml.service(name="leadscore", traffic={"timeout": 10}, http={"host": "127.0.0.1", "port": 3000})
+class LeadScoring:
+    def __init__(self) -> None:
+        from serving.store import FeedbackStore
+
+        if not os.environ.get("LEADSCORE_API_KEY"):
+            raise RuntimeError("LEADSCORE_API_KEY is not set: the service refuses to start without an API key")
+        self.scorer = load_scorer()
+        self.store = FeedbackStore()
+        STATE.update(
+            mode="model" if self.scorer.model else "rules",
+            model_version=self.scorer.model.version if self.scorer.model else None,
+            reason=self.scorer.unavailable,
+        )
+        log.info("leadscore ready: %s %s", STATE["mode"], STATE["model_version"] or "")
+        gc.freeze()  # the model and its start-up objects never need collecting again
+
+    def _log(self, answers: list[Score]) -> None:
+        from serving.store import StoreUnavailable
+
+        now = datetime.now(UTC)
+        try:
+            self.store.log_scores(
+                [
+                    dict(
+                        lead_id=a.lead_id,
+                        scored_at=now,
+                        model_version=a.model_version,
+                        probability=a.probability,
+                        is_mql=a.is_mql,
+                        rule_score=a.rule_score,
+                        rule_is_mql=a.rule_is_mql,
+                        scored_by=a.scored_by,
+                        segment=a.segment,
+                    )
+                    for a in answers
+                ]
+            )
+        except StoreUnavailable as exc:  # scoring keeps working when the log cannot be written
+            log.warning("%s", exc)
+
+    @bentoml.api
+    def score(self, lead: Lead) -> Score:
+        """Score one lead: calibrated probability, grade, MQL flags of model and rules, reasons."""
+        [answer] = self.scorer.score([lead])
+        self._log([answer])
+        return answer
+
+    @bentoml.api
+    def score_batch(self, leads: list[dict[str, Any]]) -> list[BatchItem]:
+        """Score many leads; a lead that does not validate is reported in its own slot."""
+        if len(leads) > self.scorer.config.max_batch:
+            raise bentoml.exceptions.BentoMLException(
+                f"leads: at most {self.scorer.config.max_batch} leads per batch, got {len(leads)}",
+                error_code=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            )
+        valid, items = [], []
+        for i, raw in enumerate(leads):
+            try:
+                valid.append((i, Lead.model_validate(raw)))
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+                items.append(BatchItem(index=i, error=f"leads[{i}]: {problems}"))
+        answers = self.scorer.score([lead for _, lead in valid]) if valid else []
+        self._log(answers)
+        items += [BatchItem(index=i, result=a) for (i, _), a in zip(valid, answers, strict=True)]
+        return sorted(items, key=lambda item: item.index)
+
+    @bentoml.api
+    def feedback(self, feedback: Feedback) -> FeedbackReceipt:
+        """Store a sales decision (idempotent by feedback_id) before answering."""
+        from serving.store import StoreUnavailable
+
+        if feedback.reason is not None and feedback.reason not in self.scorer.contract.reasons:
+            raise bentoml.exceptions.BentoMLException(
+                f"reason: '{feedback.reason}' is not one of {', '.join(self.scorer.contract.reasons)}",
+                error_code=HTTPStatus.UNPROCESSABLE_ENTITY,
+            )
+        try:
+            stored = self.store.add_decision(**feedback.model_dump())
+        except StoreUnavailable as exc:
+            raise bentoml.exceptions.BentoMLException(
+                f"{exc}; retry later", error_code=HTTPStatus.SERVICE_UNAVAILABLE
+            ) from None
+        return FeedbackReceipt(feedback_id=stored.feedback_id, stored=not stored.duplicate, duplicate=stored.duplicate)
+
+
+LeadScoring.add_asgi_middleware(Gatekeeper)

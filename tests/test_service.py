@@ -1,0 +1,148 @@
+"""The BentoML service through its ASGI app: auth, answers, bad input, feedback, fallback."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from sqlalchemy import create_engine, text
+from starlette.testclient import TestClient
+
+KEY = "test-key-7f3a"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+HOT_LEAD = {
+    "lead_id": "L-hot",
+    "job_title": "VP of Sales",
+    "company_size": 800,
+    "industry": "software",
+    "email_domain": "northpeak.com",
+    "events": [
+        {"ts": "2025-12-30T10:00:00Z", "type": "demo_request"},
+        {"ts": "2025-12-30T09:00:00Z", "type": "pricing_page_view"},
+    ],
+}
+
+
+_APP = []
+
+
+def _client(monkeypatch, tmp_path, tracking_uri: str):
+    """A client whose service starts (lifespan) with this test's environment. The ASGI app is
+    built once per process: BentoML registers its Prometheus metrics per app."""
+    monkeypatch.setenv("LEADSCORE_API_KEY", KEY)
+    monkeypatch.setenv("LEADSCORE_DB_URL", f"sqlite:///{tmp_path / 'feedback.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", tracking_uri)
+    if not _APP:
+        from serving.service import LeadScoring
+
+        _APP.append(LeadScoring.to_asgi())
+    return TestClient(_APP[0])
+
+
+@pytest.fixture
+def client(monkeypatch, tmp_path, trained):
+    shutil.copy(trained["root"] / "mlflow.db", tmp_path / "mlflow.db")
+    with _client(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}") as c:
+        yield c
+
+
+def _rows(tmp_path, table: str) -> list:
+    with create_engine(f"sqlite:///{tmp_path / 'feedback.db'}").connect() as connection:
+        return list(connection.execute(text(f"select * from {table}")))
+
+
+@pytest.mark.parametrize("path", ["/score", "/score_batch", "/feedback"])
+def test_every_api_needs_the_key(client, path):
+    assert client.post(path, json={}).status_code == 401
+    assert client.post(path, json={}, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert "API key" in client.post(path, json={}).json()["error"]
+
+
+def test_health_needs_no_key_and_readyz_names_the_model(client):
+    assert client.get("/healthz").status_code == 200
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["mode"] == "model" and ready["model_version"] == "leadscore/1"
+
+
+def test_score_answers_with_model_rules_reasons_and_logs_it(client, tmp_path):
+    answer = client.post("/score", json={"lead": HOT_LEAD}, headers=AUTH).json()
+    assert answer["scored_by"] == "model" and 0 < answer["probability"] < 1
+    assert {"rule_score", "rule_is_mql", "rule_threshold", "grade", "next_step", "model_version"} <= set(answer)
+    assert 3 <= len(answer["top_reasons"]) <= 5
+    logged = _rows(tmp_path, "scores")
+    assert len(logged) == 1 and logged[0].lead_id == "L-hot" and logged[0].scored_by == "model"
+
+
+@pytest.mark.parametrize(
+    ("lead", "field"),
+    [
+        ({"lead_id": "x", "company_size": -5}, "company_size"),
+        ({"lead_id": "x", "colour": "red"}, "colour"),
+        ({"lead_id": ""}, "lead_id"),
+        ({"lead_id": "x", "job_title": "y" * 5_000}, "job_title"),
+        ({"lead_id": "x", "events": [{"ts": "soon", "type": "page_view"}]}, "ts"),
+    ],
+)
+def test_bad_input_is_a_4xx_that_names_the_field(client, lead, field):
+    response = client.post("/score", json={"lead": lead}, headers=AUTH)
+    assert 400 <= response.status_code < 500
+    assert field in response.text
+
+
+def test_malformed_json_is_a_4xx(client):
+    response = client.post("/score", content=b"{not json", headers={**AUTH, "content-type": "application/json"})
+    assert 400 <= response.status_code < 500
+
+
+def test_batch_reports_a_bad_lead_in_its_own_slot(client):
+    leads = [HOT_LEAD, {"lead_id": "bad", "company_size": "many"}, {**HOT_LEAD, "lead_id": "L-2"}]
+    items = client.post("/score_batch", json={"leads": leads}, headers=AUTH).json()
+    assert [i["index"] for i in items] == [0, 1, 2]
+    assert items[0]["result"]["lead_id"] == "L-hot" and items[2]["result"]["lead_id"] == "L-2"
+    assert items[1]["result"] is None and "leads[1]: company_size" in items[1]["error"]
+
+
+def test_oversized_batch_says_the_limit(client):
+    response = client.post("/score_batch", json={"leads": [{"lead_id": str(i)} for i in range(1_001)]}, headers=AUTH)
+    assert response.status_code == 413 and "at most 1000 leads" in response.text
+
+
+def test_feedback_is_stored_once(client, tmp_path):
+    decision = {
+        "feedback_id": "crm-991",
+        "lead_id": "L-hot",
+        "decision": "rejected",
+        "reason": "no_budget",
+        "decided_at": "2026-01-02T10:00:00Z",
+        "rep_id": "rep-7",
+        "note": "'; drop table decisions; --",
+    }
+    first = client.post("/feedback", json={"feedback": decision}, headers=AUTH).json()
+    again = client.post("/feedback", json={"feedback": decision}, headers=AUTH).json()
+    assert first == {"feedback_id": "crm-991", "stored": True, "duplicate": False}
+    assert again == {"feedback_id": "crm-991", "stored": False, "duplicate": True}
+    stored = _rows(tmp_path, "decisions")
+    assert len(stored) == 1 and stored[0].note == "'; drop table decisions; --" and stored[0].reason == "no_budget"
+
+
+def test_feedback_with_an_unknown_reason_is_refused(client, tmp_path):
+    decision = {
+        "feedback_id": "x",
+        "lead_id": "L",
+        "decision": "rejected",
+        "reason": "bad_vibes",
+        "decided_at": "2026-01-02T10:00:00Z",
+    }
+    response = client.post("/feedback", json={"feedback": decision}, headers=AUTH)
+    assert response.status_code == 422 and "bad_vibes" in response.text
+    assert _rows(tmp_path, "decisions") == []
+
+
+def test_empty_registry_serves_rules_and_says_why(monkeypatch, tmp_path):
+    with _client(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'empty.db'}") as c:
+        ready = c.get("/readyz").json()
+        assert ready["mode"] == "rules" and "not loaded" in ready["reason"]
+        answer = c.post("/score", json={"lead": HOT_LEAD}, headers=AUTH).json()
+        assert answer["scored_by"] == "rules" and "not loaded" in answer["fallback_reason"]
+        assert answer["rule_score"] > 0 and answer["probability"] is None
