@@ -22,11 +22,38 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_help_lists_every_subcommand(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for command in ("generate", "validate", "features"):
+    for command in (
+        "generate",
+        "validate",
+        "features",
+        "import",
+        "audit",
+        "train",
+        "retrain",
+        "promote",
+        "rollback",
+        "score",
+        "serve",
+    ):
         assert command in out
 
 
-@pytest.mark.parametrize("command", ["generate", "validate", "features"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        "generate",
+        "validate",
+        "features",
+        "import",
+        "audit",
+        "train",
+        "retrain",
+        "promote",
+        "rollback",
+        "score",
+        "serve",
+    ],
+)
 def test_each_subcommand_has_help(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0 and "Usage: leadscore " + command in out
@@ -101,3 +128,9 @@ def test_features_bad_options(capsys, small_csv_dir, tmp_path):
     code, _, err = run(capsys, *args, "--out", str(tmp_path / "f.csv"), "--as-of", "2025-01-01", "--at-handover")
     assert code == 2 and "exclude each other" in err
     assert not (tmp_path / "f.csv").exists()
+
+
+def test_serve_refuses_to_start_without_an_api_key(capsys, monkeypatch):
+    monkeypatch.delenv("LEADSCORE_API_KEY", raising=False)
+    code, _, err = run(capsys, "serve")
+    assert code == 2 and "LEADSCORE_API_KEY is not set" in err
