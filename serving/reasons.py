@@ -23,6 +23,7 @@ LEVEL_WORDS = {
     "student": "a student",
 }
 CONCEPTS = (  # (concept, substrings of feature names), first match wins
+    ("icp", ("icp_",)),
     ("student", ("is_student",)),
     ("pricing", ("pricing",)),
     ("demo", ("demo_request",)),
@@ -98,6 +99,9 @@ def describe(concept: str, row: dict) -> str:
         if since is None or (isinstance(since, float) and math.isnan(since)):
             return "no recorded activity"
         return f"active on {_times(_n(row, 'active_days_90d'), 'days')} in the last 90 days, last {since:.0f} days ago"
+    if concept == "icp":
+        n = _n(row, "icp_matches")
+        return f"matches {n:.0f} of 5 ideal-customer criteria (industry, size, region, seniority, department)"
     if concept == "student":
         return "job title or email suggests a student" if _n(row, "is_student") else "not a student"
     if concept == "role":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -11,6 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from features.contract import EVENT_TYPES
 
 MAX_TEXT = 300
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _not_future(value: datetime, field: str) -> datetime:
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value > datetime.now(UTC) + CLOCK_SKEW:
+        raise ValueError(f"{field} is in the future ({value.isoformat()})")
+    return value
 
 
 class Event(BaseModel):
@@ -22,7 +30,7 @@ class Event(BaseModel):
     @field_validator("ts")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return _not_future(value, "ts")
 
 
 class Contact(BaseModel):
@@ -58,6 +66,14 @@ class Lead(BaseModel):
     )
     events: list[Event] | None = Field(default=None, max_length=5_000)
     contacts: list[Contact] = Field(default_factory=list, max_length=500)
+    as_of: datetime | None = Field(
+        default=None, description="Score as of this time (default: now), e.g. to replay history."
+    )
+
+    @field_validator("as_of", "created_at")
+    @classmethod
+    def _past(cls, value: datetime | None, info) -> datetime | None:
+        return None if value is None else _not_future(value, info.field_name)
 
     @field_validator("extra")
     @classmethod

@@ -73,7 +73,7 @@ class Scorer:
         self.unavailable = unavailable or ("no model loaded" if model is None else None)
         self.descriptions = {rule.name: rule.description for rule in rules.rules}
 
-    def _columns(self, leads: list[Lead], at: int):
+    def _columns(self, leads: list[Lead], at: np.ndarray):
         names = [*self.contract.extra_fit_columns, *self.contract.counter_columns]
         rows: dict[str, list] = {
             k: []
@@ -95,9 +95,9 @@ class Scorer:
         }
         people = {k: [] for k in ("lead_id", "account_id", "created_at", "seniority", "job_title")}
         events = {"lead_id": [], "ts": [], "type": []}
-        for lead in leads:
+        for lead, when in zip(leads, at, strict=True):
             account = lead.account_id or lead.lead_id
-            created = _micros(lead.created_at) if lead.created_at else at
+            created = _micros(lead.created_at) if lead.created_at else int(when)
             for key in rows:
                 if key in ("account_id", "created_at"):
                     continue
@@ -156,9 +156,10 @@ class Scorer:
 
     def score(self, leads: list[Lead], now: datetime | None = None) -> list[Score]:
         """Answers for `leads`, in order, as of `now` (default: the current time)."""
-        at = _micros(now or datetime.now(UTC))
+        default = _micros(now or datetime.now(UTC))
+        at = np.array([_micros(lead.as_of) if lead.as_of else default for lead in leads], dtype=np.int64)
         rows, population, events = self._columns(leads, at)
-        columns = feature_columns(rows, np.full(len(leads), at), events, self.feature_config, self.contract, population)
+        columns = feature_columns(rows, at, events, self.feature_config, self.contract, population)
         frame = pd.DataFrame(columns)
         rules = rule_score(frame, self.rules)
         probability = contributions = None

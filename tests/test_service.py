@@ -146,3 +146,22 @@ def test_empty_registry_serves_rules_and_says_why(monkeypatch, tmp_path):
         answer = c.post("/score", json={"lead": HOT_LEAD}, headers=AUTH).json()
         assert answer["scored_by"] == "rules" and "not loaded" in answer["fallback_reason"]
         assert answer["rule_score"] > 0 and answer["probability"] is None
+
+
+def test_times_in_the_future_are_refused_with_the_field(client):
+    future = {**HOT_LEAD, "events": [{"ts": "2999-01-01T00:00:00Z", "type": "page_view"}]}
+    response = client.post("/score", json={"lead": future}, headers=AUTH)
+    assert response.status_code == 400 and "ts is in the future" in response.text
+    response = client.post("/score", json={"lead": {**HOT_LEAD, "as_of": "2999-01-01T00:00:00Z"}}, headers=AUTH)
+    assert response.status_code == 400 and "as_of is in the future" in response.text
+
+
+def test_the_readme_example_is_a_hot_lead(client):
+    import json
+
+    from tests.conftest import PROJECT
+
+    example = json.loads((PROJECT / "serving" / "examples" / "score.json").read_text())
+    answer = client.post("/score", json=example, headers=AUTH).json()
+    assert answer["scored_by"] == "model" and answer["grade"] in ("A", "B")
+    assert any("demo" in r["text"] or "pricing page" in r["text"] for r in answer["top_reasons"])
