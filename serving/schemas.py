@@ -14,10 +14,19 @@ MAX_TEXT = 300
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _not_future(value: datetime, field: str) -> datetime:
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """UTC, and within what a CRM can have seen: not before 1970, not in the future."""
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError(f"{field} is not a usable time ({value!r})") from None
     if value > datetime.now(UTC) + CLOCK_SKEW:
         raise ValueError(f"{field} is in the future ({value.isoformat()})")
+    if value < EARLIEST:
+        raise ValueError(f"{field} is before 1970 ({value.isoformat()})")
     return value
 
 

@@ -7,7 +7,7 @@ raises, or the lead lacks what the model needs; the answer says which and why.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -51,8 +51,12 @@ class ServingConfig(BaseModel):
     )
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _micros(value: datetime) -> int:
-    return int(pd.Timestamp(value).tz_convert("UTC").value // 1_000)
+    """Exact UTC microseconds since the epoch (no pandas: any datetime the schema accepts)."""
+    return (value - EPOCH) // timedelta(microseconds=1)
 
 
 class Scorer:

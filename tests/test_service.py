@@ -165,3 +165,9 @@ def test_the_readme_example_is_a_hot_lead(client):
     answer = client.post("/score", json=example, headers=AUTH).json()
     assert answer["scored_by"] == "model" and answer["grade"] in ("A", "B")
     assert any("demo" in r["text"] or "pricing page" in r["text"] for r in answer["top_reasons"])
+
+
+def test_times_before_1970_are_refused_with_the_field(client):
+    ancient = {**HOT_LEAD, "events": [{"ts": "0001-01-01T00:00:00Z", "type": "page_view"}]}
+    response = client.post("/score", json={"lead": ancient}, headers=AUTH)
+    assert response.status_code == 400 and "ts is before 1970" in response.text
