@@ -27,6 +27,27 @@ from features.contract import DECISIONS, REASONS
 from serving.schemas import Lead, Score
 
 log = logging.getLogger("leadscore.serving")
+FALLBACKS = bentoml.metrics.Counter(
+    name="leadscore_rule_fallbacks",
+    documentation="Leads the rules answered, by why the model did not",
+    labelnames=["cause"],
+)
+DECISIONS_STORED = bentoml.metrics.Counter(
+    name="leadscore_sales_decisions",
+    documentation="Sales decisions stored, by decision and reason",
+    labelnames=["decision", "reason"],
+)
+
+
+def fallback_cause(reason: str) -> str:
+    """A few stable label values for the fallback counter (the reason text itself varies)."""
+    if reason.startswith("model failed"):
+        return "model_error"
+    if "not loaded" in reason or reason == "no model loaded":
+        return "no_model"
+    return "missing_data"
+
+
 OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/docs", "/docs.json", "/metrics")
 STATE: dict[str, Any] = {"mode": "starting", "model_version": None, "reason": None}
 
@@ -130,6 +151,9 @@ class LeadScoring:
     def _log(self, answers: list[Score]) -> None:
         from serving.store import StoreUnavailable
 
+        for answer in answers:
+            if answer.scored_by == "rules":
+                FALLBACKS.labels(cause=fallback_cause(answer.fallback_reason or "")).inc()
         now = datetime.now(UTC)
         try:
             self.store.log_scores(
@@ -194,6 +218,8 @@ class LeadScoring:
             raise bentoml.exceptions.BentoMLException(
                 f"{exc}; retry later", error_code=HTTPStatus.SERVICE_UNAVAILABLE
             ) from None
+        if not stored.duplicate:
+            DECISIONS_STORED.labels(decision=feedback.decision, reason=feedback.reason or "none").inc()
         return FeedbackReceipt(feedback_id=stored.feedback_id, stored=not stored.duplicate, duplicate=stored.duplicate)
 
 
