@@ -11,6 +11,20 @@ import pytest
 from leadscore_cli import main
 from tests.conftest import read_csv, write_csv
 
+COMMANDS = [
+    "generate",
+    "validate",
+    "features",
+    "import",
+    "audit",
+    "train",
+    "retrain",
+    "promote",
+    "rollback",
+    "score",
+    "serve",
+]
+
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as info:
@@ -22,38 +36,11 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_help_lists_every_subcommand(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for command in (
-        "generate",
-        "validate",
-        "features",
-        "import",
-        "audit",
-        "train",
-        "retrain",
-        "promote",
-        "rollback",
-        "score",
-        "serve",
-    ):
+    for command in COMMANDS:
         assert command in out
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        "generate",
-        "validate",
-        "features",
-        "import",
-        "audit",
-        "train",
-        "retrain",
-        "promote",
-        "rollback",
-        "score",
-        "serve",
-    ],
-)
+@pytest.mark.parametrize("command", COMMANDS)
 def test_each_subcommand_has_help(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0 and "Usage: leadscore " + command in out

@@ -3,70 +3,28 @@ the answer is never a 5xx."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.test_mlflow_server import _free_port
+from tests.live import live_service
 
 KEY = "fuzz-key-0d9e"
 
 
 @pytest.fixture(scope="module")
-def live_service(trained, tmp_path_factory):
+def service_url(trained, tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
     shutil.copy(trained["root"] / "mlflow.db", root / "mlflow.db")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    port = _free_port()
-    env = {
-        **os.environ,
-        "LEADSCORE_API_KEY": KEY,
-        "MLFLOW_TRACKING_URI": uri,
-        "MLFLOW_REGISTRY_URI": uri,
-        "LEADSCORE_DB_URL": f"sqlite:///{root / 'feedback.db'}",
-    }
-    log = (root / "serve.log").open("w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("leadscore")), "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=root,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
-                if json.loads(response.read()).get("status") == "ready":
-                    break
-        except (OSError, ValueError):
-            pass
-        assert server.poll() is None and time.monotonic() < deadline, (root / "serve.log").read_text()[-3000:]
-        time.sleep(0.5)
-    yield base
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-    log.close()
+    with live_service(root, KEY, f"sqlite:///{root / 'mlflow.db'}") as base:
+        yield base
 
 
-def test_no_input_gets_a_5xx(live_service):
+def test_no_input_gets_a_5xx(service_url):
     """Every POST endpoint, 150 generated requests each (valid and invalid), with the API key."""
-    api = schemathesis.openapi.from_url(f"{live_service}/docs.json")
+    api = schemathesis.openapi.from_url(f"{service_url}/docs.json")
     operations = [result.ok() for result in api.get_all_operations()]
     posts = [op for op in operations if op.method.upper() == "POST"]
     assert {op.path for op in posts} >= {"/score", "/score_batch", "/feedback"}
