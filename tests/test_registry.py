@@ -166,3 +166,44 @@ def test_train_with_search_logs_the_parameters_it_chose(capsys, tmp_path):
     latest = client.search_runs([client.get_experiment_by_name("leadscore").experiment_id])[0]
     chosen = {k: v for k, v in latest.data.params.items() if k.startswith("lightgbm.")}
     assert {"lightgbm.learning_rate", "lightgbm.num_leaves", "lightgbm.min_child_samples"} <= set(chosen)
+
+
+def test_retrain_reads_the_decisions_the_service_stored(capsys, trained, store, tmp_path):
+    from datetime import timedelta
+
+    from serving.store import FeedbackStore
+
+    uri, client = store
+    history = load_dataset(trained["data"])
+    opened = history.outcomes[history.outcomes["decision"] == "open"].head(40)
+    feedback = FeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}")
+    for i, row in enumerate(opened.itertuples()):
+        # half name their hand-over, half leave it to be matched to the lead's latest one
+        feedback.add_decision(
+            f"fb-{i}",
+            row.lead_id,
+            "accepted" if i % 3 == 0 else "rejected",
+            None if i % 3 == 0 else "no_need",
+            row.mql_at + timedelta(days=2),
+            mql_at=row.mql_at if i % 2 else None,
+        )
+    feedback.add_decision("fb-ghost", "nobody-we-know", "accepted", None, opened["mql_at"].max())
+    code, out, err = run(
+        capsys,
+        "retrain",
+        "--data",
+        str(trained["data"]),
+        "--feedback-db",
+        f"sqlite:///{tmp_path / 'feedback.db'}",
+        "--tracking-uri",
+        uri,
+    )
+    assert code == 0, err
+    assert "40 of 41 stored decision(s)" in out and "1 for leads not in" in out
+    assert str(version_of(client, "leadscore", CHALLENGER).version) == "2"
+
+
+def test_retrain_needs_new_decisions(capsys, trained, store):
+    uri, _ = store
+    code, _, err = run(capsys, "retrain", "--data", str(trained["data"]), "--tracking-uri", uri)
+    assert code == 2 and "give the new decisions" in err

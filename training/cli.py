@@ -93,25 +93,51 @@ def train_command(
 def retrain(
     data: Annotated[Path, typer.Option(help="Data folder with the history the last model saw.")],
     decisions: Annotated[Path | None, typer.Option(help="New sales decisions (an outcomes CSV or Parquet).")] = None,
+    feedback_db: Annotated[
+        str | None,
+        typer.Option(
+            help="Read the decisions the service stored (a database URL; 'default': $LEADSCORE_DB_URL "
+            "or ./leadscore.db)."
+        ),
+    ] = None,
     training_config: Annotated[Path | None, typer.Option(help="Training config YAML.")] = None,
     features_config: Annotated[Path | None, typer.Option(help="Feature config YAML.")] = None,
     rules: Annotated[Path | None, typer.Option(help="Rule-score config YAML.")] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Merge new sales decisions into the history, retrain, and promote through the gate."""
-    from features.contract import folder_config, outcomes_schema, validate
+    import pandas as pd
+
+    from features.contract import folder_config, load_dataset, outcomes_schema, validate
     from features.errors import LeadscoreError
     from features.tables import read_table
 
-    extra = None
+    if decisions is None and feedback_db is None:
+        raise LeadscoreError("give the new decisions: --decisions FILE and/or --feedback-db URL")
+    history = load_dataset(data)
+    parts = []
     if decisions is not None:
-        from features.contract import load_dataset
-
-        leads = load_dataset(data).leads
-        extra = validate(read_table(decisions), outcomes_schema(folder_config(data), leads["lead_id"]), decisions)
+        extra = validate(
+            read_table(decisions), outcomes_schema(folder_config(data), history.leads["lead_id"]), decisions
+        )
         if extra.empty:
             raise LeadscoreError(f"{decisions}: no decisions in the file")
         stdout.print(f"{len(extra):,} decision(s) from {decisions} merged into the history")
+        parts.append(extra)
+    if feedback_db is not None:
+        from serving.store import FeedbackStore, redacted
+        from training.feedback import decisions_as_outcomes
+
+        store = FeedbackStore(None if feedback_db == "default" else feedback_db)
+        rows, counts = decisions_as_outcomes(
+            store.decisions_since(), history.outcomes, history.leads, folder_config(data)
+        )
+        stdout.print(
+            f"{counts['merged']:,} of {counts['decisions']:,} stored decision(s) from {redacted(store.url)} merged "
+            f"({counts['unknown_lead']:,} for leads not in {data}, {counts['no_handover']:,} without a hand-over)"
+        )
+        parts.append(rows)
+    extra = pd.concat(parts, ignore_index=True) if parts else None
     _run(data, training_config, features_config, rules, tracking_uri, False, extra)
 
 
