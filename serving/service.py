@@ -138,15 +138,23 @@ class LeadScoring:
 
         if not os.environ.get("LEADSCORE_API_KEY"):
             raise RuntimeError("LEADSCORE_API_KEY is not set: the service refuses to start without an API key")
-        self.scorer = load_scorer()
+        from serving.reload import ModelWatcher, watch
+
         self.store = FeedbackStore()
+        self.use(load_scorer())
+        uri = os.environ.get("LEADSCORE_MODEL_URI", "models:/leadscore@champion")
+        self.watcher = watch(self, ModelWatcher(uri, STATE["model_version"]))
+        gc.freeze()  # the model and its start-up objects never need collecting again
+
+    def use(self, scorer) -> None:
+        """Serve with `scorer` from the next request on (one assignment: nothing in flight breaks)."""
+        self.scorer = scorer
         STATE.update(
-            mode="model" if self.scorer.model else "rules",
-            model_version=self.scorer.model.version if self.scorer.model else None,
-            reason=self.scorer.unavailable,
+            mode="model" if scorer.model else "rules",
+            model_version=scorer.model.version if scorer.model else None,
+            reason=scorer.unavailable,
         )
         log.info("leadscore ready: %s %s", STATE["mode"], STATE["model_version"] or "")
-        gc.freeze()  # the model and its start-up objects never need collecting again
 
     def _log(self, answers: list[Score]) -> None:
         from serving.store import StoreUnavailable

@@ -1,0 +1,65 @@
+"""The service follows @champion: a moved alias, or a model that becomes loadable, is picked up."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from serving.reload import ModelWatcher, watch
+
+
+@pytest.fixture
+def store(trained, tmp_path, monkeypatch):
+    shutil.copy(trained["root"] / "mlflow.db", tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    from training.registry import connect
+
+    return connect(uri)
+
+
+def test_a_moved_champion_is_picked_up(store):
+    watcher = ModelWatcher("models:/leadscore@champion", "leadscore/1")
+    assert watcher.check() is None  # nothing moved
+    first = store.get_model_version("leadscore", "1")
+    store.create_model_version("leadscore", first.source, first.run_id)
+    store.set_registered_model_alias("leadscore", "champion", "2")
+    scorer = watcher.check()
+    assert scorer is not None and scorer.model.version == "leadscore/2"
+    assert watcher.check() is None  # and only once
+
+
+def test_a_model_that_becomes_loadable_after_a_rules_only_start(store):
+    store.delete_registered_model_alias("leadscore", "champion")
+    watcher = ModelWatcher("models:/leadscore@champion", None)
+    assert watcher.check() is None  # still nothing to serve
+    store.set_registered_model_alias("leadscore", "champion", "1")
+    scorer = watcher.check()
+    assert scorer is not None and scorer.model.version == "leadscore/1"
+
+
+def test_the_watch_thread_swaps_the_scorer(store):
+    import time
+
+    class Service:
+        scorer = None
+
+        def use(self, scorer):
+            self.scorer = scorer
+
+    service = Service()
+    store.delete_registered_model_alias("leadscore", "champion")
+    thread = watch(service, ModelWatcher("models:/leadscore@champion", None), every=0.2)
+    store.set_registered_model_alias("leadscore", "champion", "1")
+    deadline = time.monotonic() + 60
+    while service.scorer is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    thread.stop.set()
+    assert service.scorer is not None and service.scorer.model.version == "leadscore/1"
+
+
+def test_reloading_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("LEADSCORE_RELOAD_SECONDS", "0")
+    assert watch(object(), ModelWatcher("models:/leadscore@champion", None)) is None
