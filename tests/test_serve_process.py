@@ -37,7 +37,14 @@ def test_leadscore_serve_answers_the_examples(trained, tmp_path):
         status, receipt = _post(f"{base}/feedback", (EXAMPLES / "feedback.json").read_bytes())
         assert status == 200 and receipt["stored"] is True
         assert _post(f"{base}/score", (EXAMPLES / "score.json").read_bytes(), key=None)[0] == 401
-    assert KEY not in (tmp_path / "serve.log").read_text()  # the key never reaches the logs
+        personal = json.loads((EXAMPLES / "score.json").read_text())
+        personal["lead"]["extra"] = {"contact_email": "jane.doe@example.com", "contact_name": "Jane Doe"}
+        assert _post(f"{base}/score", json.dumps(personal).encode())[0] == 200
+        bad = {"lead": {"lead_id": "x", "job_title": "Jane Doe <jane.doe@example.com>", "company_size": -1}}
+        assert _post(f"{base}/score", json.dumps(bad).encode())[0] == 400
+    logged = (tmp_path / "serve.log").read_text()
+    assert KEY not in logged  # the key never reaches the logs
+    assert "jane.doe" not in logged and "Jane Doe" not in logged  # nor a lead's email or name
 
 
 def test_metrics_count_fallbacks_and_decisions(tmp_path):
