@@ -1,0 +1,215 @@
+"""Benchmark: the scoring service under load on loopback, against a bare FastAPI app and in-process.
+
+Run: .venv/bin/python benchmarks/bench_serving.py [--seconds 15] [--sustained 50000]
+Trains a model on 20,000 demo leads into a throwaway MLflow store, then measures, with the full
+answer (features, model, calibration, reasons, rules, score log):
+- start of `leadscore serve` to the first 200;
+- single-lead /score latency p50/p95/p99 and requests/s at concurrency 1, 8 and 32;
+- /score_batch of 1,000 leads in leads/s;
+- worker memory before and after `--sustained` requests;
+and the same single-lead work in a bare FastAPI app (uvicorn, one worker) and in-process.
+The load generator (asyncio + httpx) shares the 2 cores with the server: figures are upper
+bounds of latency, lower bounds of throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PROJECT = Path(__file__).resolve().parents[1]
+EXAMPLE = json.loads((PROJECT / "serving" / "examples" / "score.json").read_text())
+KEY = "bench-key"
+
+
+def _rss_mb(pid: int) -> float:
+    import psutil
+
+    process = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 1e6
+
+
+async def _load(url: str, body: dict, concurrency: int, seconds: float) -> dict:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+    headers = {"Authorization": f"Bearer {KEY}"}
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency)) as client:
+
+        async def worker():
+            nonlocal errors
+            while time.perf_counter() < stop:
+                began = time.perf_counter()
+                response = await client.post(url, json=body, headers=headers)
+                latencies.append(time.perf_counter() - began)
+                errors += response.status_code != 200
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        took = time.perf_counter() - began
+    ms = np.array(latencies) * 1e3
+    return {
+        "n": len(ms),
+        "rps": len(ms) / took,
+        "p50": float(np.percentile(ms, 50)),
+        "p95": float(np.percentile(ms, 95)),
+        "p99": float(np.percentile(ms, 99)),
+        "errors": errors,
+    }
+
+
+def _wait(url: str, server, deadline: float = 120) -> float:
+    import httpx
+
+    began = time.perf_counter()
+    while time.perf_counter() - began < deadline:
+        try:
+            response = httpx.post(url, json=EXAMPLE, headers={"Authorization": f"Bearer {KEY}"}, timeout=5)
+            if response.status_code == 200:
+                return time.perf_counter() - began
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None:
+            raise SystemExit("the server stopped while starting")
+        time.sleep(0.1)
+    raise SystemExit("the server did not answer in time")
+
+
+def _start(command: list[str], env: dict, cwd: Path):
+    return subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+def _stop(server) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+FASTAPI_APP = """
+import os
+from fastapi import FastAPI, Header, HTTPException
+from serving.schemas import Lead, Score
+from serving.service import load_scorer
+scorer = load_scorer()
+app = FastAPI()
+@app.post("/score")
+def score(body: dict, authorization: str = Header(default="")) -> Score:
+    if authorization != "Bearer " + os.environ["LEADSCORE_API_KEY"]:
+        raise HTTPException(401)
+    return scorer.score([Lead.model_validate(body["lead"])])[0]
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=15, help="load per concurrency level")
+    parser.add_argument("--sustained", type=int, default=50_000, help="requests before the memory reading")
+    args = parser.parse_args()
+    from features.defaults import load_rules
+    from features.generate import generate, write_dataset
+    from features.settings import FeatureConfig
+    from training.settings import TrainingConfig
+    from training.train import train
+
+    tmp = Path(tempfile.mkdtemp())
+    write_dataset(generate(20_000, seed=7), tmp / "data", "parquet")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    train(tmp / "data", TrainingConfig(), FeatureConfig(), load_rules(), tracking_uri=uri)
+    env = {
+        **os.environ,
+        "LEADSCORE_API_KEY": KEY,
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_REGISTRY_URI": uri,
+        "LEADSCORE_DB_URL": f"sqlite:///{tmp / 'feedback.db'}",
+        "LEADSCORE_RELOAD_SECONDS": "0",
+        "PYTHONPATH": str(PROJECT),
+    }
+    rows = []
+    bin_dir = Path(sys.executable).parent
+    server = _start([str(bin_dir / "leadscore"), "serve", "--port", "3917"], env, tmp)
+    try:
+        start_s = _wait("http://127.0.0.1:3917/score", server)
+        for c in (1, 8, 32):
+            rows.append(("bentoml", c, asyncio.run(_load("http://127.0.0.1:3917/score", EXAMPLE, c, args.seconds))))
+        batch = {"leads": [dict(EXAMPLE["lead"], lead_id=f"B{i}") for i in range(1_000)]}
+        import httpx
+
+        began = time.perf_counter()
+        for _ in range(5):
+            response = httpx.post(
+                "http://127.0.0.1:3917/score_batch", json=batch, headers={"Authorization": f"Bearer {KEY}"}, timeout=120
+            )
+            assert response.status_code == 200, response.text[:300]
+        batch_rate = 5_000 / (time.perf_counter() - began)
+        before = _rss_mb(server.pid)
+        sent = 0
+        while sent < args.sustained:
+            sent += asyncio.run(_load("http://127.0.0.1:3917/score", EXAMPLE, 8, 10))["n"]
+        after = _rss_mb(server.pid)
+    finally:
+        _stop(server)
+    (tmp / "bare_app.py").write_text(FASTAPI_APP)
+    bare = _start([str(bin_dir / "uvicorn"), "bare_app:app", "--port", "3918", "--log-level", "warning"], env, tmp)
+    try:
+        _wait("http://127.0.0.1:3918/score", bare)
+        for c in (1, 8, 32):
+            rows.append(("fastapi", c, asyncio.run(_load("http://127.0.0.1:3918/score", EXAMPLE, c, args.seconds))))
+    finally:
+        _stop(bare)
+    os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")})
+    from serving.schemas import Lead
+    from serving.service import load_scorer
+
+    scorer = load_scorer()
+    lead = Lead.model_validate(EXAMPLE["lead"])
+    times = []
+    for _ in range(2_000):
+        began = time.perf_counter()
+        scorer.score([lead])
+        times.append(time.perf_counter() - began)
+    inproc = np.array(times[200:]) * 1e3
+    print(f"start of `leadscore serve` to first 200: {start_s:.1f} s")
+    print(
+        f"{'server':8} {'conc':>4} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}"
+    )
+    for name, c, r in rows:
+        print(
+            f"{name:8} {c:>4} {r['n']:>9,} {r['rps']:>8.0f} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f}"
+            f" {r['errors']:>6}"
+        )
+    print(
+        f"in-process Scorer.score, one lead: p50 {np.percentile(inproc, 50):.2f} ms, "
+        f"p99 {np.percentile(inproc, 99):.2f} ms"
+    )
+    b1 = next(r for n, c, r in rows if n == "bentoml" and c == 1)
+    f1 = next(r for n, c, r in rows if n == "fastapi" and c == 1)
+    print(
+        f"ratios at concurrency 1: bentoml/fastapi p50 {b1['p50'] / f1['p50']:.2f}x, "
+        f"bentoml/in-process p50 {b1['p50'] / np.percentile(inproc, 50):.2f}x"
+    )
+    print(f"/score_batch of 1,000 leads: {batch_rate:,.0f} leads/s")
+    print(
+        f"server memory (all processes): {before:.0f} MB before, {after:.0f} MB after {args.sustained:,} more requests"
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
