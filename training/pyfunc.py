@@ -21,6 +21,7 @@ from mlflow.models.signature import ModelSignature
 from mlflow.types import ColSpec, Schema
 
 from features.build import build_features, row_columns
+from features.contract import FIT_CATEGORICAL
 from features.errors import LeadscoreError
 from training.model import LeadModel
 
@@ -87,14 +88,7 @@ def signature(model: LeadModel) -> ModelSignature:
     contract = [c for c in row_columns(model.contract) if c != "lead_id"]
     text = {
         "account_id",
-        "email_domain",
-        "job_title",
-        "seniority",
-        "department",
-        "industry",
-        "country",
-        "region",
-        "source",
+        *FIT_CATEGORICAL,
         *[n for n, k in model.contract.extra_fit_columns.items() if k == "categorical"],
     }
     for name in contract:
