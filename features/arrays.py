@@ -75,6 +75,12 @@ def distinct(values: np.ndarray) -> np.ndarray:
     return pd.unique(pd.Series(values, dtype=object)).astype(object)
 
 
+def to_utc(value) -> pd.Timestamp:
+    """A timestamp in UTC; one without an offset is taken as UTC."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
 def micros(values) -> np.ndarray:
     """UTC microseconds since the epoch from any timestamp-like column."""
     series = pd.Series(values) if not isinstance(values, pd.Series) else values

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from features.arrays import Columns, codes, distinct, micros, to_columns, unique_last
+from features.arrays import Columns, codes, distinct, micros, to_columns, to_utc, unique_last
 from features.contract import FIT_CATEGORICAL, FIT_NUMERIC, ContractConfig
 from features.engagement import DAY_US, AccountActivity, LeadActivity
 from features.errors import LeadscoreError
@@ -128,8 +128,7 @@ def _as_of_micros(as_of, rows: pd.DataFrame) -> np.ndarray:
         raise LeadscoreError(f"as_of: '{as_of}' is not a timestamp") from None
     if pd.isna(stamp):
         raise LeadscoreError("as_of: a timestamp is required")
-    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    return np.full(len(rows), stamp.value // 1_000, dtype=np.int64)  # .value is always nanoseconds
+    return np.full(len(rows), to_utc(stamp).value // 1_000, dtype=np.int64)  # .value is always nanoseconds
 
 
 def build_features(
@@ -179,8 +178,7 @@ def rows_to_score(dataset, as_of=None, at_handover: bool = False) -> tuple[pd.Da
         if dataset.outcomes.empty:
             raise LeadscoreError("--at-handover: the data folder has no outcomes table, so no hand-over times")
         return dataset.outcomes[["lead_id", "mql_at"]].merge(dataset.leads, on="lead_id", how="left"), "mql_at"
-    when = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
-    when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+    when = to_utc(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
     return dataset.leads[dataset.leads["created_at"] <= when], when
 
 
@@ -203,7 +201,3 @@ def feature_names(config: FeatureConfig | None = None, contract: ContractConfig 
     }
     names = feature_columns(probe, np.array([0]), empty, config, contract)
     return [n for n in names if n not in ("lead_id", "as_of")]
-
-
-def categorical_features(contract: ContractConfig | None = None) -> list[str]:
-    return categorical_columns(contract or ContractConfig())

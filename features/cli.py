@@ -135,15 +135,13 @@ def features(
 
 
 def _timestamp(text: str):
-    import pandas as pd
-
+    from features.arrays import to_utc
     from features.errors import LeadscoreError
 
     try:
-        stamp = pd.Timestamp(text)
+        return to_utc(text)
     except ValueError:
         raise LeadscoreError(f"--as-of: '{text}' is not a timestamp (ISO 8601, e.g. 2025-06-01T00:00:00Z)") from None
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
 def import_(

@@ -15,8 +15,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from features.build import build_features, categorical_features, feature_names
+from features.build import build_features, feature_names
 from features.contract import ContractConfig, empty_events
+from features.fit import categorical_columns
 from features.settings import FeatureConfig
 
 
@@ -31,6 +32,15 @@ class LeadBatch:
 
     def __len__(self) -> int:
         return len(self.leads)
+
+
+def learn_categories(frame: pd.DataFrame, columns: list[str], min_frequency: int = 5) -> dict[str, list[str]]:
+    """Categories seen at least `min_frequency` times; any other becomes unknown at scoring time."""
+    out = {}
+    for column in columns:
+        counts = frame[column].value_counts()
+        out[column] = sorted(str(v) for v in counts.index[counts >= min_frequency])
+    return out
 
 
 class LeadFeatures(TransformerMixin, BaseEstimator):
@@ -55,11 +65,9 @@ class LeadFeatures(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         frame = self._build(X)
         self.feature_names_out_ = np.asarray(feature_names(self.config, self.contract), dtype=object)
-        self.categorical_ = [c for c in categorical_features(self.contract) if c in frame.columns]
-        self.categories_ = {}
-        for column in self.categorical_:
-            counts = frame[column].value_counts()
-            self.categories_[column] = sorted(counts.index[counts >= self.min_frequency].astype(str))
+        contract = self.contract or ContractConfig()
+        self.categorical_ = [c for c in categorical_columns(contract) if c in frame.columns]
+        self.categories_ = learn_categories(frame, self.categorical_, self.min_frequency)
         self.n_features_in_ = len(self.feature_names_out_)
         return self
 

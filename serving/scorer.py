@@ -135,8 +135,6 @@ class Scorer:
             k: np.array(v, dtype=float if k in numeric else np.int64 if k == "created_at" else object)
             for k, v in rows.items()
         }
-        for key in numeric:
-            columns[key] = np.array([np.nan if v is None else float(v) for v in rows[key]], dtype=float)
         population = {k: np.array(v, dtype=np.int64 if k == "created_at" else object) for k, v in people.items()}
         event_columns = {
             "lead_id": np.array(events["lead_id"], dtype=object),

@@ -115,7 +115,6 @@ def load_scorer():
     from features.config import load_config
     from features.contract import ContractConfig
     from features.defaults import load_features_config, load_rules
-    from features.errors import LeadscoreError
     from serving.scorer import Scorer, ServingConfig
     from training.registry import connect, load_model
 
@@ -124,7 +123,7 @@ def load_scorer():
     uri = os.environ.get("LEADSCORE_MODEL_URI", "models:/leadscore@champion")
     try:
         model = load_model(uri, connect())
-    except (LeadscoreError, Exception) as exc:  # no registry, no champion, corrupt artifacts: rules answer
+    except Exception as exc:  # no registry, no champion, corrupt artifacts: the rules answer
         reason = f"model {uri} not loaded: {str(exc).splitlines()[0][:200]}"
         log.warning(reason)
         return Scorer(None, rules, load_features_config(), ContractConfig(), config, unavailable=reason)

@@ -9,10 +9,11 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.build import categorical_features
 from features.contract import ContractConfig
+from features.fit import categorical_columns
 from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
+from features.transformer import learn_categories
 from training.calibration import fit_calibrators
 from training.model import LeadModel, category_lookups, monotone_constraints, to_matrix
 from training.settings import TrainingConfig
@@ -28,18 +29,9 @@ class Period:
     w: np.ndarray
 
 
-def learn_categories(frame: pd.DataFrame, columns: list[str], min_frequency: int = 5) -> dict[str, list[str]]:
-    """Categories seen at least `min_frequency` times; any other becomes unknown at scoring time."""
-    out = {}
-    for column in columns:
-        counts = frame[column].value_counts()
-        out[column] = sorted(str(v) for v in counts.index[counts >= min_frequency])
-    return out
-
-
 def encode_periods(train: Period, calibrate: Period, names: list[str], contract: ContractConfig):
     """Categories learnt on the training period, and both periods as booster matrices."""
-    categorical = [c for c in categorical_features(contract) if c in names]
+    categorical = [c for c in categorical_columns(contract) if c in names]
     categories = learn_categories(train.features, categorical)
     lookups = category_lookups(categories)
     return categories, to_matrix(train.features, names, lookups), to_matrix(calibrate.features, names, lookups)
