@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,14 +13,37 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.test_mlflow_server import _free_port
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(ready, server: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    """Poll `ready()` until it is true; fail with the end of the server's log if the server
+    stops or `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if ready():
+                return
+        except (OSError, ValueError):
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.5)
+
+
+def _ready(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return json.loads(response.read()).get("status") == "ready"
 
 
 @contextmanager
 def live_service(folder: Path, key: str, tracking_uri: str):
     """Yield the base URL of a ready service whose model comes from `tracking_uri`; its log is
     `folder/serve.log` and its feedback store `folder/feedback.db`."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "LEADSCORE_API_KEY": key,
@@ -38,16 +62,7 @@ def live_service(folder: Path, key: str, tracking_uri: str):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
-                    if json.loads(response.read()).get("status") == "ready":
-                        break
-            except (OSError, ValueError):
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, (folder / "serve.log").read_text()[-3000:]
-            time.sleep(0.5)
+        wait_until(lambda: _ready(f"{base}/readyz"), server, folder / "serve.log")
         yield base
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from features.generate import generate, write_dataset
+from tests.live import free_port, wait_until
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
 
@@ -27,19 +26,13 @@ def _postgres():
         pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({str(exc).strip()})")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def mlflow_server(tmp_path):
     connection = _postgres()
     database = f"leadscore_mlflow_{secrets.token_hex(4)}"
     with connection.cursor() as cursor:
         cursor.execute(f'CREATE DATABASE "{database}"')
-    port = _free_port()
+    port = free_port()
     mlflow = str(Path(sys.executable).with_name("mlflow"))
     log = (tmp_path / "server.log").open("w")
     server = subprocess.Popen(
@@ -64,18 +57,12 @@ def mlflow_server(tmp_path):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"mlflow server did not start:\n{(tmp_path / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+
+        def healthy() -> bool:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                return response.status == 200
+
+        wait_until(healthy, server, tmp_path / "server.log")
         yield url
     finally:
         server.terminate()
