@@ -16,6 +16,7 @@ TELEMETRY_OFF = {"BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "tr
 def build_app() -> typer.Typer:
     """The CLI with every package's subcommands."""
     from features import cli as features_cli
+    from reports import cli as reports_cli
     from serving import cli as serving_cli
     from training import cli as training_cli
 
@@ -29,6 +30,7 @@ def build_app() -> typer.Typer:
     features_cli.register(app)
     training_cli.register(app)
     serving_cli.register(app)
+    reports_cli.register(app)
     return app
 
 

@@ -12,6 +12,7 @@ from features.settings import FeatureConfig
 from features.timeline import Clock, Timeline, first_per_day
 
 DAY_US = 86_400 * 1_000_000
+CHUNK_CELLS = 4_000_000  # rows x event types searched in one pass
 
 
 class LeadActivity:
@@ -34,15 +35,29 @@ class LeadActivity:
         window_rank = {w: self.clock.rank(at - w * DAY_US) for w in config.windows_days}
         out: dict[str, np.ndarray] = {}
         last = {}
-        for k, name in enumerate(self.types):
-            seg = lead * n_types + k
-            start, stop = self.by_type.start(seg), self.by_type.stop(seg, rank)
-            for w, old in window_rank.items():
-                out[f"n_{name}_{w}d"] = (stop - self.by_type.stop(seg, old)).astype(float)
-            out[f"decay_{name}"] = self.by_type.decayed(start, stop, at)
-            last[name] = self.by_type.last(start, stop)
-            if name == "product_active_day":
-                out["product_active_days"] = (stop - start).astype(float)
+        per_chunk = max(1, CHUNK_CELLS // max(len(lead), 1))  # types per pass: bounded memory
+        for first in range(0, n_types, per_chunk):
+            kinds = np.arange(first, min(first + per_chunk, n_types))
+            # one search per question for all rows x types of the chunk (type-major: each
+            # type's values are one contiguous row)
+            seg = (lead[None, :] * n_types + kinds[:, None]).ravel()
+            shape = (len(kinds), len(lead))
+            start, stop = self.by_type.start(seg), self.by_type.stop(seg, np.tile(rank, len(kinds)))
+            counts = {
+                w: (stop - self.by_type.stop(seg, np.tile(old, len(kinds)))).reshape(shape).astype(float)
+                for w, old in window_rank.items()
+            }
+            decayed = self.by_type.decayed(start, stop, np.tile(at, len(kinds))).reshape(shape)
+            seen = self.by_type.last(start, stop).reshape(shape)
+            total = (stop - start).reshape(shape).astype(float)
+            for i, k in enumerate(kinds):
+                name = self.types[k]
+                for w in window_rank:
+                    out[f"n_{name}_{w}d"] = counts[w][i]
+                out[f"decay_{name}"] = decayed[i]
+                last[name] = seen[i]
+                if name == "product_active_day":
+                    out["product_active_days"] = total[i]
         for name in config.recency_events:
             out[f"days_since_{name}"] = (at - last[name]) / DAY_US
         start, stop = self.by_lead.start(lead), self.by_lead.stop(lead, rank)

@@ -8,6 +8,7 @@ baseline the model must beat. Every rule is data (`configs/rules.yaml`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,15 +46,18 @@ class Rule(BaseModel):
             )
         return self
 
-    def apply(self, features: pd.DataFrame) -> np.ndarray:
-        value = features[self.feature]
+    def apply(self, features: Mapping) -> np.ndarray:
+        """Points for each row of `features` (a DataFrame or a dict of column arrays)."""
         if self.per_unit:
-            points = pd.to_numeric(value, errors="coerce").fillna(0).to_numpy(dtype=float) * self.points
-            return np.clip(points, None, self.max_points) if self.max_points is not None else points
+            value = numbers(features[self.feature])
+            points = np.where(np.isnan(value), 0.0, value * self.points)
+            return np.minimum(points, self.max_points) if self.max_points is not None else points
         if self.in_ is not None:
-            hit = value.astype(object).isin(self.in_).to_numpy()
+            wanted = set(self.in_)
+            values = np.asarray(features[self.feature], dtype=object)
+            hit = np.fromiter((v in wanted for v in values), dtype=bool, count=len(values))
         else:
-            number = pd.to_numeric(value, errors="coerce").to_numpy(dtype=float)
+            number = numbers(features[self.feature])
             with np.errstate(invalid="ignore"):
                 hit = ~np.isnan(number)
                 if self.at_least is not None:
@@ -61,6 +65,14 @@ class Rule(BaseModel):
                 if self.at_most is not None:
                     hit = hit & (number <= self.at_most)
         return np.where(hit, self.points, 0.0)
+
+
+def numbers(values) -> np.ndarray:
+    """A column as floats; anything that is not a number (None, text) as NaN."""
+    values = np.asarray(values)
+    if values.dtype.kind in "biuf":
+        return values.astype(float, copy=False)
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float)
 
 
 class RuleConfig(BaseModel):
@@ -87,33 +99,43 @@ class RuleConfig(BaseModel):
 
 @dataclass(frozen=True)
 class RuleResult:
-    """Scores, MQL flags and thresholds per row, and the points each rule gave each row."""
+    """Scores, MQL flags and thresholds per row, and the points each rule gave each row
+    (`points[:, j]` for rule `names[j]`)."""
 
-    score: pd.Series
-    is_mql: pd.Series
-    threshold: pd.Series
-    points: pd.DataFrame
+    score: np.ndarray
+    is_mql: np.ndarray
+    threshold: np.ndarray
+    points: np.ndarray
+    names: tuple[str, ...]
 
     def fired(self, row: int) -> list[tuple[str, float]]:
         """The rules that gave row `row` (by position) points, largest first."""
-        values = self.points.iloc[row]
-        hits = values[values != 0]
-        return [(name, float(p)) for name, p in hits.sort_values(key=np.abs, ascending=False).items()]
+        values = self.points[row]
+        hits = [j for j in np.argsort(-np.abs(values), kind="stable") if values[j] != 0]
+        return [(self.names[j], float(values[j])) for j in hits]
 
 
-def rule_score(features: pd.DataFrame, config: RuleConfig) -> RuleResult:
-    """Score feature rows with the points model: (score, is_mql, the rules that fired)."""
+def rule_score(features: Mapping, config: RuleConfig) -> RuleResult:
+    """Score feature rows (a DataFrame or a dict of column arrays) with the points model."""
     needed = {r.feature for r in config.rules} | {config.segment_feature}
-    missing = sorted(needed - set(features.columns))
+    missing = sorted(needed - set(features.keys()))
     if missing:
         users = [r.name for r in config.rules if r.feature in missing]
         raise LeadscoreError(
             f"rule score: feature(s) {', '.join(missing)} not in the feature table "
             f"(used by rules: {', '.join(users) or 'segment'})"
         )
-    points = pd.DataFrame({rule.name: rule.apply(features) for rule in config.rules}, index=features.index)
-    score = points.sum(axis=1).clip(config.floor, config.cap)
-    segment = features[config.segment_feature].astype(object)
+    segments = np.asarray(features[config.segment_feature], dtype=object)
+    points = np.zeros((len(segments), len(config.rules)))
+    for j, rule in enumerate(config.rules):
+        points[:, j] = rule.apply(features)
+    score = np.clip(points.sum(axis=1), config.floor, config.cap)
     default = config.thresholds["default"]
-    threshold = segment.map(config.thresholds).astype(float).fillna(default)
-    return RuleResult(score=score, is_mql=score >= threshold, threshold=threshold, points=points)
+    threshold = np.array([config.thresholds.get(s, default) for s in segments], dtype=float)
+    return RuleResult(
+        score=score,
+        is_mql=score >= threshold,
+        threshold=threshold,
+        points=points,
+        names=tuple(r.name for r in config.rules),
+    )

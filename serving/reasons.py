@@ -128,18 +128,33 @@ def describe(concept: str, row: dict) -> str:
     return f"{concept.replace('_', ' ')}: {value}"
 
 
-def top_reasons(
-    contributions: np.ndarray, names: list[str], row: dict, positive: int = 3, negative: int = 2, minimum: float = 0.02
-) -> list[Reason]:
-    """The strongest positive and negative concepts for one lead (`contributions` without the bias)."""
-    totals: dict[str, float] = {}
-    for name, value in zip(names, contributions, strict=True):
-        concept = concept_of(name)
-        totals[concept] = totals.get(concept, 0.0) + float(value)
-    ranked = sorted(totals.items(), key=lambda kv: -abs(kv[1]))
-    ups = [(c, v) for c, v in ranked if v >= minimum][:positive]
-    downs = [(c, v) for c, v in ranked if v <= -minimum][:negative]
-    return [
-        Reason(text=describe(c, row), direction="positive" if v > 0 else "negative", weight=round(v, 4))
-        for c, v in sorted(ups + downs, key=lambda kv: -abs(kv[1]))
-    ]
+class Explainer:
+    """Per-feature SHAP contributions of one model's features, summed per concept, in words."""
+
+    def __init__(self, names: list[str]):
+        concept = [concept_of(n) for n in names]
+        self.concepts = list(dict.fromkeys(concept))
+        self.membership = np.zeros((len(names), len(self.concepts)))
+        for j, c in enumerate(concept):
+            self.membership[j, self.concepts.index(c)] = 1.0
+
+    def totals(self, contributions: np.ndarray) -> np.ndarray:
+        """Contribution per concept for each row (`contributions` as `pred_contrib` gives them,
+        the expected value last)."""
+        return contributions[:, : len(self.membership)] @ self.membership
+
+    def reasons(
+        self, totals: np.ndarray, row: dict, positive: int = 3, negative: int = 2, minimum: float = 0.02
+    ) -> list[Reason]:
+        """The strongest positive and negative concepts for one lead (one row of `totals`)."""
+        ranked = np.argsort(-np.abs(totals), kind="stable")
+        ups = [j for j in ranked if totals[j] >= minimum][:positive]
+        downs = [j for j in ranked if totals[j] <= -minimum][:negative]
+        return [
+            Reason(
+                text=describe(self.concepts[j], row),
+                direction="positive" if totals[j] > 0 else "negative",
+                weight=round(float(totals[j]), 4),
+            )
+            for j in sorted(ups + downs, key=lambda j: -abs(totals[j]))
+        ]

@@ -10,14 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.build import feature_columns
 from features.contract import ContractConfig
 from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
-from serving.reasons import top_reasons
+from serving.reasons import Explainer
 from serving.schemas import Lead, Reason, Score
 from training.model import LeadModel, to_matrix
 
@@ -76,6 +75,7 @@ class Scorer:
         self.config = config or ServingConfig()
         self.unavailable = unavailable or ("no model loaded" if model is None else None)
         self.descriptions = {rule.name: rule.description for rule in rules.rules}
+        self.explainer = Explainer(model.feature_names) if model else None
 
     def _columns(self, leads: list[Lead], at: np.ndarray):
         names = [*self.contract.extra_fit_columns, *self.contract.counter_columns]
@@ -156,36 +156,33 @@ class Scorer:
             return "no engagement data: send the lead's recent events"
         return None
 
-    def score(self, leads: list[Lead], now: datetime | None = None) -> list[Score]:
-        """Answers for `leads`, in order, as of `now` (default: the current time)."""
+    def score(self, leads: list[Lead], now: datetime | None = None, reasons: bool = True) -> list[Score]:
+        """Answers for `leads`, in order, as of `now` (default: the current time); without the
+        model's reasons when `reasons` is false (SHAP is most of a large batch's time)."""
         default = _micros(now or datetime.now(UTC))
         at = np.array([_micros(lead.as_of) if lead.as_of else default for lead in leads], dtype=np.int64)
         rows, population, events = self._columns(leads, at)
         columns = feature_columns(rows, at, events, self.feature_config, self.contract, population)
-        frame = pd.DataFrame(columns)
-        rules = rule_score(frame, self.rules)
-        probability = contributions = None
-        model_error = self.unavailable
+        rules = rule_score(columns, self.rules)
+        segments = np.asarray(columns["segment"], dtype=object)
+        model_error, answered = self.unavailable, None
         if self.model is not None:
             try:
-                matrix = to_matrix(columns, self.model.feature_names, self.model.lookups)
-                probability = self.model.calibrated(matrix, columns["segment"])
-                contributions = self.model.contributions(matrix)
+                answered = self._model_answers(columns, segments, reasons)
             except Exception as exc:  # the model must never take the answer down: rules answer
                 model_error = f"model failed: {type(exc).__name__}"
-                probability = None
         answers = []
         for i, lead in enumerate(leads):
             row = {name: values[i] for name, values in columns.items()}
-            reason = model_error or self._missing(lead)
             base = dict(
                 lead_id=lead.lead_id,
-                rule_score=round(float(rules.score.iloc[i]), 2),
-                rule_is_mql=bool(rules.is_mql.iloc[i]),
-                rule_threshold=float(rules.threshold.iloc[i]),
-                segment=str(row["segment"]),
+                rule_score=round(float(rules.score[i]), 2),
+                rule_is_mql=bool(rules.is_mql[i]),
+                rule_threshold=float(rules.threshold[i]),
+                segment=str(segments[i]),
             )
-            if probability is None or reason is not None:
+            reason = model_error or self._missing(lead)
+            if answered is None or reason is not None:
                 grade = self._rule_grade(base["rule_score"])
                 fired = [
                     Reason(
@@ -209,25 +206,35 @@ class Scorer:
                     )
                 )
                 continue
-            p = float(probability[i])
-            threshold = float(self.model.threshold(np.array([row["segment"]]))[0])
-            grade = str(self.model.grade(np.array([p]))[0])
-            reasons = top_reasons(contributions[i, :-1], self.model.feature_names, row)
+            probability, threshold, grades, totals = answered
+            p, grade = float(probability[i]), str(grades[i])
             answers.append(
                 Score(
                     **base,
                     probability=round(p, 6),
                     score=round(p * 100),
                     grade=grade,
-                    is_mql=p >= threshold,
-                    threshold=round(threshold, 6),
+                    is_mql=p >= threshold[i],
+                    threshold=round(float(threshold[i]), 6),
                     scored_by="model",
-                    top_reasons=reasons,
+                    top_reasons=self.explainer.reasons(totals[i], row) if reasons else [],
                     next_step=self._next_step(grade, row),
                     model_version=self.model.version,
                 )
             )
         return answers
+
+    def _model_answers(self, columns: dict, segments: np.ndarray, reasons: bool = True):
+        """Probability, threshold, grade and per-concept SHAP totals for every row: one booster
+        pass (`pred_contrib`, whose rows sum to the raw log-odds) serves score and reasons."""
+        matrix = to_matrix(columns, self.model.feature_names, self.model.lookups)
+        if reasons:
+            contributions = self.model.contributions(matrix)
+            margin, totals = contributions.sum(axis=1), self.explainer.totals(contributions)
+        else:
+            margin, totals = self.model.margin(matrix), None
+        probability = self.model.calibrate(margin, segments)
+        return probability, self.model.threshold(segments), self.model.grade(probability), totals
 
     def _rule_grade(self, score: float) -> str:
         for grade, minimum in sorted(self.config.rule_grades.items(), key=lambda kv: -kv[1]):

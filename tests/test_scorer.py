@@ -127,7 +127,7 @@ def test_a_model_that_raises_falls_back_to_rules(trained):
         def __getattr__(self, name):
             return getattr(trained["model"], name)
 
-        def calibrated(self, *args):
+        def contributions(self, *args):
             raise RuntimeError("disk gone")
 
     scorer = Scorer(Broken(), load_rules(), FeatureConfig(), ContractConfig())

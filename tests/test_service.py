@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -52,6 +53,14 @@ def _rows(tmp_path, table: str) -> list:
         return list(connection.execute(text(f"select * from {table}")))
 
 
+def _logged(tmp_path, n: int, timeout: float = 10) -> list:
+    """The score log once it holds `n` rows (it is written off the request path, within a second)."""
+    deadline = time.monotonic() + timeout
+    while len(rows := _rows(tmp_path, "scores")) < n and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return rows
+
+
 @pytest.mark.parametrize("path", ["/score", "/score_batch", "/feedback"])
 def test_every_api_needs_the_key(client, path):
     assert client.post(path, json={}).status_code == 401
@@ -70,7 +79,7 @@ def test_score_answers_with_model_rules_reasons_and_logs_it(client, tmp_path):
     assert answer["scored_by"] == "model" and 0 < answer["probability"] < 1
     assert {"rule_score", "rule_is_mql", "rule_threshold", "grade", "next_step", "model_version"} <= set(answer)
     assert 3 <= len(answer["top_reasons"]) <= 5
-    logged = _rows(tmp_path, "scores")
+    logged = _logged(tmp_path, 1)
     assert len(logged) == 1 and logged[0].lead_id == "L-hot" and logged[0].scored_by == "model"
 
 

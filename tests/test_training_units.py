@@ -139,3 +139,21 @@ def test_history_without_times_gets_a_random_account_split():
     assert (parts.groupby("account")["part"].nunique() == 1).all()
     for name in ("train", "calibrate", "test"):
         assert abs(y[split.mask(name)].mean() - y.mean()) < 0.04  # stratified by outcome
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid", "none"])
+def test_calibrating_the_raw_margin_equals_sklearn_predict_proba(method):
+    """The service calibrates the log-odds that `pred_contrib` rows sum to, skipping a second
+    booster pass; it must give exactly what the fitted CalibratedClassifierCV gives."""
+    import lightgbm as lgb
+
+    from training.calibration import _calibrator
+    from training.model import from_margin
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(2_000, 4))
+    y = (X[:, 0] + rng.normal(size=2_000) > 0.5).astype(int)
+    booster = lgb.LGBMClassifier(n_estimators=30, verbose=-1, random_state=0).fit(X[:1_000], y[:1_000])
+    calibrator = _calibrator(booster, method).fit(X[1_000:], y[1_000:])
+    margin = booster.booster_.predict(X, raw_score=True)
+    np.testing.assert_allclose(from_margin(calibrator, margin), calibrator.predict_proba(X)[:, 1], rtol=0, atol=1e-12)

@@ -24,7 +24,7 @@ def imported(tmp_path_factory):
     return out
 
 
-def test_import_train_score_from_the_cli(capsys, imported, tmp_path):
+def test_import_train_score_from_the_cli(capsys, monkeypatch, imported, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     code, out, err = run(capsys, "train", "--data", str(imported), "--rules", str(X_RULES), "--tracking-uri", uri)
     assert code == 0, err
@@ -52,6 +52,41 @@ def test_import_train_score_from_the_cli(capsys, imported, tmp_path):
     mapping = load_mapping(X_MAPPING)
     excluded = {mapping.target(c) for c, r in mapping.columns.items() if r.role == "exclude"} | {"tags", "lead_quality"}
     assert not excluded & set(model.feature_names)
+    _serves_flat_leads(monkeypatch, tmp_path, uri, imported, scores)
+
+
+def _flat_request(row: pd.Series) -> dict:
+    """A CRM's /score request for one row of the flat export: the contract's own lead fields at
+    the top, the export's extra fit columns and counters in `extra`."""
+    from serving.schemas import Lead
+
+    lead, extra = {}, {}
+    for name, value in row.items():
+        value = None if pd.isna(value) else value
+        if isinstance(value, pd.Timestamp):
+            value = value.isoformat()
+        elif hasattr(value, "item"):
+            value = value.item()
+        (lead if name in Lead.model_fields else extra)[name] = value
+    return {**lead, "extra": extra, "as_of": lead["created_at"]}
+
+
+def _serves_flat_leads(monkeypatch, tmp_path, uri, imported, scores) -> None:
+    """The model trained on the import answers the export's flat, counter-style leads through
+    /score, from the same service code, with the probability batch scoring gave them."""
+    from features.contract import folder_config, load_dataset
+    from tests.test_service import AUTH, _client
+
+    leads = load_dataset(imported, folder_config(imported)).leads.head(20)
+    expected = scores.set_index("lead_id")["probability"]
+    with _client(monkeypatch, tmp_path, uri) as client:
+        for _, row in leads.iterrows():
+            response = client.post("/score", json={"lead": _flat_request(row)}, headers=AUTH)
+            assert response.status_code == 200, response.text
+            answer = response.json()
+            assert answer["scored_by"] == "model", answer["fallback_reason"]
+            assert answer["probability"] == pytest.approx(expected[row["lead_id"]], abs=1e-6)
+            assert 1 <= len(answer["top_reasons"]) <= 5
 
 
 def test_cross_validated_model_is_calibrated_beats_rules_and_shows_no_leak(imported):

@@ -59,15 +59,11 @@ def cross_validate(
             raw = np.clip(model.raw(model.matrix(test)), 1e-6, 1 - 1e-6)
             rules_cal, rules_test = rule_score(features.iloc[cal], rules), rule_score(test, rules)
             iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
-            rule_p = iso.fit(rules_cal.score.to_numpy(), y[cal]).predict(rules_test.score.to_numpy())
+            rule_p = iso.fit(rules_cal.score, y[cal]).predict(rules_test.score)
             record = {"seed": seed, "fold": fold, "rows": len(held)}
             record.update({f"model_{k}": v for k, v in score_metrics(y[held], p, p).items() if k in METRICS})
             record.update(
-                {
-                    f"rule_{k}": v
-                    for k, v in score_metrics(y[held], rules_test.score.to_numpy(), rule_p).items()
-                    if k in METRICS
-                }
+                {f"rule_{k}": v for k, v in score_metrics(y[held], rules_test.score, rule_p).items() if k in METRICS}
             )
             record["uncalibrated_log_loss"] = log_loss(y[held], raw, labels=[0, 1])
             records.append(record)

@@ -34,8 +34,8 @@ def evaluate(model: LeadModel, calibrate: Period, test: Period, outcomes: pd.Dat
     rules_test = rule_score(test.features, model.rules)
     rules_cal = rule_score(calibrate.features, model.rules)
     iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
-    rule_probability = iso.fit(rules_cal.score.to_numpy(), calibrate.y).predict(rules_test.score.to_numpy())
-    score, mql = rules_test.score.to_numpy(), rules_test.is_mql.to_numpy()
+    rule_probability = iso.fit(rules_cal.score, calibrate.y).predict(rules_test.score)
+    score, mql = rules_test.score, rules_test.is_mql
     metrics = compare(test.y, probability, score, rule_probability, mql)
     threshold = model.threshold(test.features["segment"].to_numpy())
     metrics["model_mql_share"] = float((probability >= threshold).mean())

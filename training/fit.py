@@ -102,7 +102,7 @@ def fit_model(
         contract=contract,
     )
     probability = model.probability(calibrate.features)
-    rule_mql = rule_score(calibrate.features, rules).is_mql.to_numpy()
+    rule_mql = rule_score(calibrate.features, rules).is_mql
     model.thresholds = choose_thresholds(
         probability, calibrate.y, segments, calibrate.features["as_of"], rule_mql, config.thresholds
     )

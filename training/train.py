@@ -222,6 +222,8 @@ def _log_run(
     with mlflow.start_run(experiment_id=registry.experiment_id(client, config.experiment)) as run:
         mlflow.log_params(_flatten("", {"training": config.model_dump(mode="json"), "lightgbm": params or {}}))
         mlflow.set_tags({**fingerprint(dataset), "split.kind": split.kind})
+        if split.kind == "time":  # reports compare on hand-overs from here on: the model never saw them
+            mlflow.set_tag("split.test_from", pd.Timestamp(split.test_from).isoformat())
         mlflow.log_dict(config.model_dump(mode="json"), "config/training.yaml")
         mlflow.log_dict(feature_config.model_dump(mode="json"), "config/features.yaml")
         mlflow.log_dict(rules.model_dump(mode="json", by_alias=True), "config/rules.yaml")

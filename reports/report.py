@@ -1,0 +1,74 @@
+"""Run the model-vs-rules notebook with parameters and turn it into a self-contained HTML page
+(no code cells, charts embedded, nothing fetched from the network when it is opened)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from features.errors import LeadscoreError
+
+PROJECT = Path(__file__).resolve().parents[1]
+NOTEBOOK = PROJECT / "notebooks" / "model_vs_rules.ipynb"
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { border-bottom: 2px solid #4c72b0; padding-bottom: .3em; }
+h2 { margin-top: 2em; color: #4c72b0; }
+table { border-collapse: collapse; margin: .8em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; }
+th { background: #f3f5f9; }
+tr:nth-child(even) td { background: #fafafa; }
+img { max-width: 100%; }
+.jp-OutputPrompt, .jp-InputPrompt { display: none; }
+"""
+
+
+def execute(parameters: dict, out: Path | None = None, timeout: int = 1_200):
+    """The notebook run with `parameters` (papermill), as a notebook node; also saved at `out`."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    if not NOTEBOOK.exists():
+        raise LeadscoreError(f"{NOTEBOOK}: the report notebook is missing from this installation")
+    try:
+        return papermill.execute_notebook(
+            str(NOTEBOOK),
+            str(out) if out else None,
+            parameters={k: v for k, v in parameters.items() if v is not None},
+            kernel_name="python3",
+            progress_bar=False,
+            cwd=str(PROJECT),
+            execution_timeout=timeout,
+        )
+    except PapermillExecutionError as exc:  # the notebook's own error, e.g. a wrong data folder
+        message = exc.evalue.splitlines()[0] if exc.evalue else exc.ename
+        raise LeadscoreError(f"compare: {exc.ename}: {message}") from None
+
+
+def to_html(notebook, title: str = "Model MQLs vs rule MQLs") -> str:
+    """One HTML page with the notebook's text, tables and charts, without its code."""
+    from nbconvert import HTMLExporter
+
+    for cell in notebook.cells:  # warnings and logs on stderr are for whoever runs it, not readers
+        if cell.get("outputs"):
+            cell.outputs = [
+                o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            ]
+    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True)
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(notebook)
+    return (
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n"
+    )
+
+
+def write_report(parameters: dict, out: Path) -> Path:
+    """Run the notebook and write the HTML report at `out` (atomically)."""
+    page = to_html(execute(parameters))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_text(page, encoding="utf-8")
+    partial.replace(out)
+    return out
