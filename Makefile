@@ -32,6 +32,7 @@ demo: install
 	$(VENV)/bin/leadscore validate $(DEMO_DATA)
 	$(VENV)/bin/leadscore train --data $(DEMO_DATA)
 	$(VENV)/bin/leadscore score --data $(DEMO_DATA) --out $(DEMO_DATA)-scores.parquet --at-handover
+	$(VENV)/bin/leadscore compare --data $(DEMO_DATA) --out $(DEMO_DATA)-model-vs-rules.html
 	@echo
 	@echo "Scoring service starting on http://127.0.0.1:$(DEMO_PORT) (Ctrl-C stops it). Try, from another shell:"
 	@echo "  curl -s -X POST http://127.0.0.1:$(DEMO_PORT)/score -H 'Authorization: Bearer $(LEADSCORE_API_KEY)' -H 'Content-Type: application/json' -d @serving/examples/score.json"
@@ -56,4 +57,4 @@ test-slow: install
 	$(VENV)/bin/pytest -m slow
 
 clean:
-	rm -rf $(VENV) data/demo data/demo-scores.parquet mlflow.db mlartifacts .pytest_cache .ruff_cache
+	rm -rf $(VENV) data/demo data/demo-scores.parquet data/demo-model-vs-rules.html mlflow.db mlartifacts .pytest_cache .ruff_cache

@@ -22,7 +22,7 @@ def compare(
         Path | None, typer.Option(help="Rule config YAML to compare against (default: the model's).")
     ] = None,
     start: Annotated[
-        str | None, typer.Option(help="First hand-over day (default: the first one the model never trained on).")
+        str | None, typer.Option(help="First hand-over day (default: only hand-overs the model never trained on).")
     ] = None,
     end: Annotated[str | None, typer.Option(help="First day after the period.")] = None,
     capacity_per_week: Annotated[

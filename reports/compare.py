@@ -77,6 +77,11 @@ def from_folder(
             "; ".join(r.text for r in explainer.reasons(totals[i], records[i])) for i in range(len(frame))
         ]
     info = {"model_version": model.version, "unseen_from": unseen_from(model_uri, tracking_uri)}
+    if info["unseen_from"] is not None:
+        # training kept each account in the oldest period it appears in: a hand-over is unseen
+        # only if its account's first hand-over is in the test period
+        first = rows.groupby("account_id")["mql_at"].transform("min")
+        frame["trained_on"] = (first < info["unseen_from"]).to_numpy()
     return frame, info
 
 
@@ -252,7 +257,7 @@ def calibration_in_words(frame: pd.DataFrame, edges=(0, 0.1, 0.2, 0.3, 0.4, 0.5,
     lines = []
     for band, part in decided.groupby(bands, observed=True):
         lines.append(
-            f"Of leads the model scored {band.left:.0%}-{band.right:.0%}, {part['accepted'].mean():.0%} "
+            f"Of leads the model scored {max(band.left, 0):.0%}-{band.right:.0%}, {part['accepted'].mean():.0%} "
             f"were accepted ({len(part):,} decided)."
         )
     return lines

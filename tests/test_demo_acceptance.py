@@ -29,3 +29,14 @@ def test_demo_model_beats_the_rules_and_is_calibrated(tmp_path):
     assert m["equal_volume_model_mql_acceptance"] > m["equal_volume_rule_mql_acceptance"]
     assert m["model_ece"] <= 0.03
     assert result.promoted
+
+    # the marketers' view of the same run, on the hand-overs the model never saw: at the rules'
+    # own weekly volume, the model's picks are accepted more often than the rules' picks
+    from reports import compare
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    history, info = compare.from_folder(tmp_path / "demo", "models:/leadscore@champion", uri, with_reasons=False)
+    frame = compare.prepare(history[~history["trained_on"]], info["unseen_from"])
+    per_week = round(frame["rule_is_mql"].sum() / frame["week"].nunique())
+    table = compare.at_equal_volume(frame, per_week)
+    assert table.loc["model", "acceptance"] > table.loc["rules", "acceptance"]

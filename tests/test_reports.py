@@ -100,7 +100,7 @@ def test_compare_writes_a_report_from_history(capsys, trained, tmp_path):
     )
     assert code == 0, err
     text = _report(out)
-    assert "first hand-over the model never saw" in text and "Of leads the model scored" in text
+    assert "Only hand-overs the model never saw in training" in text and "Of leads the model scored" in text
     _in_a_browser(out)
 
 

@@ -53,6 +53,12 @@ def test_import_train_score_from_the_cli(capsys, monkeypatch, imported, tmp_path
     excluded = {mapping.target(c) for c, r in mapping.columns.items() if r.role == "exclude"} | {"tags", "lead_quality"}
     assert not excluded & set(model.feature_names)
     _serves_flat_leads(monkeypatch, tmp_path, uri, imported, scores)
+    report = tmp_path / "x_education.html"
+    code, out, err = run(capsys, "compare", "--data", str(imported), "--tracking-uri", uri, "--out", str(report))
+    assert code == 0, err
+    text = report.read_text()
+    assert "no weekly view" in text and text.count("<table") >= 5 and "data:image/png;base64" in text
+    assert "may include ones it trained on" in text
 
 
 def _flat_request(row: pd.Series) -> dict:
