@@ -7,8 +7,8 @@ answer (features, model, calibration, reasons, rules, score log):
 - single-lead /score latency p50/p95/p99 and requests/s at concurrency 1, 8 and 32;
 - /score_batch of 1,000 leads in leads/s;
 - worker memory before and after `--sustained` requests;
-and the same single-lead work in a bare FastAPI app (uvicorn, one worker) and in-process.
-The load generator (asyncio + httpx) shares the 2 cores with the server: figures are upper
+and the same single-lead work in a bare FastAPI app (uvicorn, as many workers) and in-process.
+The load generator (a bare asyncio HTTP client) shares the 2 cores with the server: figures are upper
 bounds of latency, lower bounds of throughput.
 """
 
@@ -77,11 +77,18 @@ async def _load(port: int, path: str, body: dict, concurrency: int, seconds: flo
     request = _request(path, body, port)
     latencies: list[float] = []
     errors = 0
+
+    connections = []
+    for _ in range(concurrency):  # opened one by one, as clients arrive, so workers share them
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        await _response(reader)
+        connections.append((reader, writer))
+        await asyncio.sleep(0.02)
     stop = time.perf_counter() + seconds
 
-    async def worker():
+    async def worker(reader, writer):
         nonlocal errors
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while time.perf_counter() < stop:
                 began = time.perf_counter()
@@ -93,7 +100,7 @@ async def _load(port: int, path: str, body: dict, concurrency: int, seconds: flo
             writer.close()
 
     began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(r, w) for r, w in connections))
     took = time.perf_counter() - began
     ms = np.array(latencies) * 1e3
     return {
@@ -206,7 +213,12 @@ def main() -> None:
     finally:
         _stop(server)
     (tmp / "bare_app.py").write_text(FASTAPI_APP)
-    bare = _start([str(bin_dir / "uvicorn"), "bare_app:app", "--port", "3918", "--log-level", "warning"], env, tmp)
+    workers = str(os.cpu_count() or 1)  # as many as the BentoML service runs
+    bare = _start(
+        [str(bin_dir / "uvicorn"), "bare_app:app", "--port", "3918", "--log-level", "warning", "--workers", workers],
+        env,
+        tmp,
+    )
     try:
         _wait("http://127.0.0.1:3918/score", bare)
         for c in (1, 8, 32):

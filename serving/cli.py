@@ -18,11 +18,11 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 3000,
     model_uri: Annotated[str, typer.Option(help="MLflow model to serve.")] = "models:/leadscore@champion",
     workers: Annotated[
-        int,
+        int | None,
         typer.Option(
-            min=1, max=64, help="Worker processes, each with its own copy of the model (at most one per core)."
+            min=1, max=64, help="Worker processes, each with its own copy of the model (default: one per core)."
         ),
-    ] = 1,
+    ] = None,
 ) -> None:
     """Serve /score, /score_batch, /feedback, /healthz and /readyz (needs LEADSCORE_API_KEY)."""
     from features.errors import LeadscoreError
@@ -35,8 +35,9 @@ def serve(
     env = {**os.environ, "LEADSCORE_MODEL_URI": model_uri, "BENTOML_DO_NOT_TRACK": "true"}
     env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path.cwd() / 'mlflow.db'}")
     env.setdefault("MLFLOW_REGISTRY_URI", env["MLFLOW_TRACKING_URI"])
-    options = env.get("BENTOML_CONFIG_OPTIONS", "")
-    env["BENTOML_CONFIG_OPTIONS"] = f"{options} services.leadscore.workers={workers}".strip()
+    if workers is not None:
+        options = env.get("BENTOML_CONFIG_OPTIONS", "")
+        env["BENTOML_CONFIG_OPTIONS"] = f"{options} services.leadscore.workers={workers}".strip()
     root = str(Path(__file__).resolve().parents[1])
     os.execve(
         bentoml,

@@ -45,6 +45,13 @@ class ServingConfig(BaseModel):
         NextStep(grades=["C"], step="nurture: keep in marketing programs"),
         NextStep(grades=["D"], step="recycle: no sales touch"),
     ]
+    threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="LightGBM threads per worker; 1 with one worker per core (idle OpenMP threads "
+        "spinning beside another worker halve the throughput)",
+    )
     rule_grades: dict[Grade, float] = Field(
         default={"A": 80.0, "B": 60.0, "C": 30.0}, description="Grade by rule score when the rules answer."
     )
@@ -229,10 +236,10 @@ class Scorer:
         pass (`pred_contrib`, whose rows sum to the raw log-odds) serves score and reasons."""
         matrix = to_matrix(columns, self.model.feature_names, self.model.lookups)
         if reasons:
-            contributions = self.model.contributions(matrix)
+            contributions = self.model.contributions(matrix, self.config.threads)
             margin, totals = contributions.sum(axis=1), self.explainer.totals(contributions)
         else:
-            margin, totals = self.model.margin(matrix), None
+            margin, totals = self.model.margin(matrix, self.config.threads), None
         probability = self.model.calibrate(margin, segments)
         return probability, self.model.threshold(segments), self.model.grade(probability), totals
 

@@ -99,6 +99,7 @@ def load_scorer():
     name="leadscore",
     traffic={"timeout": 10},
     http={"host": "127.0.0.1", "port": 3000},
+    workers="cpu_count",  # one process per core, each scoring on one thread (ServingConfig.threads)
     # every answer is already in the score log and the Prometheus metrics; a log line per request
     # costs a third of the service's own time. On: BENTOML_CONFIG_OPTIONS=
     # "services.leadscore.logging.access.enabled=true"

@@ -47,9 +47,9 @@ class LeadModel:
         """Uncalibrated probabilities."""
         return self.booster.predict(matrix)
 
-    def margin(self, matrix: np.ndarray) -> np.ndarray:
-        """The booster's raw log-odds."""
-        return self.booster.predict(matrix, raw_score=True)
+    def margin(self, matrix: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """The booster's raw log-odds (on `threads` threads; default: LightGBM's own choice)."""
+        return self.booster.predict(matrix, raw_score=True, **_threads(threads))
 
     def calibrated(self, matrix: np.ndarray, segments: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for booster rows, each by its segment's calibrator."""
@@ -102,9 +102,13 @@ class LeadModel:
             index=features.index,
         )
 
-    def contributions(self, matrix: np.ndarray) -> np.ndarray:
+    def contributions(self, matrix: np.ndarray, threads: int | None = None) -> np.ndarray:
         """LightGBM's SHAP contributions per feature (last column: the expected value)."""
-        return self.booster.predict(matrix, pred_contrib=True)
+        return self.booster.predict(matrix, pred_contrib=True, **_threads(threads))
+
+
+def _threads(threads: int | None) -> dict:
+    return {"num_threads": threads} if threads else {}
 
 
 def from_margin(calibrator, margin: np.ndarray) -> np.ndarray:
