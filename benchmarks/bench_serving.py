@@ -7,7 +7,7 @@ answer (features, model, calibration, reasons, rules, score log):
 - single-lead /score latency p50/p95/p99 and requests/s at concurrency 1, 8 and 32;
 - /score_batch of 1,000 leads in leads/s;
 - worker memory before and after `--sustained` requests;
-and the same single-lead work in a bare FastAPI app (uvicorn, as many workers) and in-process.
+and the same single-lead work in a bare FastAPI app (uvicorn, one worker) and in-process.
 The load generator (a bare asyncio HTTP client) shares the 2 cores with the server: figures are upper
 bounds of latency, lower bounds of throughput.
 """
@@ -213,12 +213,9 @@ def main() -> None:
     finally:
         _stop(server)
     (tmp / "bare_app.py").write_text(FASTAPI_APP)
-    workers = str(os.cpu_count() or 1)  # as many as the BentoML service runs
-    bare = _start(
-        [str(bin_dir / "uvicorn"), "bare_app:app", "--port", "3918", "--log-level", "warning", "--workers", workers],
-        env,
-        tmp,
-    )
+    # one uvicorn worker: with --workers 2 every answer stalled ~45 ms here (p50 48 ms at
+    # concurrency 1), a socket-level delay of uvicorn's multi-process mode, not the app's cost
+    bare = _start([str(bin_dir / "uvicorn"), "bare_app:app", "--port", "3918", "--log-level", "warning"], env, tmp)
     try:
         _wait("http://127.0.0.1:3918/score", bare)
         for c in (1, 8, 32):

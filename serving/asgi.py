@@ -24,6 +24,8 @@ from starlette.responses import JSONResponse
 
 OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/docs", "/docs.json", "/metrics")
 STATE: dict[str, Any] = {"mode": "starting", "model_version": None, "reason": None}
+MAX_BODY_BYTES = 16 * 2**20  # a full batch of leads with their events fits many times over
+RETRY_AFTER = "5"  # seconds a client should wait before posting a refused decision again
 
 
 class PromptTimeout(traffic.TimeoutMiddleware):
@@ -61,12 +63,17 @@ def keep_no_finished_requests() -> None:
 
 
 class Gatekeeper:
-    """ASGI middleware: bearer-key check (constant time) and the /readyz answer."""
+    """ASGI middleware: bearer-key check (constant time), the request size limit and the /readyz
+    answer."""
 
     def __init__(self, app, **_: Any):
         self.app = app
         key = os.environ.get("LEADSCORE_API_KEY", "")
         self.expected = f"Bearer {key}".encode() if key else None
+        limit = os.environ.get("LEADSCORE_MAX_BODY_BYTES", str(MAX_BODY_BYTES))
+        if not limit.isdigit() or int(limit) < 1:
+            raise RuntimeError(f"LEADSCORE_MAX_BODY_BYTES={limit!r}: give a positive number of bytes")
+        self.max_bytes = int(limit)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -75,11 +82,51 @@ class Gatekeeper:
         if path == "/readyz":
             ready = STATE["mode"] in ("model", "rules")
             return await _json(send, 200 if ready else 503, {"status": "ready" if ready else "starting", **STATE})
+        headers = dict(scope.get("headers") or [])
         if not path.startswith(OPEN_PATHS):
-            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            given = headers.get(b"authorization", b"")
             if self.expected is None or not hmac.compare_digest(given, self.expected):
                 return await _json(send, 401, {"error": "missing or wrong API key (Authorization: Bearer ...)"})
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await _json(send, 413, self._too_large(int(declared)))
+        if scope.get("method") in ("POST", "PUT", "PATCH") and not declared.isdigit():
+            body = await _read(receive, self.max_bytes)  # no length given: read up to the limit
+            if body is None:
+                return await _json(send, 413, self._too_large(None))
+            receive = _replay(body)
         return await self.app(scope, receive, send)
+
+    def _too_large(self, size: int | None) -> dict:
+        given = f"{size:,} bytes" if size is not None else "more bytes than that"
+        return {"error": f"request body: {given}; the limit is {self.max_bytes:,} bytes (LEADSCORE_MAX_BODY_BYTES)"}
+
+
+async def _read(receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it passes `limit` bytes."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes):
+    sent = False
+
+    async def receive():
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 async def _json(send, status: int, body: dict) -> None:

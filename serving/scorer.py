@@ -52,6 +52,13 @@ class ServingConfig(BaseModel):
         description="LightGBM threads per worker; 1 with one worker per core (idle OpenMP threads "
         "spinning beside another worker halve the throughput)",
     )
+    batch_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="LightGBM threads for a request of more than 32 leads (default: every core); "
+        "SHAP over a large batch is worth the cores",
+    )
     rule_grades: dict[Grade, float] = Field(
         default={"A": 80.0, "B": 60.0, "C": 30.0}, description="Grade by rule score when the rules answer."
     )
@@ -235,11 +242,12 @@ class Scorer:
         """Probability, threshold, grade and per-concept SHAP totals for every row: one booster
         pass (`pred_contrib`, whose rows sum to the raw log-odds) serves score and reasons."""
         matrix = to_matrix(columns, self.model.feature_names, self.model.lookups)
+        threads = self.config.threads if len(matrix) <= 32 else self.config.batch_threads
         if reasons:
-            contributions = self.model.contributions(matrix, self.config.threads)
+            contributions = self.model.contributions(matrix, threads)
             margin, totals = contributions.sum(axis=1), self.explainer.totals(contributions)
         else:
-            margin, totals = self.model.margin(matrix, self.config.threads), None
+            margin, totals = self.model.margin(matrix, threads), None
         probability = self.model.calibrate(margin, segments)
         return probability, self.model.threshold(segments), self.model.grade(probability), totals
 

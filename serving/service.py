@@ -22,7 +22,7 @@ import bentoml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from features.contract import DECISIONS, REASONS
-from serving.asgi import STATE, Gatekeeper, keep_no_finished_requests
+from serving.asgi import RETRY_AFTER, STATE, Gatekeeper, keep_no_finished_requests
 from serving.schemas import Lead, Score
 
 log = logging.getLogger("leadscore.serving")
@@ -67,6 +67,7 @@ class FeedbackReceipt(BaseModel):
     feedback_id: str
     stored: bool
     duplicate: bool
+    error: str | None = Field(default=None, description="Why nothing was stored (with a 503: post it again later).")
 
 
 class BatchItem(BaseModel):
@@ -192,8 +193,9 @@ class LeadScoring:
         return sorted(items, key=lambda item: item.index)
 
     @bentoml.api
-    def feedback(self, feedback: Feedback) -> FeedbackReceipt:
-        """Store a sales decision (idempotent by feedback_id) before answering."""
+    def feedback(self, feedback: Feedback, ctx: bentoml.Context) -> FeedbackReceipt:
+        """Store a sales decision (idempotent by feedback_id) before answering; 503 with
+        Retry-After when the store is down (nothing stored: post the same decision again)."""
         from serving.store import StoreUnavailable
 
         if feedback.reason is not None and feedback.reason not in self.scorer.contract.reasons:
@@ -204,9 +206,12 @@ class LeadScoring:
         try:
             stored = self.store.add_decision(**feedback.model_dump())
         except StoreUnavailable as exc:
-            raise bentoml.exceptions.BentoMLException(
-                f"{exc}; retry later", error_code=HTTPStatus.SERVICE_UNAVAILABLE
-            ) from None
+            ctx.response.status_code = HTTPStatus.SERVICE_UNAVAILABLE
+            ctx.response.metadata["retry-after"] = RETRY_AFTER
+            log.warning("decision not stored: %s", exc)
+            return FeedbackReceipt(
+                feedback_id=feedback.feedback_id, stored=False, duplicate=False, error=f"{exc}; post it again later"
+            )
         if not stored.duplicate:
             DECISIONS_STORED.labels(decision=feedback.decision, reason=feedback.reason or "none").inc()
         return FeedbackReceipt(feedback_id=stored.feedback_id, stored=not stored.duplicate, duplicate=stored.duplicate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -64,3 +65,33 @@ def trained(tmp_path_factory):
     client = connect(uri)
     model = load_model("models:/leadscore@champion", client)
     return {"data": data, "uri": uri, "result": result, "model": model, "client": client, "root": root}
+
+
+# the scoring service through its ASGI app (tests of the service, its faults and its data)
+KEY = "test-key-7f3a"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+_APP: list = []
+
+
+def _client(monkeypatch, tmp_path, tracking_uri: str):
+    """A client whose service starts (lifespan) with this test's environment. The ASGI app is
+    built once per process: BentoML registers its Prometheus metrics per app."""
+    monkeypatch.setenv("LEADSCORE_API_KEY", KEY)
+    monkeypatch.setenv("LEADSCORE_DB_URL", f"sqlite:///{tmp_path / 'feedback.db'}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", tracking_uri)
+    if not _APP:
+        from serving.service import LeadScoring
+
+        _APP.append(LeadScoring.to_asgi())
+    from starlette.testclient import TestClient
+
+    return TestClient(_APP[0])
+
+
+@pytest.fixture
+def client(monkeypatch, tmp_path, trained):
+    shutil.copy(trained["root"] / "mlflow.db", tmp_path / "mlflow.db")
+    with _client(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}") as c:
+        yield c

@@ -8,9 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 
@@ -40,16 +41,16 @@ def _ready(url: str) -> bool:
 
 
 @contextmanager
-def live_service(folder: Path, key: str, tracking_uri: str):
+def live_service(folder: Path, key: str, tracking_uri: str, db_url: str | None = None):
     """Yield the base URL of a ready service whose model comes from `tracking_uri`; its log is
-    `folder/serve.log` and its feedback store `folder/feedback.db`."""
+    `folder/serve.log` and its feedback store `db_url` (default `folder/feedback.db`)."""
     port = free_port()
     env = {
         **os.environ,
         "LEADSCORE_API_KEY": key,
         "MLFLOW_TRACKING_URI": tracking_uri,
         "MLFLOW_REGISTRY_URI": tracking_uri,
-        "LEADSCORE_DB_URL": f"sqlite:///{folder / 'feedback.db'}",
+        "LEADSCORE_DB_URL": db_url or f"sqlite:///{folder / 'feedback.db'}",
     }
     log = (folder / "serve.log").open("w")
     server = subprocess.Popen(
@@ -71,3 +72,82 @@ def live_service(folder: Path, key: str, tracking_uri: str):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
+
+
+@contextmanager
+def postgres_database(prefix: str = "leadscore_test"):
+    """A fresh database on the machine's PostgreSQL (127.0.0.1:5432, trust auth), dropped after."""
+    import secrets
+
+    from tests.test_mlflow_server import _postgres
+
+    connection = _postgres()
+    database = f"{prefix}_{secrets.token_hex(4)}"
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{database}"')
+    try:
+        yield database
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        connection.close()
+
+
+class TcpProxy:
+    """A loopback TCP forwarder to `target_port` that a test can cut (every connection closed,
+    new ones refused) and restore: a database that goes away and comes back."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._sockets: list = []
+        self._listener = None
+
+    def start(self) -> TcpProxy:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def _accept(self, listener) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self._lock:
+                self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with suppress(OSError):
+                    s.close()
+
+    def cut(self) -> None:
+        if self._listener is not None:
+            with suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            for s in self._sockets:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                    s.close()
+                except OSError:
+                    pass
+            self._sockets.clear()

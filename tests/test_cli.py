@@ -23,6 +23,7 @@ COMMANDS = [
     "rollback",
     "score",
     "serve",
+    "compare",
 ]
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
 from sqlalchemy import create_engine, text
-from starlette.testclient import TestClient
 
-KEY = "test-key-7f3a"
-AUTH = {"Authorization": f"Bearer {KEY}"}
+from tests.conftest import AUTH, _client
+
 HOT_LEAD = {
     "lead_id": "L-hot",
     "job_title": "VP of Sales",
@@ -22,30 +20,6 @@ HOT_LEAD = {
         {"ts": "2025-12-30T09:00:00Z", "type": "pricing_page_view"},
     ],
 }
-
-
-_APP = []
-
-
-def _client(monkeypatch, tmp_path, tracking_uri: str):
-    """A client whose service starts (lifespan) with this test's environment. The ASGI app is
-    built once per process: BentoML registers its Prometheus metrics per app."""
-    monkeypatch.setenv("LEADSCORE_API_KEY", KEY)
-    monkeypatch.setenv("LEADSCORE_DB_URL", f"sqlite:///{tmp_path / 'feedback.db'}")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", tracking_uri)
-    if not _APP:
-        from serving.service import LeadScoring
-
-        _APP.append(LeadScoring.to_asgi())
-    return TestClient(_APP[0])
-
-
-@pytest.fixture
-def client(monkeypatch, tmp_path, trained):
-    shutil.copy(trained["root"] / "mlflow.db", tmp_path / "mlflow.db")
-    with _client(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}") as c:
-        yield c
 
 
 def _rows(tmp_path, table: str) -> list:
@@ -180,3 +154,18 @@ def test_times_before_1970_are_refused_with_the_field(client):
     ancient = {**HOT_LEAD, "events": [{"ts": "0001-01-01T00:00:00Z", "type": "page_view"}]}
     response = client.post("/score", json={"lead": ancient}, headers=AUTH)
     assert response.status_code == 400 and "ts is before 1970" in response.text
+
+
+def test_a_body_over_the_size_limit_is_a_413_that_says_the_limit(client):
+    big = b'{"lead": {"lead_id": "' + b"x" * (17 * 2**20) + b'"}}'
+    response = client.post("/score", content=big, headers={**AUTH, "content-type": "application/json"})
+    assert response.status_code == 413 and "the limit is 16,777,216 bytes" in response.json()["error"]
+
+    def streamed():  # no Content-Length: counted as it arrives
+        for _ in range(17):
+            yield b"x" * 2**20
+
+    response = client.post("/score", content=streamed(), headers={**AUTH, "content-type": "application/json"})
+    assert response.status_code == 413 and "LEADSCORE_MAX_BODY_BYTES" in response.text
+    small = client.post("/score", content=iter([b'{"lead": ', b'{"lead_id": "L-1"}}']), headers=AUTH)
+    assert small.status_code == 200  # a streamed body under the limit still arrives whole

@@ -1,0 +1,117 @@
+"""Soak: the scoring service at a fixed request rate for minutes, on loopback.
+
+Run: .venv/bin/python benchmarks/soak_serving.py [--minutes 10] [--share 0.7]
+Trains a model on 20,000 demo leads into a throwaway store, starts `leadscore serve`, measures
+its capacity (requests/s at concurrency 8 for 15 s), then sends single-lead /score requests at
+`share` of that rate, open loop (each request has a scheduled time; latency counts from it, so a
+stall shows up as latency, not as fewer requests). Prints, per minute: requests, errors, p50 and
+p99 latency and the service's memory (all processes), then the drift from the first minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_serving import EXAMPLE, KEY, PROJECT, _load, _request, _response, _rss_mb, _start, _stop, _wait
+
+PORT = 3927
+
+
+async def _open_loop(rate: float, seconds: float, connections: int = 32) -> tuple[np.ndarray, int]:
+    """Requests scheduled every 1/rate s for `seconds`; (latencies from schedule in ms, errors)."""
+    request = _request("/score", EXAMPLE, PORT)
+    due: asyncio.Queue[float] = asyncio.Queue()
+    latencies: list[float] = []
+    errors = 0
+
+    async def worker():
+        nonlocal errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+        try:
+            while (scheduled := await due.get()) is not None:
+                writer.write(request)
+                status = await _response(reader)
+                latencies.append(time.perf_counter() - scheduled)
+                errors += status != 200
+        finally:
+            writer.close()
+
+    workers = [asyncio.create_task(worker()) for _ in range(connections)]
+    start = time.perf_counter()
+    n = int(rate * seconds)
+    for i in range(n):
+        scheduled = start + i / rate
+        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        due.put_nowait(scheduled)
+    for _ in workers:
+        due.put_nowait(None)
+    await asyncio.gather(*workers)
+    return np.array(latencies) * 1e3, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=int, default=10)
+    parser.add_argument("--share", type=float, default=0.7, help="share of the measured capacity to send")
+    args = parser.parse_args()
+    from rich.console import Console
+    from rich.table import Table
+
+    from features.defaults import load_rules
+    from features.generate import generate, write_dataset
+    from features.settings import FeatureConfig
+    from training.settings import TrainingConfig
+    from training.train import train
+
+    console = Console()
+    tmp = Path(tempfile.mkdtemp())
+    with console.status("training a model on 20,000 demo leads"):
+        write_dataset(generate(20_000, seed=7), tmp / "data", "parquet")
+        uri = f"sqlite:///{tmp / 'mlflow.db'}"
+        train(tmp / "data", TrainingConfig(), FeatureConfig(), load_rules(), tracking_uri=uri)
+    env = {
+        **os.environ,
+        "LEADSCORE_API_KEY": KEY,
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_REGISTRY_URI": uri,
+        "LEADSCORE_DB_URL": f"sqlite:///{tmp / 'feedback.db'}",
+        "LEADSCORE_RELOAD_SECONDS": "0",
+        "PYTHONPATH": str(PROJECT),
+    }
+    server = _start([str(Path(sys.executable).with_name("leadscore")), "serve", "--port", str(PORT)], env, tmp)
+    rows = []
+    try:
+        _wait(f"http://127.0.0.1:{PORT}/score", server)
+        capacity = asyncio.run(_load(PORT, "/score", EXAMPLE, 8, 15))["rps"]
+        rate = capacity * args.share
+        console.print(f"capacity {capacity:.0f} requests/s at concurrency 8; soaking at {rate:.0f}/s")
+        for minute in range(1, args.minutes + 1):
+            ms, errors = asyncio.run(_open_loop(rate, 60))
+            rows.append((minute, len(ms), errors, np.percentile(ms, 50), np.percentile(ms, 99), _rss_mb(server.pid)))
+            console.print(f"minute {minute}: p99 {rows[-1][4]:.1f} ms, {rows[-1][5]:.0f} MB")
+    finally:
+        _stop(server)
+    table = Table(title=f"soak at {rate:.0f} requests/s ({args.share:.0%} of {capacity:.0f})")
+    for name in ("minute", "requests", "errors", "p50 ms", "p99 ms", "memory MB"):
+        table.add_column(name, justify="right")
+    for minute, n, errors, p50, p99, mb in rows:
+        table.add_row(str(minute), f"{n:,}", str(errors), f"{p50:.1f}", f"{p99:.1f}", f"{mb:.0f}")
+    console.print(table)
+    first, last = rows[0], rows[-1]
+    console.print(
+        f"errors {sum(r[2] for r in rows)}; last minute vs first: p99 {last[4] / first[4]:.2f}x, "
+        f"memory {last[5] - first[5]:+.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Faults: the feedback store going away and coming back, a disk that is full or read-only, a
+retrain that crashes, and SQL-looking text. Each test says what happened and what was kept."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from features.errors import LeadscoreError
+from serving.store import FeedbackStore
+from tests.conftest import AUTH, _client
+from tests.live import TcpProxy, postgres_database
+from tests.test_service import HOT_LEAD
+
+
+def _decision(i: int, **fields) -> dict:
+    return {
+        "feedback_id": f"fb-{i}",
+        "lead_id": f"L-{i}",
+        "decision": "rejected",
+        "reason": "no_budget",
+        "decided_at": "2025-12-30T12:00:00Z",
+        **fields,
+    }
+
+
+def _count(url: str, table: str) -> int:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(f"select count(*) from {table}")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_feedback_store_down_then_back_keeps_every_decision_once(monkeypatch, tmp_path, trained):
+    """PostgreSQL behind a proxy that the test cuts: while it is down, /feedback answers 503 with
+    Retry-After and stores nothing, /score keeps answering; once it is back the client's retries
+    (and some duplicates) are stored exactly once."""
+    shutil.copy(trained["root"] / "mlflow.db", tmp_path / "mlflow.db")
+    with postgres_database("leadscore_faults") as database:
+        proxy = TcpProxy(5432).start()
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{database}"
+        direct = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+        client_env = _client(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}")
+        monkeypatch.setenv("LEADSCORE_DB_URL", url)  # _client points it at SQLite: this test wants PG
+        with client_env as client:
+            for i in range(30):
+                assert client.post("/feedback", json={"feedback": _decision(i)}, headers=AUTH).status_code == 200
+            proxy.cut()
+            refused = [client.post("/feedback", json={"feedback": _decision(i)}, headers=AUTH) for i in range(30, 50)]
+            assert {r.status_code for r in refused} == {503}
+            assert all(r.headers.get("retry-after") == "5" for r in refused)
+            assert all(r.json()["stored"] is False and "unavailable" in r.json()["error"] for r in refused)
+            scored = client.post("/score", json={"lead": HOT_LEAD}, headers=AUTH)
+            assert scored.status_code == 200 and scored.json()["scored_by"] == "model"  # scoring goes on
+            assert _count(direct, "decisions") == 30  # nothing half-written
+            proxy.start()
+            retried = [client.post("/feedback", json={"feedback": _decision(i)}, headers=AUTH) for i in range(20, 50)]
+            assert [r.status_code for r in retried] == [200] * 30
+            assert [r.json()["duplicate"] for r in retried] == [True] * 10 + [False] * 20
+        assert _count(direct, "decisions") == 50
+        proxy.cut()
+
+
+def test_a_full_disk_or_read_only_store_is_a_clear_error_at_start(tmp_path):
+    with pytest.raises(LeadscoreError, match=r"feedback store .*cannot open it"):
+        FeedbackStore("sqlite:////dev/full")  # every write fails: no space left on device
+    readonly = tmp_path / "ro.db"
+    readonly.touch()
+    with pytest.raises(LeadscoreError, match=r"feedback store .*cannot open it"):
+        FeedbackStore(f"sqlite:///file:{readonly}?mode=ro&uri=true")
+
+
+def test_sql_looking_text_is_stored_verbatim_and_changes_nothing_else(client, tmp_path):
+    nasty = "x'); DROP TABLE decisions; --"
+    assert client.post("/feedback", json={"feedback": _decision(1)}, headers=AUTH).status_code == 200
+    body = _decision(2, feedback_id=nasty, lead_id=f"{nasty}-lead", rep_id=f"{nasty}-rep", note=f'{nasty} " OR 1=1')
+    assert client.post("/feedback", json={"feedback": body}, headers=AUTH).status_code == 200
+    answer = client.post("/score", json={"lead": {**HOT_LEAD, "lead_id": nasty, "job_title": nasty}}, headers=AUTH)
+    assert answer.status_code == 200 and answer.json()["lead_id"] == nasty
+    engine = create_engine(f"sqlite:///{tmp_path / 'feedback.db'}")
+    with engine.connect() as connection:
+        rows = connection.execute(text("select feedback_id, lead_id, rep_id, note from decisions order by received_at"))
+        assert [tuple(r) for r in rows] == [
+            ("fb-1", "L-1", None, None),
+            (nasty, f"{nasty}-lead", f"{nasty}-rep", f'{nasty} " OR 1=1'),
+        ]
+
+
+def test_a_retrain_that_crashes_midway_leaves_the_champion(monkeypatch, trained, tmp_path):
+    from features.defaults import load_rules
+    from features.settings import FeatureConfig
+    from training import train as train_module
+    from training.registry import connect
+    from training.settings import TrainingConfig
+
+    shutil.copy(trained["root"] / "mlflow.db", tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+    def crash(*args, **kwargs):
+        raise MemoryError("killed while evaluating")
+
+    monkeypatch.setattr(train_module, "evaluate", crash)
+    with pytest.raises(MemoryError):
+        train_module.train(trained["data"], TrainingConfig(), FeatureConfig(), load_rules(), tracking_uri=uri)
+    registry = connect(uri)
+    assert str(registry.get_model_version_by_alias("leadscore", "champion").version) == "1"
+    assert len(registry.search_model_versions("name='leadscore'")) == 1  # nothing half-registered
