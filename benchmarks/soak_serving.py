@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/soak_serving.py [--minutes 10] [--share 0.7]
 Trains a model on 20,000 demo leads into a throwaway store, starts `leadscore serve`, measures
-its capacity (requests/s at concurrency 8 for 15 s), then sends single-lead /score requests at
+its capacity (requests/s at concurrency 8 for 15 s, after 10 s of warm-up), then sends single-lead /score requests at
 `share` of that rate, open loop (each request has a scheduled time; latency counts from it, so a
 stall shows up as latency, not as fewer requests). Prints, per minute: requests, errors, p50 and
 p99 latency and the service's memory (all processes), then the drift from the first minute.
@@ -33,9 +33,8 @@ async def _open_loop(rate: float, seconds: float, connections: int = 32) -> tupl
     latencies: list[float] = []
     errors = 0
 
-    async def worker():
+    async def worker(reader, writer):
         nonlocal errors
-        reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
         try:
             while (scheduled := await due.get()) is not None:
                 writer.write(request)
@@ -45,7 +44,11 @@ async def _open_loop(rate: float, seconds: float, connections: int = 32) -> tupl
         finally:
             writer.close()
 
-    workers = [asyncio.create_task(worker()) for _ in range(connections)]
+    opened = []
+    for _ in range(connections):  # one by one, as clients arrive, so the workers share them
+        opened.append(await asyncio.open_connection("127.0.0.1", PORT))
+        await asyncio.sleep(0.02)
+    workers = [asyncio.create_task(worker(r, w)) for r, w in opened]
     start = time.perf_counter()
     n = int(rate * seconds)
     for i in range(n):
@@ -62,6 +65,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=int, default=10)
     parser.add_argument("--share", type=float, default=0.7, help="share of the measured capacity to send")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="requests/s to send instead (default: share x capacity)"
+    )
     args = parser.parse_args()
     from rich.console import Console
     from rich.table import Table
@@ -91,8 +97,9 @@ def main() -> None:
     rows = []
     try:
         _wait(f"http://127.0.0.1:{PORT}/score", server)
+        asyncio.run(_load(PORT, "/score", EXAMPLE, 8, 10))  # warm-up: first requests of each worker
         capacity = asyncio.run(_load(PORT, "/score", EXAMPLE, 8, 15))["rps"]
-        rate = capacity * args.share
+        rate = args.rate or capacity * args.share
         console.print(f"capacity {capacity:.0f} requests/s at concurrency 8; soaking at {rate:.0f}/s")
         for minute in range(1, args.minutes + 1):
             ms, errors = asyncio.run(_open_loop(rate, 60))
@@ -100,7 +107,7 @@ def main() -> None:
             console.print(f"minute {minute}: p99 {rows[-1][4]:.1f} ms, {rows[-1][5]:.0f} MB")
     finally:
         _stop(server)
-    table = Table(title=f"soak at {rate:.0f} requests/s ({args.share:.0%} of {capacity:.0f})")
+    table = Table(title=f"soak at {rate:.0f} requests/s ({rate / capacity:.0%} of the measured {capacity:.0f})")
     for name in ("minute", "requests", "errors", "p50 ms", "p99 ms", "memory MB"):
         table.add_column(name, justify="right")
     for minute, n, errors, p50, p99, mb in rows:

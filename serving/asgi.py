@@ -22,7 +22,7 @@ from typing import Any
 from bentoml._internal.server.http import traffic
 from starlette.responses import JSONResponse
 
-OPEN_PATHS = ("/healthz", "/livez", "/readyz", "/docs", "/docs.json", "/metrics")
+OPEN_PATHS = ("/healthz", "/livez", "/readyz")  # health only: /metrics and /docs need the key too
 STATE: dict[str, Any] = {"mode": "starting", "model_version": None, "reason": None}
 MAX_BODY_BYTES = 16 * 2**20  # a full batch of leads with their events fits many times over
 RETRY_AFTER = "5"  # seconds a client should wait before posting a refused decision again

@@ -4,6 +4,7 @@ retrain that crashes, and SQL-looking text. Each test says what happened and wha
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -109,3 +110,49 @@ def test_a_retrain_that_crashes_midway_leaves_the_champion(monkeypatch, trained,
     registry = connect(uri)
     assert str(registry.get_model_version_by_alias("leadscore", "champion").version) == "1"
     assert len(registry.search_model_versions("name='leadscore'")) == 1  # nothing half-registered
+
+
+def _wait_for(check, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return check()
+
+
+def test_corrupt_champion_artifacts_mean_rules_until_the_model_loads(monkeypatch, tmp_path):
+    """The champion's files are damaged at start: the service comes up on the rules, /readyz and
+    every answer say why, and the model is picked up once its files are whole again."""
+    from features.defaults import load_rules
+    from features.generate import generate, write_dataset
+    from features.settings import FeatureConfig
+    from training.settings import TrainingConfig
+    from training.train import train
+
+    monkeypatch.chdir(tmp_path)  # the run's artifacts go to ./mlartifacts, this test's own
+    write_dataset(generate(4_000, seed=3), tmp_path / "data", "parquet")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    train(tmp_path / "data", TrainingConfig(), FeatureConfig(), load_rules(), tracking_uri=uri)
+    [pickled] = (tmp_path / "mlartifacts").rglob("python_model.pkl")
+    whole = pickled.read_bytes()
+    pickled.write_bytes(b"not a model")
+    monkeypatch.setenv("LEADSCORE_RELOAD_SECONDS", "0.5")
+    client_env = _client(monkeypatch, tmp_path, uri)
+    with client_env as client:
+        ready = client.get("/readyz").json()
+        assert ready["mode"] == "rules" and "not loaded" in ready["reason"]
+        answer = client.post("/score", json={"lead": HOT_LEAD}, headers=AUTH).json()
+        assert answer["scored_by"] == "rules" and "not loaded" in answer["fallback_reason"]
+        pickled.write_bytes(whole)
+        assert _wait_for(lambda: client.get("/readyz").json()["mode"] == "model")
+        assert client.post("/score", json={"lead": HOT_LEAD}, headers=AUTH).json()["scored_by"] == "model"
+
+
+def test_an_unreachable_tracking_server_means_rules_and_says_so(monkeypatch, tmp_path):
+    from tests.live import free_port
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    with _client(monkeypatch, tmp_path, f"http://127.0.0.1:{free_port()}") as client:
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "ready" and ready["mode"] == "rules" and "not loaded" in ready["reason"]
+        assert client.post("/score", json={"lead": HOT_LEAD}, headers=AUTH).json()["scored_by"] == "rules"

@@ -24,6 +24,15 @@ def _post(url: str, body: bytes, key: str | None = KEY) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+def _get(url: str, key: str | None = KEY) -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
 def test_leadscore_serve_answers_the_examples(trained, tmp_path):
     shutil.copy(trained["root"] / "mlflow.db", tmp_path / "mlflow.db")
     with live_service(tmp_path, KEY, f"sqlite:///{tmp_path / 'mlflow.db'}") as base:
@@ -52,7 +61,8 @@ def test_metrics_count_fallbacks_and_decisions(tmp_path):
     with live_service(tmp_path, KEY, f"sqlite:///{tmp_path / 'empty.db'}") as base:  # empty registry: rules
         assert _post(f"{base}/score", (EXAMPLES / "score.json").read_bytes())[1]["scored_by"] == "rules"
         assert _post(f"{base}/feedback", (EXAMPLES / "feedback.json").read_bytes())[0] == 200
-        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
-            metrics = response.read().decode()
+        assert _get(f"{base}/metrics", key=None)[0] == 401  # metrics and docs need the key too
+        status, metrics = _get(f"{base}/metrics")
+        assert status == 200
     assert 'leadscore_rule_fallbacks_total{cause="no_model"} 1.0' in metrics
     assert 'leadscore_sales_decisions_total{decision="accepted",reason="none"} 1.0' in metrics

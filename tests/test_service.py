@@ -42,8 +42,14 @@ def test_every_api_needs_the_key(client, path):
     assert "API key" in client.post(path, json={}).json()["error"]
 
 
+@pytest.mark.parametrize("path", ["/docs.json", "/"])  # /metrics: in test_serve_process
+def test_the_docs_need_the_key_too(client, path):
+    assert client.get(path).status_code == 401
+    assert client.get(path, headers=AUTH).status_code == 200
+
+
 def test_health_needs_no_key_and_readyz_names_the_model(client):
-    assert client.get("/healthz").status_code == 200
+    assert client.get("/healthz").status_code == 200 and client.get("/livez").status_code == 200
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["mode"] == "model" and ready["model_version"] == "leadscore/1"
 
@@ -103,8 +109,8 @@ def test_feedback_is_stored_once(client, tmp_path):
     }
     first = client.post("/feedback", json={"feedback": decision}, headers=AUTH).json()
     again = client.post("/feedback", json={"feedback": decision}, headers=AUTH).json()
-    assert first == {"feedback_id": "crm-991", "stored": True, "duplicate": False}
-    assert again == {"feedback_id": "crm-991", "stored": False, "duplicate": True}
+    assert first == {"feedback_id": "crm-991", "stored": True, "duplicate": False, "error": None}
+    assert again == {"feedback_id": "crm-991", "stored": False, "duplicate": True, "error": None}
     stored = _rows(tmp_path, "decisions")
     assert len(stored) == 1 and stored[0].note == "'; drop table decisions; --" and stored[0].reason == "no_budget"
 
