@@ -40,6 +40,29 @@ def _rss_mb(pid: int) -> float:
     return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 1e6
 
 
+def trained_service_env(tmp: Path) -> dict:
+    """Train a model on 20,000 demo leads into a throwaway store under `tmp`; the environment
+    that serves it (score log in `tmp`, no reloading)."""
+    from features.defaults import load_rules
+    from features.generate import generate, write_dataset
+    from features.settings import FeatureConfig
+    from training.settings import TrainingConfig
+    from training.train import train
+
+    write_dataset(generate(20_000, seed=7), tmp / "data", "parquet")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    train(tmp / "data", TrainingConfig(), FeatureConfig(), load_rules(), tracking_uri=uri)
+    return {
+        **os.environ,
+        "LEADSCORE_API_KEY": KEY,
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_REGISTRY_URI": uri,
+        "LEADSCORE_DB_URL": f"sqlite:///{tmp / 'feedback.db'}",
+        "LEADSCORE_RELOAD_SECONDS": "0",
+        "PYTHONPATH": str(PROJECT),
+    }
+
+
 def _request(path: str, body: dict, port: int) -> bytes:
     """One HTTP/1.1 keep-alive POST, encoded once and sent as is by every worker."""
     payload = json.dumps(body).encode()
@@ -69,6 +92,19 @@ async def _response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+async def open_connections(port: int, n: int, request: bytes) -> list:
+    """`n` keep-alive connections, opened one by one as clients arrive (so the service's workers
+    share them), each warmed with one request."""
+    connections = []
+    for _ in range(n):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        await _response(reader)
+        connections.append((reader, writer))
+        await asyncio.sleep(0.02)
+    return connections
+
+
 async def _load(port: int, path: str, body: dict, concurrency: int, seconds: float) -> dict:
     """`concurrency` keep-alive connections sending `body` back to back for `seconds`.
 
@@ -78,13 +114,7 @@ async def _load(port: int, path: str, body: dict, concurrency: int, seconds: flo
     latencies: list[float] = []
     errors = 0
 
-    connections = []
-    for _ in range(concurrency):  # opened one by one, as clients arrive, so workers share them
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(request)
-        await _response(reader)
-        connections.append((reader, writer))
-        await asyncio.sleep(0.02)
+    connections = await open_connections(port, concurrency, request)
     stop = time.perf_counter() + seconds
 
     async def worker(reader, writer):
@@ -164,25 +194,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15, help="load per concurrency level")
     parser.add_argument("--sustained", type=int, default=50_000, help="requests before the memory reading")
     args = parser.parse_args()
-    from features.defaults import load_rules
-    from features.generate import generate, write_dataset
-    from features.settings import FeatureConfig
-    from training.settings import TrainingConfig
-    from training.train import train
-
     tmp = Path(tempfile.mkdtemp())
-    write_dataset(generate(20_000, seed=7), tmp / "data", "parquet")
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    train(tmp / "data", TrainingConfig(), FeatureConfig(), load_rules(), tracking_uri=uri)
-    env = {
-        **os.environ,
-        "LEADSCORE_API_KEY": KEY,
-        "MLFLOW_TRACKING_URI": uri,
-        "MLFLOW_REGISTRY_URI": uri,
-        "LEADSCORE_DB_URL": f"sqlite:///{tmp / 'feedback.db'}",
-        "LEADSCORE_RELOAD_SECONDS": "0",
-        "PYTHONPATH": str(PROJECT),
-    }
+    env = trained_service_env(tmp)
     rows = []
     bin_dir = Path(sys.executable).parent
     server = _start([str(bin_dir / "leadscore"), "serve", "--port", "3917"], env, tmp)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -21,7 +20,18 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serving import EXAMPLE, KEY, PROJECT, _load, _request, _response, _rss_mb, _start, _stop, _wait
+from bench_serving import (
+    EXAMPLE,
+    _load,
+    _request,
+    _response,
+    _rss_mb,
+    _start,
+    _stop,
+    _wait,
+    open_connections,
+    trained_service_env,
+)
 
 PORT = 3927
 
@@ -44,10 +54,7 @@ async def _open_loop(rate: float, seconds: float, connections: int = 32) -> tupl
         finally:
             writer.close()
 
-    opened = []
-    for _ in range(connections):  # one by one, as clients arrive, so the workers share them
-        opened.append(await asyncio.open_connection("127.0.0.1", PORT))
-        await asyncio.sleep(0.02)
+    opened = await open_connections(PORT, connections, request)
     workers = [asyncio.create_task(worker(r, w)) for r, w in opened]
     start = time.perf_counter()
     n = int(rate * seconds)
@@ -72,27 +79,10 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from features.defaults import load_rules
-    from features.generate import generate, write_dataset
-    from features.settings import FeatureConfig
-    from training.settings import TrainingConfig
-    from training.train import train
-
     console = Console()
     tmp = Path(tempfile.mkdtemp())
     with console.status("training a model on 20,000 demo leads"):
-        write_dataset(generate(20_000, seed=7), tmp / "data", "parquet")
-        uri = f"sqlite:///{tmp / 'mlflow.db'}"
-        train(tmp / "data", TrainingConfig(), FeatureConfig(), load_rules(), tracking_uri=uri)
-    env = {
-        **os.environ,
-        "LEADSCORE_API_KEY": KEY,
-        "MLFLOW_TRACKING_URI": uri,
-        "MLFLOW_REGISTRY_URI": uri,
-        "LEADSCORE_DB_URL": f"sqlite:///{tmp / 'feedback.db'}",
-        "LEADSCORE_RELOAD_SECONDS": "0",
-        "PYTHONPATH": str(PROJECT),
-    }
+        env = trained_service_env(tmp)
     server = _start([str(Path(sys.executable).with_name("leadscore")), "serve", "--port", str(PORT)], env, tmp)
     rows = []
     try:

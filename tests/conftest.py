@@ -95,3 +95,24 @@ def client(monkeypatch, tmp_path, trained):
     shutil.copy(trained["root"] / "mlflow.db", tmp_path / "mlflow.db")
     with _client(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}") as c:
         yield c
+
+
+def score_rows(n: int, start: int = 0, version: str = "leadscore/1") -> list[dict]:
+    """`n` rows for the score log, lead ids L{start}.. (what the service logs per answer)."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    return [
+        dict(
+            lead_id=f"L{i}",
+            scored_at=now,
+            model_version=version,
+            probability=0.4,
+            is_mql=True,
+            rule_score=55.0,
+            rule_is_mql=False,
+            scored_by="model",
+            segment="smb",
+        )
+        for i in range(start, start + n)
+    ]

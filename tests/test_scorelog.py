@@ -4,28 +4,10 @@ bounded, and flushed on close."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 from serving.scorelog import ScoreLog
 from serving.store import FeedbackStore, StoreUnavailable, scores
-
-
-def _rows(n: int, start: int = 0) -> list[dict]:
-    now = datetime.now(UTC)
-    return [
-        dict(
-            lead_id=f"L{i}",
-            scored_at=now,
-            model_version="leadscore/1",
-            probability=0.4,
-            is_mql=True,
-            rule_score=50.0,
-            rule_is_mql=False,
-            scored_by="model",
-            segment="smb",
-        )
-        for i in range(start, start + n)
-    ]
+from tests.conftest import score_rows
 
 
 class Flaky(FeedbackStore):
@@ -49,7 +31,7 @@ def _until(check, timeout: float = 10.0) -> bool:
 def test_rows_reach_the_database_within_the_interval(tmp_path):
     store = FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
     log = ScoreLog(store, interval=0.1)
-    log.add(_rows(3))
+    log.add(score_rows(3))
     assert _until(lambda: store.count(scores) == 3, timeout=2)
     log.close()
 
@@ -57,12 +39,12 @@ def test_rows_reach_the_database_within_the_interval(tmp_path):
 def test_rows_wait_while_the_database_is_down_and_are_written_once_when_it_returns(tmp_path):
     store = Flaky(f"sqlite:///{tmp_path / 'db.sqlite'}")
     log = ScoreLog(store, interval=0.05)
-    log.add(_rows(5))
+    log.add(score_rows(5))
     time.sleep(0.3)  # several failed attempts
     assert store.count(scores) == 0 and len(log.pending) == 5
     store.up = True
     assert _until(lambda: store.count(scores) == 5)
-    log.add(_rows(2, start=5))
+    log.add(score_rows(2, start=5))
     log.close()
     assert store.count(scores) == 7 and not log.pending  # close wrote the rest; nothing doubled
 
@@ -71,8 +53,8 @@ def test_a_full_queue_drops_the_oldest_rows_and_counts_them(tmp_path):
     store = Flaky(f"sqlite:///{tmp_path / 'db.sqlite'}")
     dropped = []
     log = ScoreLog(store, interval=60, batch=10_000, capacity=4, on_drop=dropped.append)
-    log.add(_rows(3))
-    log.add(_rows(3, start=3))
+    log.add(score_rows(3))
+    log.add(score_rows(3, start=3))
     assert [r["lead_id"] for r in log.pending] == ["L2", "L3", "L4", "L5"]
     assert log.dropped == 2 and dropped == [2]
     store.up = True

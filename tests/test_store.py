@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from serving.store import FeedbackStore, decisions, redacted, scores
+from tests.conftest import score_rows
 from tests.test_mlflow_server import _postgres
 
 
@@ -44,23 +45,8 @@ def test_decisions_are_stored_once_and_read_back(store):
 
 
 def test_score_log(store):
-    now = datetime.now(UTC)
-    store.log_scores(
-        [
-            dict(
-                lead_id="L1",
-                scored_at=now,
-                model_version="leadscore/3",
-                probability=0.4,
-                is_mql=True,
-                rule_score=55.0,
-                rule_is_mql=False,
-                scored_by="model",
-                segment="smb",
-            )
-        ]
-    )
-    assert store.count(scores) == 1
+    store.log_scores(score_rows(3, version="leadscore/3"))
+    assert store.count(scores) == 3
 
 
 def test_reopening_keeps_what_is_stored(tmp_path):
