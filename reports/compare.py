@@ -236,10 +236,10 @@ def at_equal_volume(frame: pd.DataFrame, per_week: int) -> pd.DataFrame:
 def threshold_for_rate(frame: pd.DataFrame, target: float) -> dict:
     """The lowest model threshold whose leads sales accepted at `target` or better, and the
     volume it would send."""
-    from training.thresholds import _lowest_meeting
+    from training.thresholds import lowest_meeting
 
     decided = frame.dropna(subset=["accepted"])
-    cut = _lowest_meeting(decided["probability"].to_numpy(), decided["accepted"].to_numpy(), target)
+    cut = lowest_meeting(decided["probability"].to_numpy(), decided["accepted"].to_numpy(), target)
     sent = frame["probability"] >= cut
     weeks = max(frame["week"].nunique(), 1)
     return {

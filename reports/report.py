@@ -55,8 +55,9 @@ def to_html(notebook, title: str = "Model MQLs vs rule MQLs") -> str:
             cell.outputs = [
                 o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
             ]
-    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True)
-    exporter.exclude_output_prompt = True
+    exporter = HTMLExporter(
+        template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
     body, _ = exporter.from_notebook_node(notebook)
     return (
         f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"

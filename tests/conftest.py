@@ -116,3 +116,15 @@ def score_rows(n: int, start: int = 0, version: str = "leadscore/1") -> list[dic
         )
         for i in range(start, start + n)
     ]
+
+
+def decision(feedback_id: str, lead_id: str, **fields) -> dict:
+    """A /feedback body's decision: a rejection for no budget unless `fields` say otherwise."""
+    return {
+        "feedback_id": feedback_id,
+        "lead_id": lead_id,
+        "decision": "rejected",
+        "reason": "no_budget",
+        "decided_at": "2025-12-30T12:00:00Z",
+        **fields,
+    }

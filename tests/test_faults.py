@@ -11,20 +11,13 @@ from sqlalchemy import create_engine, text
 
 from features.errors import LeadscoreError
 from serving.store import FeedbackStore
-from tests.conftest import AUTH, _client
+from tests.conftest import AUTH, _client, decision
 from tests.live import TcpProxy, postgres_database
 from tests.test_service import HOT_LEAD
 
 
 def _decision(i: int, **fields) -> dict:
-    return {
-        "feedback_id": f"fb-{i}",
-        "lead_id": f"L-{i}",
-        "decision": "rejected",
-        "reason": "no_budget",
-        "decided_at": "2025-12-30T12:00:00Z",
-        **fields,
-    }
+    return {**decision(f"fb-{i}", f"L-{i}"), **fields}
 
 
 def _count(url: str, table: str) -> int:

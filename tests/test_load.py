@@ -18,7 +18,7 @@ import psutil
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, decision
 from tests.live import live_service, postgres_database
 
 pytestmark = pytest.mark.slow
@@ -47,14 +47,13 @@ def _post_decisions(base: str) -> tuple[int, int, list]:
         rng = random.Random(k)
         connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
         for i in range(k, DECISIONS, CLIENTS):
+            accepted = i % 3 != 0
             body = {
-                "feedback": {
-                    "feedback_id": f"load-{i}",
-                    "lead_id": f"L-{i % 5_000}",
-                    "decision": "accepted" if i % 3 else "rejected",
-                    "reason": None if i % 3 else "no_budget",
-                    "decided_at": "2025-12-30T12:00:00Z",
-                }
+                "feedback": decision(
+                    f"load-{i}",
+                    f"L-{i % 5_000}",
+                    **({"decision": "accepted", "reason": None} if accepted else {}),
+                )
             }
             for _attempt in range(2 if rng.random() < 0.1 else 1):
                 status, receipt = _post(connection, "/feedback", body)

@@ -7,7 +7,7 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import AUTH, _client
+from tests.conftest import AUTH, _client, decision
 
 HOT_LEAD = {
     "lead_id": "L-hot",
@@ -98,17 +98,11 @@ def test_oversized_batch_says_the_limit(client):
 
 
 def test_feedback_is_stored_once(client, tmp_path):
-    decision = {
-        "feedback_id": "crm-991",
-        "lead_id": "L-hot",
-        "decision": "rejected",
-        "reason": "no_budget",
-        "decided_at": "2026-01-02T10:00:00Z",
-        "rep_id": "rep-7",
-        "note": "'; drop table decisions; --",
-    }
-    first = client.post("/feedback", json={"feedback": decision}, headers=AUTH).json()
-    again = client.post("/feedback", json={"feedback": decision}, headers=AUTH).json()
+    body = decision(
+        "crm-991", "L-hot", decided_at="2026-01-02T10:00:00Z", rep_id="rep-7", note="'; drop table decisions; --"
+    )
+    first = client.post("/feedback", json={"feedback": body}, headers=AUTH).json()
+    again = client.post("/feedback", json={"feedback": body}, headers=AUTH).json()
     assert first == {"feedback_id": "crm-991", "stored": True, "duplicate": False, "error": None}
     assert again == {"feedback_id": "crm-991", "stored": False, "duplicate": True, "error": None}
     stored = _rows(tmp_path, "decisions")
@@ -116,14 +110,8 @@ def test_feedback_is_stored_once(client, tmp_path):
 
 
 def test_feedback_with_an_unknown_reason_is_refused(client, tmp_path):
-    decision = {
-        "feedback_id": "x",
-        "lead_id": "L",
-        "decision": "rejected",
-        "reason": "bad_vibes",
-        "decided_at": "2026-01-02T10:00:00Z",
-    }
-    response = client.post("/feedback", json={"feedback": decision}, headers=AUTH)
+    body = decision("x", "L", reason="bad_vibes", decided_at="2026-01-02T10:00:00Z")
+    response = client.post("/feedback", json={"feedback": body}, headers=AUTH)
     assert response.status_code == 422 and "bad_vibes" in response.text
     assert _rows(tmp_path, "decisions") == []
 

@@ -29,14 +29,14 @@ def choose_thresholds(
         k = int(np.clip(round(per_week * weeks), 1, len(probability)))
         cut = float(np.sort(probability)[::-1][k - 1])
         return {ALL: cut, **{str(s): cut for s in np.unique(segments.astype(str))}}
-    thresholds = {ALL: _lowest_meeting(probability, y, config.target_rate)}
+    thresholds = {ALL: lowest_meeting(probability, y, config.target_rate)}
     for segment in np.unique(segments.astype(str)):
         rows = segments.astype(str) == segment
-        thresholds[segment] = _lowest_meeting(probability[rows], y[rows], config.target_rate)
+        thresholds[segment] = lowest_meeting(probability[rows], y[rows], config.target_rate)
     return thresholds
 
 
-def _lowest_meeting(probability: np.ndarray, y: np.ndarray, rate: float) -> float:
+def lowest_meeting(probability: np.ndarray, y: np.ndarray, rate: float) -> float:
     """The lowest threshold t such that leads with probability >= t were accepted at >= rate."""
     order = np.argsort(-probability)
     precision = np.cumsum(y[order]) / np.arange(1, len(order) + 1)
