@@ -8,6 +8,7 @@ per such concept and the strongest ones are described from the lead's own featur
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def concept_of(feature: str) -> str:
     return feature  # a flat export's own fit column or counter
 
 
-def _n(row: dict, name: str) -> float:
+def _n(row: Mapping, name: str) -> float:
     value = row.get(name)
     return 0.0 if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
@@ -64,7 +65,7 @@ def _times(n: float, thing: str) -> str:
     return f"{n} {thing}" if n != 1 else f"1 {thing.rstrip('s')}" if thing.endswith("s") else f"1 {thing}"
 
 
-def describe(concept: str, row: dict) -> str:
+def describe(concept: str, row: Mapping) -> str:
     """One sentence about `concept` for the lead whose feature values are `row`."""
     if concept == "pricing":
         if _n(row, "n_pricing_page_view_7d"):
@@ -144,7 +145,7 @@ class Explainer:
         return contributions[:, : len(self.membership)] @ self.membership
 
     def reasons(
-        self, totals: np.ndarray, row: dict, positive: int = 3, negative: int = 2, minimum: float = 0.02
+        self, totals: np.ndarray, row: Mapping, positive: int = 3, negative: int = 2, minimum: float = 0.02
     ) -> list[Reason]:
         """The strongest positive and negative concepts for one lead (one row of `totals`)."""
         ranked = np.argsort(-np.abs(totals), kind="stable")

@@ -7,6 +7,7 @@ raises, or the lead lacks what the model needs; the answer says which and why.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -70,6 +71,29 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def _micros(value: datetime) -> int:
     """Exact UTC microseconds since the epoch (no pandas: any datetime the schema accepts)."""
     return (value - EPOCH) // timedelta(microseconds=1)
+
+
+class Row(Mapping):
+    """One lead's feature values, read from the feature columns only when asked for (the reasons
+    and the next step read a handful of a hundred columns)."""
+
+    __slots__ = ("columns", "i")
+
+    def __init__(self, columns: dict, i: int):
+        self.columns, self.i = columns, i
+
+    def __getitem__(self, name: str):
+        return self.columns[name][self.i]
+
+    def __iter__(self):
+        return iter(self.columns)
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    def get(self, name: str, default=None):
+        values = self.columns.get(name)
+        return default if values is None else values[self.i]
 
 
 class Scorer:
@@ -187,7 +211,7 @@ class Scorer:
                 model_error = f"model failed: {type(exc).__name__}"
         answers = []
         for i, lead in enumerate(leads):
-            row = {name: values[i] for name, values in columns.items()}
+            row = Row(columns, i)
             base = dict(
                 lead_id=lead.lead_id,
                 rule_score=round(float(rules.score[i]), 2),
@@ -257,7 +281,7 @@ class Scorer:
                 return grade
         return "D"
 
-    def _next_step(self, grade: str, row: dict) -> str:
+    def _next_step(self, grade: str, row: Mapping) -> str:
         for rule in self.config.next_steps:
             if grade in rule.grades and all(float(row.get(flag) or 0) >= 1 for flag in rule.requires):
                 return rule.step

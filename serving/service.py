@@ -19,7 +19,8 @@ from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
 import bentoml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from starlette.responses import Response
 
 from features.contract import DECISIONS, REASONS
 from serving.asgi import RETRY_AFTER, STATE, Gatekeeper, keep_no_finished_requests
@@ -74,6 +75,9 @@ class BatchItem(BaseModel):
     index: int
     result: Score | None = None
     error: str | None = None
+
+
+BATCH_JSON = TypeAdapter(list[BatchItem])
 
 
 def load_scorer():
@@ -190,7 +194,10 @@ class LeadScoring:
         answers = self.scorer.score([lead for _, lead in valid], reasons=reasons) if valid else []
         self._log(answers)
         items += [BatchItem(index=i, result=a) for (i, _), a in zip(valid, answers, strict=True)]
-        return sorted(items, key=lambda item: item.index)
+        # the documented `list[BatchItem]`, encoded by pydantic's own JSON encoder: BentoML's
+        # encoding of a list answer (Python dicts, `json.dumps`, the JSON schema rebuilt each
+        # time) took a third of a 1,000-lead answer
+        return Response(BATCH_JSON.dump_json(sorted(items, key=lambda item: item.index)), media_type="application/json")
 
     @bentoml.api
     def feedback(self, feedback: Feedback, ctx: bentoml.Context) -> FeedbackReceipt:

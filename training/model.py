@@ -8,6 +8,7 @@ scoring and the service run exactly the same steps. Feature rows come from `feat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import lightgbm as lgb
 import numpy as np
@@ -62,8 +63,12 @@ class LeadModel:
         out = np.empty(len(margin))
         for segment in np.unique(segments):
             rows = segments == segment
-            out[rows] = from_margin(self.calibrators.get(segment, self.calibrators[ALL]), margin[rows])
+            out[rows] = self._maps.get(segment, self._maps[ALL])(margin[rows])
         return np.clip(out, 1e-6, 1 - 1e-6)
+
+    @cached_property
+    def _maps(self) -> dict[str, MarginMap]:
+        return {segment: MarginMap.of(calibrator) for segment, calibrator in self.calibrators.items()}
 
     def probability(self, features) -> np.ndarray:
         """Calibrated P(sales accepts) for each feature row."""
@@ -112,14 +117,53 @@ def _threads(threads: int | None) -> dict:
 
 
 def from_margin(calibrator, margin: np.ndarray) -> np.ndarray:
-    """What `calibrator.predict_proba(X)[:, 1]` gives, from the booster's raw log-odds of X: the
-    fitted sigmoid / isotonic maps of a `CalibratedClassifierCV` on a frozen booster (averaged
-    when it holds several), or the booster's own probability for "none". One booster pass
-    instead of two, and no per-call input checks on the request path."""
-    fitted = getattr(calibrator, "calibrated_classifiers_", None)
-    if fitted is None:  # a FrozenEstimator: the booster's probabilities as they are
-        return 1.0 / (1.0 + np.exp(-margin))
-    return np.mean([c.calibrators[0].predict(margin) for c in fitted], axis=0)
+    """What `calibrator.predict_proba(X)[:, 1]` gives, from the booster's raw log-odds of X."""
+    return MarginMap.of(calibrator)(margin)
+
+
+@dataclass(frozen=True)
+class MarginMap:
+    """A fitted `CalibratedClassifierCV` on a frozen booster as a map from the booster's raw
+    log-odds to its calibrated probability: the mean of its fitted isotonic (`np.interp` on the
+    fitted thresholds, clipped like sklearn's) or sigmoid maps, or the booster's own probability
+    for "none". One booster pass instead of two, and no per-call input checks on the request
+    path (they cost more than the map itself for one lead); any other calibrator is called as is."""
+
+    parts: tuple
+
+    @classmethod
+    def of(cls, calibrator) -> MarginMap:
+        fitted = getattr(calibrator, "calibrated_classifiers_", None)
+        if fitted is None:  # a FrozenEstimator: the booster's probabilities as they are
+            return cls((("logistic", None),))
+        return cls(tuple(_part(c.calibrators[0]) for c in fitted))
+
+    def __call__(self, margin: np.ndarray) -> np.ndarray:
+        margin = np.asarray(margin, dtype=float)
+        total = np.zeros(len(margin))
+        for kind, fitted in self.parts:
+            if kind == "logistic":
+                total += 1.0 / (1.0 + np.exp(-margin))
+            elif kind == "isotonic":
+                x, y = fitted
+                total += np.interp(margin, x, y) if len(x) > 1 else np.full(len(margin), y[0])
+            elif kind == "sigmoid":
+                a, b = fitted
+                total += 1.0 / (1.0 + np.exp(a * margin + b))
+            else:
+                total += fitted.predict(margin)
+        return total / len(self.parts)
+
+
+def _part(calibrator) -> tuple:
+    from sklearn.calibration import _SigmoidCalibration
+    from sklearn.isotonic import IsotonicRegression
+
+    if isinstance(calibrator, IsotonicRegression) and calibrator.out_of_bounds == "clip":
+        return "isotonic", (calibrator.X_thresholds_, calibrator.y_thresholds_)
+    if isinstance(calibrator, _SigmoidCalibration):
+        return "sigmoid", (float(calibrator.a_), float(calibrator.b_))
+    return "as_is", calibrator
 
 
 def category_lookups(categories: dict[str, list[str]]) -> dict[str, dict[str, int]]:
