@@ -16,7 +16,7 @@ export DO_NOT_TRACK := 1
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install demo test test-all test-slow lint format clean
+.PHONY: install install-spark demo test test-all test-slow test-spark lint format clean
 
 # uv is installed for the current user when missing; it then installs exactly uv.lock.
 $(VENV)/.installed: pyproject.toml uv.lock
@@ -26,6 +26,11 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	@touch $@
 
 install: $(VENV)/.installed
+
+# the optional Spark engine (pyspark; Java 17 must be on the PATH)
+install-spark: install
+	@UV=$$(command -v uv || echo "$$(python3 -m site --user-base)/bin/uv"); \
+	  $$UV sync --frozen --python python3 --extra spark
 
 demo: install
 	$(VENV)/bin/leadscore generate --leads $(DEMO_LEADS) --seed 7 --out $(DEMO_DATA)
@@ -55,6 +60,9 @@ test-all: install lint
 
 test-slow: install
 	$(VENV)/bin/pytest -m slow
+
+test-spark: install-spark
+	$(VENV)/bin/pytest -m spark
 
 clean:
 	rm -rf $(VENV) data/demo data/demo-scores.parquet data/demo-model-vs-rules.html mlflow.db mlartifacts .pytest_cache .ruff_cache

@@ -21,6 +21,22 @@ class Format(StrEnum):
     csv = "csv"
 
 
+class Engine(StrEnum):
+    pandas = "pandas"
+    spark = "spark"
+
+
+EngineOption = Annotated[
+    Engine, typer.Option(help="pandas: on this machine; spark: on Spark (needs the extra: pip install '.[spark]').")
+]
+MasterOption = Annotated[
+    str, typer.Option(help="Spark master URL, with --engine spark (e.g. yarn, spark://host:7077).")
+]
+SparkConfOption = Annotated[
+    list[str] | None, typer.Option("--spark-conf", help="A Spark setting KEY=VALUE, with --engine spark (repeatable).")
+]
+
+
 def generate(
     out: Annotated[Path, typer.Option(help="Folder to write leads, events and outcomes into.")],
     leads: Annotated[int, typer.Option(min=1, max=20_000_000, help="Number of leads.")] = 20_000,
@@ -92,6 +108,9 @@ def features(
     features_config: Annotated[Path | None, typer.Option(help="Feature config YAML.")] = None,
     rules: Annotated[Path | None, typer.Option(help="Rule-score config YAML.")] = None,
     config: Annotated[Path | None, typer.Option(help="Contract config YAML (default: the folder's own).")] = None,
+    engine: EngineOption = Engine.pandas,
+    master: MasterOption = "local[*]",
+    spark_conf: SparkConfOption = None,
 ) -> None:
     """Build point-in-time fit, engagement and account features (and the rule score) for every lead."""
 
@@ -109,11 +128,15 @@ def features(
         raise LeadscoreError(f"--out {out}: use a .parquet or .csv file name")
     contract = load_config(config, ContractConfig) if config else folder_config(data)
     feature_config, rule_config = load_features_config(features_config), load_rules(rules)
+    when = _timestamp(as_of) if as_of else None
+    if engine is Engine.spark:
+        _spark_features(data, out, when, at_handover, feature_config, contract, rule_config, master, spark_conf)
+        return
     with _progress() as bar:
         task = bar.add_task("reading", total=len(STEPS) + 3)
         dataset = load_dataset(data, contract)
         bar.update(task, advance=1)
-        rows, when = rows_to_score(dataset, _timestamp(as_of) if as_of else None, at_handover)
+        rows, when = rows_to_score(dataset, when, at_handover)
         if not at_handover and len(rows) < len(dataset.leads):
             console.print(f"{len(dataset.leads) - len(rows):,} lead(s) created after {when} skipped")
         table = build_features(
@@ -132,6 +155,27 @@ def features(
         bar.update(task, advance=1, description="done")
     n_features = table.shape[1] - 4  # lead_id, as_of, rule_score, rule_is_mql
     stdout.print(f"{out}: {len(table):,} rows x {n_features} features (rule MQLs: {int(scored.is_mql.sum()):,})")
+
+
+def _spark_features(data, out, when, at_handover, feature_config, contract, rule_config, master, spark_conf) -> None:
+    """`leadscore features --engine spark`: the same features, built by Spark, as a Parquet folder."""
+    from features.build import feature_names
+    from features.errors import LeadscoreError
+    from features.spark import conf_pairs, run, session, spark_features, summary, write_parquet
+
+    if out.suffix != ".parquet":
+        raise LeadscoreError(f"--out {out}: --engine spark writes Parquet; use a .parquet name")
+    spark = session(master, conf_pairs(spark_conf))
+    try:
+        with _progress() as bar:
+            bar.add_task(f"features on Spark ({master})", total=None)
+            frame = spark_features(spark, str(data), when, at_handover, feature_config, contract, rule_config)
+            run(write_parquet, frame, str(out))
+        n, flagged = summary(spark, str(out), ("rule_is_mql",))
+    finally:
+        spark.stop()
+    n_features = len(feature_names(feature_config, contract))
+    stdout.print(f"{out}: {n:,} rows x {n_features} features (rule MQLs: {flagged['rule_is_mql']:,}), built on Spark")
 
 
 def _timestamp(text: str):

@@ -9,16 +9,21 @@ expected. Columns the contract does not know are kept as they are.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-import pandera.pandas as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from features.errors import LeadscoreError
 from features.tables import find_table, read_table
+
+# with the spark extra installed, pandera imports pyspark.pandas, whose notice that it was not
+# written for pandas 3 is meant for pyspark's developers, not for leadscore's users
+warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+import pandera.pandas as pa  # noqa: E402
 
 TIMESTAMP = pd.DatetimeTZDtype("us", "UTC")
 
@@ -179,8 +184,13 @@ def outcomes_schema(config: ContractConfig, lead_ids: pd.Series) -> pa.DataFrame
     )
 
 
-def _describe(failures: pd.DataFrame, path: Path, max_rows: int = 5) -> str:
-    """Turn pandera's failure cases into one line per (column, expectation)."""
+def _describe(failures: pd.DataFrame, path: Path, labels: pd.Series | None = None, max_rows: int = 5) -> str:
+    """Turn pandera's failure cases into one line per (column, expectation); rows by number in
+    the file, or by `labels` (e.g. lead ids) when the frame is not the file's row order."""
+
+    def row(index) -> str:
+        return str(int(index) + 1) if labels is None else f"{labels.name} {labels.iloc[int(index)]!r}"
+
     lines = []
     coercions = failures[failures["check"].astype(str).str.startswith("coerce_dtype")]
     coerce_failed = set(coercions["column"])
@@ -202,11 +212,9 @@ def _describe(failures: pd.DataFrame, path: Path, max_rows: int = 5) -> str:
             rows = rows[~rows["index"].isin(unparsed_rows)]  # already reported as unparseable
             if rows.empty:
                 continue
-            shown = ", ".join(str(int(i) + 1) for i in rows["index"].head(max_rows))
+            shown = ", ".join(row(i) for i in rows["index"].head(max_rows))
         else:
-            shown = ", ".join(
-                f"{int(r['index']) + 1} ({r['failure_case']!r})" for _, r in rows.head(max_rows).iterrows()
-            )
+            shown = ", ".join(f"{row(r['index'])} ({r['failure_case']!r})" for _, r in rows.head(max_rows).iterrows())
         more = f" and {len(rows) - max_rows} more" if len(rows) > max_rows else ""
         lines.append(f"{path}{where}: expected {expected}; {len(rows)} row(s) fail: {shown}{more}")
     return "\n".join(lines)
@@ -258,8 +266,11 @@ def _parse_timestamps(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[
     return frame, pd.concat(bad, ignore_index=True) if bad else pd.DataFrame()
 
 
-def validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, path: Path) -> pd.DataFrame:
-    """Validate and coerce one table, raising ContractError with every problem found."""
+def validate(
+    frame: pd.DataFrame, schema: pa.DataFrameSchema, path: Path | str, labels: pd.Series | None = None
+) -> pd.DataFrame:
+    """Validate and coerce one table (index 0..n-1), raising ContractError with every problem
+    found; rows are named by number, or by `labels` when given."""
     frame, unparsed = _parse_timestamps(frame, schema)
     failures = [unparsed] if len(unparsed) else []
     try:
@@ -271,7 +282,7 @@ def validate(frame: pd.DataFrame, schema: pa.DataFrameSchema, path: Path) -> pd.
         table_wide = cases.get("schema_context", pd.Series(index=cases.index, dtype=object)) == "DataFrameSchema"
         table_wide &= cases["check"] != "column_in_dataframe"
         cases.loc[table_wide, "column"] = None  # pandera repeats a table-wide check once per column
-        raise ContractError(_describe(cases, path))
+        raise ContractError(_describe(cases, path, labels))
     return frame
 
 

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from features.cli import Engine, EngineOption, MasterOption, SparkConfOption
+
 console = Console(stderr=True)
 stdout = Console(soft_wrap=True)
 
@@ -171,6 +173,9 @@ def score(
     as_of: Annotated[str | None, typer.Option(help="Score time (ISO 8601); default: now.")] = None,
     at_handover: Annotated[bool, typer.Option("--at-handover", help="Score each hand-over as of its mql_at.")] = False,
     tracking_uri: TrackingOption = None,
+    engine: EngineOption = Engine.pandas,
+    master: MasterOption = "local[*]",
+    spark_conf: SparkConfOption = None,
 ) -> None:
     """Score every lead: probability, score 0-100, grade, is_mql, rule score and model version."""
     from features.cli import _timestamp
@@ -183,21 +188,50 @@ def score(
     if out.suffix not in (".parquet", ".csv"):
         raise LeadscoreError(f"--out {out}: use a .parquet or .csv file name")
     when = _timestamp(as_of) if as_of else None
-    with _progress() as bar:
-        task = bar.add_task("scoring", total=None)
-        scores = score_folder(
-            data,
-            model_uri,
-            when,
-            at_handover,
-            tracking_uri,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
-        write_table(scores, out)
-    mql = int(scores["is_mql"].sum()) if len(scores) else 0
-    rule_mql = int(scores["rule_is_mql"].sum()) if len(scores) else 0
-    version = scores["model_version"].iloc[0] if len(scores) else "-"
-    stdout.print(f"{out}: {len(scores):,} leads scored by {version}; model MQLs {mql:,}, rule MQLs {rule_mql:,}")
+    if engine is Engine.spark:
+        n, flagged, version = _spark_scores(data, out, model_uri, when, at_handover, tracking_uri, master, spark_conf)
+        mql, rule_mql = flagged["is_mql"], flagged["rule_is_mql"]
+    else:
+        with _progress() as bar:
+            task = bar.add_task("scoring", total=None)
+            scores = score_folder(
+                data,
+                model_uri,
+                when,
+                at_handover,
+                tracking_uri,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+            write_table(scores, out)
+        n = len(scores)
+        mql = int(scores["is_mql"].sum()) if n else 0
+        rule_mql = int(scores["rule_is_mql"].sum()) if n else 0
+        version = scores["model_version"].iloc[0] if n else "-"
+    stdout.print(f"{out}: {n:,} leads scored by {version}; model MQLs {mql:,}, rule MQLs {rule_mql:,}")
+
+
+def _spark_scores(data, out, model_uri, when, at_handover, tracking_uri, master, spark_conf):
+    """`leadscore score --engine spark`: features by Spark, the model applied to each batch of
+    rows on the workers, scores written as a Parquet folder."""
+    from features.errors import LeadscoreError
+    from features.spark import conf_pairs, run, session, spark_features, spark_scores, summary, write_parquet
+    from training import registry
+
+    if out.suffix != ".parquet":
+        raise LeadscoreError(f"--out {out}: --engine spark writes Parquet; use a .parquet name")
+    model = registry.load_model(model_uri, registry.connect(tracking_uri))
+    spark = session(master, conf_pairs(spark_conf))
+    try:
+        with _progress() as bar:
+            bar.add_task(f"scoring on Spark ({master})", total=None)
+            features = spark_features(
+                spark, str(data), when, at_handover, model.feature_config, model.contract, rules=None
+            )
+            run(write_parquet, spark_scores(features, model), str(out))
+        n, flagged = summary(spark, str(out), ("is_mql", "rule_is_mql"))
+    finally:
+        spark.stop()
+    return n, flagged, model.version
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,301 @@
+"""Features and batch scores on Apache Spark, with the same code as one machine.
+
+Contract tables are read from Parquet by Spark and split into *buckets of whole accounts*: every
+lead, hand-over and event of an account lands in the same bucket, so the account features of a
+lead see every contact of its account, as on one machine. Each bucket is one pandas call of the
+very same functions the single-process path runs: the contract checks and coercions
+(`features.contract.validate`), `build_features` and the rule score, then `LeadModel.predict`
+for scores. There is no second implementation of any feature.
+
+`pyspark` is an optional extra (`pip install ".[spark]"`); nothing here imports it at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from features.arrays import to_utc
+from features.build import PEOPLE, build_features, feature_names, row_columns
+from features.contract import (
+    FIT_CATEGORICAL,
+    FIT_NUMERIC,
+    ContractConfig,
+    ContractError,
+    events_schema,
+    leads_schema,
+    validate,
+)
+from features.errors import LeadscoreError
+from features.fit import categorical_columns
+from features.rules import RuleConfig, rule_score
+from features.settings import FeatureConfig
+
+BUCKET = "__bucket"
+HANDOVER = "__mql_at"
+LEADS_PER_BUCKET = 20_000  # leads (with their accounts' events) per pandas call
+ERROR_MARK = "LEADSCORE-ERROR:"
+
+
+def session(master: str = "local[*]", conf: dict[str, str] | None = None, app: str = "leadscore"):
+    """A Spark session for leadscore: UTC session time zone (naive timestamps are UTC, as in
+    the contract), Arrow transfers; on a local master the Python workers run this interpreter."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise LeadscoreError(
+            '--engine spark needs pyspark: install the extra with `pip install ".[spark]"` '
+            "(or `uv sync --extra spark`); Java 17 or newer must be on the PATH"
+        ) from None
+    conf = dict(conf or {})
+    if master.startswith("local"):
+        # the workers run this interpreter
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        log = Path(__file__).parent / "defaults" / "spark-log4j2.properties"
+        conf.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log.as_uri()}")
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(app)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # read back as UTC times
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # no Java, a bad master URL: one line, not a JVM stack trace
+        raise LeadscoreError(f"Spark did not start on master {master}: {str(exc).splitlines()[0][:300]}") from None
+
+
+def _table(spark, data: str, name: str, required: bool):
+    """Contract table `name` of `data` (a folder or URI): `name.parquet`, a file or a folder of
+    part files. CSV is read on one machine only: convert it to Parquet for Spark."""
+    path = f"{data.rstrip('/')}/{name}.parquet"
+    local = "://" not in data
+    if local and not Path(path).exists():
+        if Path(data, f"{name}.csv").exists():
+            raise LeadscoreError(f"{data}/{name}.csv: --engine spark reads Parquet; convert the table to {path}")
+        if required:
+            raise LeadscoreError(f"{data}: no {name}.parquet; the {name} table is required")
+        return None
+    try:
+        return spark.read.parquet(path)
+    except Exception as exc:
+        raise LeadscoreError(f"{path}: Spark cannot read it as Parquet ({str(exc).splitlines()[0][:200]})") from None
+
+
+def _require(frame, path: str, columns) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise LeadscoreError(f"{path}: missing required column(s): {', '.join(missing)}")
+
+
+def handovers(spark, data: str, contract: ContractConfig, at_handover: bool, buckets: int | None = None):
+    """Leads (one row per hand-over with `__mql_at` when `at_handover`, plus every lead once as
+    the account population) and events, both tagged with their account's bucket."""
+    from pyspark.sql import functions as F
+
+    leads = _table(spark, data, "leads", required=True)
+    _require(leads, f"{data}/leads.parquet", ["lead_id", "account_id", "created_at"])
+    for name in (*FIT_CATEGORICAL, *FIT_NUMERIC):
+        if name not in leads.columns:
+            leads = leads.withColumn(name, F.lit(None).cast("long" if name in FIT_NUMERIC else "string"))
+    wanted = list(dict.fromkeys([*row_columns(contract), *PEOPLE]))
+    _require(leads, f"{data}/leads.parquet", wanted)
+    leads = leads.select(*wanted)
+    n_buckets = buckets or max(1, -(-leads.count() // LEADS_PER_BUCKET))
+    owners = leads.select("lead_id", "account_id").dropDuplicates(["lead_id"])
+    bucket = F.pmod(F.xxhash64("account_id"), F.lit(n_buckets))
+    leads = leads.withColumn(BUCKET, bucket)
+    if at_handover:
+        outcomes = _table(spark, data, "outcomes", required=False)
+        if outcomes is None:
+            raise LeadscoreError("--at-handover: the data folder has no outcomes table, so no hand-over times")
+        _require(outcomes, f"{data}/outcomes.parquet", ["lead_id", "mql_at"])
+        handed = outcomes.select("lead_id", F.col("mql_at").cast("timestamp").alias(HANDOVER))
+        leads = leads.join(handed, "lead_id", "left")
+    events = _table(spark, data, "events", required=False)
+    if events is None:
+        events = spark.createDataFrame([], "lead_id string, ts timestamp, type string")
+    _require(events, f"{data}/events.parquet", ["lead_id", "ts", "type"])
+    events = events.select("lead_id", F.col("ts").cast("timestamp").alias("ts"), "type")
+    stray = events.join(owners, "lead_id", "left_anti").limit(5).collect()
+    if stray:
+        shown = ", ".join(repr(row["lead_id"]) for row in stray)
+        raise LeadscoreError(
+            f"{data}/events.parquet, column 'lead_id': expected a lead_id present in leads; e.g. {shown}"
+        )
+    return leads, events.join(owners, "lead_id").withColumn(BUCKET, bucket).drop("account_id")
+
+
+def feature_schema(config: FeatureConfig, contract: ContractConfig, with_rules: bool = True) -> str:
+    """The Spark schema of the feature table (DDL): text for categories, double for numbers."""
+    text = {"lead_id", *categorical_columns(contract)}
+    fields = ["lead_id string", "as_of timestamp"]
+    fields += [f"`{n}` {'string' if n in text else 'double'}" for n in feature_names(config, contract)]
+    if with_rules:
+        fields += ["rule_score double", "rule_is_mql boolean"]
+    return ", ".join(fields)
+
+
+def _typed(frame: pd.DataFrame, config: FeatureConfig, contract: ContractConfig) -> pd.DataFrame:
+    """Feature columns in the schema's types (a flag's int8 as double, a category as text)."""
+    text = {"lead_id", *categorical_columns(contract)}
+    out = frame.copy()
+    for name in feature_names(config, contract):
+        out[name] = out[name].astype(object) if name in text else out[name].astype(float)
+    return out
+
+
+def bucket_features(
+    people: pd.DataFrame,
+    events: pd.DataFrame,
+    as_of,
+    at_handover: bool,
+    config: FeatureConfig,
+    contract: ContractConfig,
+    rules: RuleConfig | None,
+    data: str = "",
+) -> pd.DataFrame:
+    """Features of one bucket of whole accounts: the single-machine checks, then `build_features`
+    with the bucket's leads as the account population (what runs in each Spark task)."""
+    try:
+        handed = people[HANDOVER] if at_handover else None
+        population = people.drop(columns=[BUCKET, HANDOVER], errors="ignore").drop_duplicates("lead_id")
+        population = population.reset_index(drop=True)
+        population = validate(population, leads_schema(contract), f"{data}/leads.parquet", population["lead_id"])
+        events = events.drop(columns=[BUCKET]).reset_index(drop=True)
+        events = validate(
+            events, events_schema(contract, population["lead_id"]), f"{data}/events.parquet", events["lead_id"]
+        )
+    except ContractError as exc:
+        raise RuntimeError(f"{ERROR_MARK} {exc}".replace("\n", " | ")) from None
+    if at_handover:
+        rows = people.loc[handed.notna().to_numpy(), ["lead_id", HANDOVER]]
+        rows = rows.rename(columns={HANDOVER: "mql_at"}).merge(population, on="lead_id", how="left")
+        rows["mql_at"] = pd.to_datetime(rows["mql_at"], utc=True)
+        when = "mql_at"
+    else:
+        rows, when = population[population["created_at"] <= as_of], as_of
+    table = build_features(rows.reset_index(drop=True), events, when, config, contract, population=population)
+    table = _typed(table, config, contract)
+    if rules is not None:
+        scored = rule_score(table, rules)
+        table["rule_score"], table["rule_is_mql"] = scored.score.astype(float), scored.is_mql.astype(bool)
+    return table
+
+
+def spark_features(
+    spark,
+    data: str,
+    as_of,
+    at_handover: bool,
+    config: FeatureConfig,
+    contract: ContractConfig,
+    rules: RuleConfig | None,
+    buckets: int | None = None,
+):
+    """The feature table as a Spark DataFrame (lazy): `bucket_features` on each bucket of accounts."""
+    leads, events = handovers(spark, data, contract, at_handover, buckets)
+    # one scoring time for every bucket, fixed on the driver
+    stamp = None if at_handover else to_utc(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
+
+    def run(people: pd.DataFrame, acts: pd.DataFrame) -> pd.DataFrame:
+        return bucket_features(people, acts, stamp, at_handover, config, contract, rules, data)
+
+    schema = feature_schema(config, contract, with_rules=rules is not None)
+    return leads.groupBy(BUCKET).cogroup(events.groupBy(BUCKET)).applyInPandas(run, schema)
+
+
+def score_schema() -> str:
+    return (
+        "lead_id string, as_of timestamp, probability double, score long, grade string, is_mql boolean, "
+        "threshold double, rule_score double, rule_is_mql boolean, rule_threshold double, segment string, "
+        "model_version string"
+    )
+
+
+def spark_scores(features, model):
+    """Scores of a Spark feature table with a `LeadModel` (shipped to the workers with the task):
+    `LeadModel.predict` on each Arrow batch, exactly as `leadscore score` runs it."""
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in batches:
+            for name in ("lead_id", *categorical_columns(model.contract)):
+                column = frame[name].astype(object)
+                frame[name] = column.where(column.notna(), None)
+            answer = model.predict(frame)
+            answer.insert(1, "as_of", frame["as_of"].to_numpy())
+            answer["score"] = answer["score"].astype("int64")
+            yield answer
+
+    return features.mapInPandas(run, score_schema())
+
+
+def write_parquet(frame, out: str) -> None:
+    """Write a Spark DataFrame as a Parquet folder; a local `out` appears whole or not at all."""
+    if "://" in out:
+        frame.write.mode("overwrite").parquet(out)
+        return
+    target = Path(out)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.partial")
+    try:
+        frame.write.parquet(str(partial))
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        partial.rename(target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def spark_error(exc: Exception) -> LeadscoreError | None:
+    """The contract error a Spark task raised, as the one-line error of the single-machine path."""
+    text = str(exc)
+    if ERROR_MARK not in text:
+        return None
+    message = text.split(ERROR_MARK, 1)[1].splitlines()[0].strip()
+    return LeadscoreError(message.replace(" | ", "\n"))
+
+
+def run(action, *args, **kwargs):
+    """Run a Spark job; a contract error raised in a task becomes the single-machine path's error."""
+    try:
+        return action(*args, **kwargs)
+    except LeadscoreError:
+        raise
+    except Exception as exc:
+        error = spark_error(exc)
+        if error is None:
+            raise
+        raise error from None
+
+
+def summary(spark, out: str, flags: tuple[str, ...]) -> tuple[int, dict[str, int]]:
+    """Rows written to `out` and how many of them have each of `flags` set."""
+    from pyspark.sql import functions as F
+
+    sums = [F.sum(F.col(flag).cast("long")).alias(flag) for flag in flags]
+    row = spark.read.parquet(out).agg(F.count("*").alias("__n"), *sums).first()
+    return int(row["__n"]), {flag: int(row[flag] or 0) for flag in flags}
+
+
+def conf_pairs(pairs: list[str] | None) -> dict[str, str]:
+    """`--spark-conf KEY=VALUE` options as a dict."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise LeadscoreError(f"--spark-conf {pair!r}: expected KEY=VALUE, e.g. spark.driver.memory=8g")
+        out[key.strip()] = value.strip()
+    return out
