@@ -30,7 +30,8 @@ EngineOption = Annotated[
     Engine, typer.Option(help="pandas: on this machine; spark: on Spark (needs the extra: pip install '.[spark]').")
 ]
 MasterOption = Annotated[
-    str, typer.Option(help="Spark master URL, with --engine spark (e.g. yarn, spark://host:7077).")
+    str | None,
+    typer.Option(help="Spark master URL, with --engine spark (default: spark-submit's, else local[*]; e.g. yarn)."),
 ]
 SparkConfOption = Annotated[
     list[str] | None, typer.Option("--spark-conf", help="A Spark setting KEY=VALUE, with --engine spark (repeatable).")
@@ -109,7 +110,7 @@ def features(
     rules: Annotated[Path | None, typer.Option(help="Rule-score config YAML.")] = None,
     config: Annotated[Path | None, typer.Option(help="Contract config YAML (default: the folder's own).")] = None,
     engine: EngineOption = Engine.pandas,
-    master: MasterOption = "local[*]",
+    master: MasterOption = None,
     spark_conf: SparkConfOption = None,
 ) -> None:
     """Build point-in-time fit, engagement and account features (and the rule score) for every lead."""
@@ -168,7 +169,7 @@ def _spark_features(data, out, when, at_handover, feature_config, contract, rule
     spark = session(master, conf_pairs(spark_conf))
     try:
         with _progress() as bar:
-            bar.add_task(f"features on Spark ({master})", total=None)
+            bar.add_task(f"features on Spark ({spark.sparkContext.master})", total=None)
             frame = spark_features(spark, str(data), when, at_handover, feature_config, contract, rule_config)
             run(write_parquet, frame, str(out))
         n, flagged = summary(spark, str(out), ("rule_is_mql",))

@@ -13,6 +13,7 @@ for scores. There is no second implementation of any feature.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -43,9 +44,15 @@ LEADS_PER_BUCKET = 20_000  # leads (with their accounts' events) per pandas call
 ERROR_MARK = "LEADSCORE-ERROR:"
 
 
-def session(master: str = "local[*]", conf: dict[str, str] | None = None, app: str = "leadscore"):
+def remote(path: str) -> bool:
+    """Whether `path` is a URI (s3a://, hdfs://, abfss://, dbfs:/...) rather than a local path."""
+    return re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", path) is not None
+
+
+def session(master: str | None = None, conf: dict[str, str] | None = None, app: str = "leadscore"):
     """A Spark session for leadscore: UTC session time zone (naive timestamps are UTC, as in
-    the contract), Arrow transfers; on a local master the Python workers run this interpreter."""
+    the contract), Arrow transfers. Without `master`: the one spark-submit (or the platform)
+    gives, else local[*]. On a local master the Python workers run this interpreter."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -53,35 +60,37 @@ def session(master: str = "local[*]", conf: dict[str, str] | None = None, app: s
             '--engine spark needs pyspark: install the extra with `pip install ".[spark]"` '
             "(or `uv sync --extra spark`); Java 17 or newer must be on the PATH"
         ) from None
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ  # started by spark-submit: its master holds
+    master = master or (None if submitted else "local[*]")
     conf = dict(conf or {})
-    if master.startswith("local"):
+    if master and master.startswith("local") and not submitted:
         # the workers run this interpreter
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         log = Path(__file__).parent / "defaults" / "spark-log4j2.properties"
         conf.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log.as_uri()}")
+        conf.setdefault("spark.ui.enabled", "false")  # no web server on a laptop or a CI machine
+    builder = SparkSession.builder.master(master) if master else SparkSession.builder
     builder = (
-        SparkSession.builder.master(master)
-        .appName(app)
+        builder.appName(app)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")  # read back as UTC times
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # leadscore shows its own progress
     )
     for key, value in conf.items():
         builder = builder.config(key, value)
     try:
         return builder.getOrCreate()
     except Exception as exc:  # no Java, a bad master URL: one line, not a JVM stack trace
-        raise LeadscoreError(f"Spark did not start on master {master}: {str(exc).splitlines()[0][:300]}") from None
+        where = f"master {master}" if master else "spark-submit's master"
+        raise LeadscoreError(f"Spark did not start on {where}: {str(exc).splitlines()[0][:300]}") from None
 
 
 def _table(spark, data: str, name: str, required: bool):
     """Contract table `name` of `data` (a folder or URI): `name.parquet`, a file or a folder of
     part files. CSV is read on one machine only: convert it to Parquet for Spark."""
     path = f"{data.rstrip('/')}/{name}.parquet"
-    local = "://" not in data
-    if local and not Path(path).exists():
+    if not remote(data) and not Path(path).exists():
         if Path(data, f"{name}.csv").exists():
             raise LeadscoreError(f"{data}/{name}.csv: --engine spark reads Parquet; convert the table to {path}")
         if required:
@@ -243,7 +252,7 @@ def spark_scores(features, model):
 
 def write_parquet(frame, out: str) -> None:
     """Write a Spark DataFrame as a Parquet folder; a local `out` appears whole or not at all."""
-    if "://" in out:
+    if remote(out):
         frame.write.mode("overwrite").parquet(out)
         return
     target = Path(out)

@@ -174,7 +174,7 @@ def score(
     at_handover: Annotated[bool, typer.Option("--at-handover", help="Score each hand-over as of its mql_at.")] = False,
     tracking_uri: TrackingOption = None,
     engine: EngineOption = Engine.pandas,
-    master: MasterOption = "local[*]",
+    master: MasterOption = None,
     spark_conf: SparkConfOption = None,
 ) -> None:
     """Score every lead: probability, score 0-100, grade, is_mql, rule score and model version."""
@@ -223,7 +223,7 @@ def _spark_scores(data, out, model_uri, when, at_handover, tracking_uri, master,
     spark = session(master, conf_pairs(spark_conf))
     try:
         with _progress() as bar:
-            bar.add_task(f"scoring on Spark ({master})", total=None)
+            bar.add_task(f"scoring on Spark ({spark.sparkContext.master})", total=None)
             features = spark_features(
                 spark, str(data), when, at_handover, model.feature_config, model.contract, rules=None
             )
