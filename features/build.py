@@ -8,6 +8,7 @@ a row's as-of time is seen.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -180,6 +181,34 @@ def rows_to_score(dataset, as_of=None, at_handover: bool = False) -> tuple[pd.Da
         return dataset.outcomes[["lead_id", "mql_at"]].merge(dataset.leads, on="lead_id", how="left"), "mql_at"
     when = to_utc(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
     return dataset.leads[dataset.leads["created_at"] <= when], when
+
+
+def account_chunks(
+    rows: pd.DataFrame, population: pd.DataFrame, events: pd.DataFrame, size: int
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Positions that split the rows to score into chunks of about `size` rows of whole accounts,
+    each with only its accounts' leads and events: (rows, population, events) per chunk. A row's
+    features depend on its own account alone, so each chunk gives exactly the features the whole
+    would give, and the work grows with the data instead of with chunks x all events."""
+    accounts = pd.Index(pd.unique(population["account_id"].to_numpy(dtype=object)))
+    lead_account = accounts.get_indexer(population["account_id"].to_numpy(dtype=object))
+    owner = pd.Index(population["lead_id"]).get_indexer(events["lead_id"])
+    event_account = np.where(owner >= 0, lead_account[owner], -1)
+    row_account = accounts.get_indexer(rows["account_id"].to_numpy(dtype=object))
+    if (row_account < 0).any() or len(rows) <= size:  # one chunk: everything with everything
+        return [(np.arange(len(rows)), np.arange(len(population)), np.arange(len(events)))]
+    by = [np.argsort(a, kind="stable") for a in (row_account, lead_account, event_account)]
+    keys = [a[order] for a, order in zip((row_account, lead_account, event_account), by, strict=True)]
+    # cut between accounts, about every `size` rows
+    ends = np.cumsum(np.bincount(row_account, minlength=len(accounts)))
+    cuts = np.searchsorted(ends, np.arange(size, len(rows), size), side="left") + 1
+    bounds = np.unique(np.concatenate([[0], cuts, [len(accounts)]]))
+    chunks = []
+    for first, last in itertools.pairwise(bounds):
+        part = tuple(o[np.searchsorted(k, first) : np.searchsorted(k, last)] for o, k in zip(by, keys, strict=True))
+        if len(part[0]):
+            chunks.append(part)
+    return chunks
 
 
 def feature_names(config: FeatureConfig | None = None, contract: ContractConfig | None = None) -> list[str]:

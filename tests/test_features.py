@@ -43,6 +43,26 @@ def test_one_lead_alone_equals_its_row_in_the_batch(crm, batch):
     pd.testing.assert_frame_equal(alone, expected, check_exact=False, rtol=1e-9, atol=1e-12)
 
 
+def test_chunks_of_whole_accounts_give_the_features_of_the_whole(crm, batch):
+    """`leadscore score` builds features chunk by chunk, each chunk with only its accounts' leads
+    and events: every row once, no account split, and the same features as all at once."""
+    from features.build import account_chunks
+
+    leads, events, handovers = crm
+    chunks = account_chunks(handovers, leads, events, size=len(handovers) // 7)
+    assert len(chunks) >= 6
+    rows = np.concatenate([where for where, _, _ in chunks])
+    assert sorted(rows) == list(range(len(handovers)))
+    owners = [set(handovers["account_id"].iloc[where]) for where, _, _ in chunks]
+    assert sum(map(len, owners)) == len(set().union(*owners))  # no account in two chunks
+    parts = [
+        build_features(handovers.iloc[where], events.iloc[acts], "mql_at", population=leads.iloc[people])
+        for where, people, acts in chunks
+    ]
+    again = pd.concat(parts).loc[batch.index]
+    pd.testing.assert_frame_equal(again, batch, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
 def test_row_order_and_extra_rows_do_not_change_a_row(crm, batch):
     leads, events, handovers = crm
     shuffled = handovers.sample(frac=1.0, random_state=3)
