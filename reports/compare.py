@@ -103,18 +103,24 @@ def unseen_from(model_uri: str, tracking_uri: str | None = None) -> pd.Timestamp
 
 def from_store(url: str) -> tuple[pd.DataFrame, dict]:
     """Live traffic: each decided lead's last score before its decision (open leads: last score)."""
-    from sqlalchemy import create_engine, select
+    from sqlalchemy import create_engine, make_url, select
 
+    from features.errors import LeadscoreError
     from serving.store import decisions, redacted, scores
 
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise LeadscoreError(f"--db: '{redacted(url)}' is not a database URL (e.g. sqlite:///leadscore.db)") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).is_file():
+        # connecting would create an empty database file there
+        raise LeadscoreError(f"{redacted(url)}: no such SQLite file ({parsed.database})")
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
             logged = pd.read_sql(select(scores), connection)
             decided = pd.read_sql(select(decisions), connection)
     except Exception as exc:
-        from features.errors import LeadscoreError
-
         raise LeadscoreError(f"{redacted(url)}: cannot read the score log ({type(exc).__name__})") from None
     finally:
         engine.dispose()

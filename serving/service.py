@@ -136,7 +136,7 @@ class LeadScoring:
         )
         log.info("leadscore ready: %s %s", STATE["mode"], STATE["model_version"] or "")
 
-    def _log(self, answers: list[Score]) -> None:
+    def _log(self, answers: list[Score], leads: list[Lead]) -> None:
         for answer in answers:
             if answer.scored_by == "rules":
                 FALLBACKS.labels(cause=fallback_cause(answer.fallback_reason or "")).inc()
@@ -153,8 +153,9 @@ class LeadScoring:
                     rule_is_mql=a.rule_is_mql,
                     scored_by=a.scored_by,
                     segment=a.segment,
+                    source=lead.source,
                 )
-                for a in answers
+                for a, lead in zip(answers, leads, strict=True)
             ]
         )
 
@@ -169,7 +170,7 @@ class LeadScoring:
 
         Runs on the event loop: a few milliseconds of CPU, cheaper there than a thread hop."""
         [answer] = self.scorer.score([lead])
-        self._log([answer])
+        self._log([answer], [lead])
         return answer
 
     @bentoml.api
@@ -192,7 +193,7 @@ class LeadScoring:
                 problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
                 items.append(BatchItem(index=i, error=f"leads[{i}]: {problems}"))
         answers = self.scorer.score([lead for _, lead in valid], reasons=reasons) if valid else []
-        self._log(answers)
+        self._log(answers, [lead for _, lead in valid])
         items += [BatchItem(index=i, result=a) for (i, _), a in zip(valid, answers, strict=True)]
         # the documented `list[BatchItem]`, encoded by pydantic's own JSON encoder: BentoML's
         # encoding of a list answer (Python dicts, `json.dumps`, the JSON schema rebuilt each

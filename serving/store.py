@@ -59,7 +59,29 @@ scores = Table(
     Column("rule_is_mql", Boolean, nullable=False),
     Column("scored_by", String(8), nullable=False),
     Column("segment", String(64), nullable=True),
+    Column("source", String(300), nullable=True),  # added after the first release: see `migrate`
 )
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Add the nullable columns a newer leadscore logs to tables an older one created (rows kept,
+    the new column empty for them); the schema only ever grows. Returns what it added."""
+    from sqlalchemy import inspect, text
+
+    added = []
+    existing = inspect(engine)
+    for table in metadata.sorted_tables:
+        have = {column["name"] for column in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            if not column.nullable:
+                raise LeadscoreError(f"table {table.name} lacks column {column.name}, which cannot be added empty")
+            kind = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as connection:
+                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 class StoreUnavailable(LeadscoreError):
@@ -92,6 +114,7 @@ class FeedbackStore:
         try:
             self.engine: Engine = create_engine(self.url, pool_pre_ping=True, future=True)
             metadata.create_all(self.engine)  # creates what is missing; never drops
+            migrate(self.engine)
         except SQLAlchemyError as exc:
             raise LeadscoreError(
                 f"feedback store {redacted(self.url)}: cannot open it ({type(exc).__name__}: "

@@ -127,6 +127,7 @@ def test_compare_writes_a_report_from_the_live_score_log(capsys, tmp_path):
                 rule_is_mql=rule > 60,
                 scored_by="model",
                 segment="smb" if i % 2 else "enterprise",
+                source="webinar" if i % 3 else "paid_search",
             )
         )
         if i % 4:  # a quarter still open
@@ -142,7 +143,16 @@ def test_compare_writes_a_report_from_the_live_score_log(capsys, tmp_path):
     out = tmp_path / "live.html"
     code, _, err = run(capsys, "compare", "--db", url, "--out", str(out))
     assert code == 0, err
-    assert "leadscore/3" in _report(out)
+    page = _report(out)
+    assert "leadscore/3" in page
+    assert "paid_search" in page and "webinar" in page  # acceptance by source on live traffic
+
+
+def test_compare_on_a_mistyped_database_path_creates_nothing(capsys, tmp_path):
+    missing = tmp_path / "typo.db"
+    code, _, err = run(capsys, "compare", "--db", f"sqlite:///{missing}", "--out", str(tmp_path / "r.html"))
+    assert code == 2 and "no such SQLite file" in err
+    assert not missing.exists()
 
 
 def test_compare_says_what_is_wrong(capsys, tmp_path):

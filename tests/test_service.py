@@ -55,12 +55,13 @@ def test_health_needs_no_key_and_readyz_names_the_model(client):
 
 
 def test_score_answers_with_model_rules_reasons_and_logs_it(client, tmp_path):
-    answer = client.post("/score", json={"lead": HOT_LEAD}, headers=AUTH).json()
+    answer = client.post("/score", json={"lead": {**HOT_LEAD, "source": "webinar"}}, headers=AUTH).json()
     assert answer["scored_by"] == "model" and 0 < answer["probability"] < 1
     assert {"rule_score", "rule_is_mql", "rule_threshold", "grade", "next_step", "model_version"} <= set(answer)
     assert 3 <= len(answer["top_reasons"]) <= 5
     logged = _logged(tmp_path, 1)
     assert len(logged) == 1 and logged[0].lead_id == "L-hot" and logged[0].scored_by == "model"
+    assert logged[0].source == "webinar"  # marketers compare acceptance by source on live traffic
 
 
 @pytest.mark.parametrize(

@@ -55,5 +55,22 @@ def test_reopening_keeps_what_is_stored(tmp_path):
     assert FeedbackStore(url).count(decisions) == 1
 
 
+def test_a_score_log_of_an_older_release_gains_the_new_column_and_keeps_its_rows(store):
+    """A database created before the score log had `source`: opening it adds the column,
+    empty for the old rows, and new rows carry it."""
+    from sqlalchemy import inspect, text
+
+    with store.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE scores DROP COLUMN source"))
+    store.log_scores(score_rows(2))  # what an older release wrote
+    again = FeedbackStore(store.url)
+    assert "source" in {c["name"] for c in inspect(again.engine).get_columns("scores")}
+    again.log_scores([dict(score_rows(1, start=7)[0], source="webinar")])
+    with again.engine.connect() as connection:
+        rows = connection.execute(text("SELECT lead_id, source FROM scores ORDER BY lead_id")).all()
+    assert [tuple(r) for r in rows] == [("L0", None), ("L1", None), ("L7", "webinar")]
+    again.engine.dispose()
+
+
 def test_passwords_never_appear_in_messages():
     assert "s3cret" not in redacted("postgresql://scorer:s3cret@db.internal:5432/leads")
