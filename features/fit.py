@@ -76,11 +76,14 @@ def _email_type(domains: np.ndarray, config: FeatureConfig) -> np.ndarray:
 
 
 def _band(size: np.ndarray, names: list[str], minimums: list[int]) -> np.ndarray:
+    """The name of the band whose minimum is the largest at or below each size; "unknown" for a
+    missing or negative size."""
     order = np.argsort(minimums)
-    edges = np.asarray(minimums)[order]
-    labels = np.asarray(names, dtype=object)[order]
-    index = np.searchsorted(edges, np.nan_to_num(size, nan=-1), side="right") - 1
-    return np.where(np.isnan(size) | (index < 0), "unknown", labels[np.clip(index, 0, None)]).astype(object)
+    edges = np.asarray(minimums, dtype=float)[order]
+    labels = np.append(np.asarray(names, dtype=object)[order], "unknown")
+    index = np.searchsorted(edges, size, side="right") - 1
+    index[np.isnan(size) | (index < 0)] = len(labels) - 1
+    return labels[index]
 
 
 def fit_features(leads: Columns, config: FeatureConfig, contract: ContractConfig) -> Columns:
