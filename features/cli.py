@@ -100,7 +100,13 @@ def validate(
 
 
 def features(
-    data: Annotated[Path, typer.Option(help="Data folder (leads, events, outcomes).")],
+    data: Annotated[
+        str,
+        typer.Option(
+            help="Data folder (leads, events, outcomes); with --engine spark also a URI (s3a://...) "
+            "or catalog:SCHEMA for Spark tables."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Feature table to write (.parquet or .csv).")],
     as_of: Annotated[str | None, typer.Option(help="Score time, inclusive (ISO 8601); default: now.")] = None,
     at_handover: Annotated[

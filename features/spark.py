@@ -42,10 +42,12 @@ BUCKET = "__bucket"
 HANDOVER = "__mql_at"
 LEADS_PER_BUCKET = 20_000  # leads (with their accounts' events) per pandas call
 ERROR_MARK = "LEADSCORE-ERROR:"
+CATALOG = "catalog:"  # --data catalog:SCHEMA reads the schema's leads, events and outcomes tables
 
 
 def remote(path: str) -> bool:
-    """Whether `path` is a URI (s3a://, hdfs://, abfss://, dbfs:/...) rather than a local path."""
+    """Whether `path` is a URI (s3a://, hdfs://, abfss://, dbfs:/...) or catalog tables rather
+    than a local path."""
     return re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", path) is not None
 
 
@@ -86,10 +88,25 @@ def session(master: str | None = None, conf: dict[str, str] | None = None, app: 
         raise LeadscoreError(f"Spark did not start on {where}: {str(exc).splitlines()[0][:300]}") from None
 
 
+def where(data: str, name: str) -> str:
+    """How messages name table `name` of `data`: a Parquet path, or a catalog table."""
+    if data.startswith(CATALOG):
+        schema = data.removeprefix(CATALOG).strip(".")
+        return f"{schema}.{name}" if schema else name
+    return f"{data.rstrip('/')}/{name}.parquet"
+
+
 def _table(spark, data: str, name: str, required: bool):
-    """Contract table `name` of `data` (a folder or URI): `name.parquet`, a file or a folder of
-    part files. CSV is read on one machine only: convert it to Parquet for Spark."""
-    path = f"{data.rstrip('/')}/{name}.parquet"
+    """Contract table `name` of `data`: `name.parquet` under a folder or URI (a file or a folder
+    of part files), or the table `name` of a catalog schema when `data` is `catalog:SCHEMA`
+    (`catalog:` alone: the current schema and temporary views). CSV is read on one machine only."""
+    path = where(data, name)
+    if data.startswith(CATALOG):
+        if not spark.catalog.tableExists(path):
+            if required:
+                raise LeadscoreError(f"{data}: no table {path}; the {name} table is required")
+            return None
+        return spark.table(path)
     if not remote(data) and not Path(path).exists():
         if Path(data, f"{name}.csv").exists():
             raise LeadscoreError(f"{data}/{name}.csv: --engine spark reads Parquet; convert the table to {path}")
@@ -114,12 +131,12 @@ def handovers(spark, data: str, contract: ContractConfig, at_handover: bool, buc
     from pyspark.sql import functions as F
 
     leads = _table(spark, data, "leads", required=True)
-    _require(leads, f"{data}/leads.parquet", ["lead_id", "account_id", "created_at"])
+    _require(leads, where(data, "leads"), ["lead_id", "account_id", "created_at"])
     for name in (*FIT_CATEGORICAL, *FIT_NUMERIC):
         if name not in leads.columns:
             leads = leads.withColumn(name, F.lit(None).cast("long" if name in FIT_NUMERIC else "string"))
     wanted = list(dict.fromkeys([*row_columns(contract), *PEOPLE]))
-    _require(leads, f"{data}/leads.parquet", wanted)
+    _require(leads, where(data, "leads"), wanted)
     leads = leads.select(*wanted)
     n_buckets = buckets or max(1, -(-leads.count() // LEADS_PER_BUCKET))
     owners = leads.select("lead_id", "account_id").dropDuplicates(["lead_id"])
@@ -129,19 +146,19 @@ def handovers(spark, data: str, contract: ContractConfig, at_handover: bool, buc
         outcomes = _table(spark, data, "outcomes", required=False)
         if outcomes is None:
             raise LeadscoreError("--at-handover: the data folder has no outcomes table, so no hand-over times")
-        _require(outcomes, f"{data}/outcomes.parquet", ["lead_id", "mql_at"])
+        _require(outcomes, where(data, "outcomes"), ["lead_id", "mql_at"])
         handed = outcomes.select("lead_id", F.col("mql_at").cast("timestamp").alias(HANDOVER))
         leads = leads.join(handed, "lead_id", "left")
     events = _table(spark, data, "events", required=False)
     if events is None:
         events = spark.createDataFrame([], "lead_id string, ts timestamp, type string")
-    _require(events, f"{data}/events.parquet", ["lead_id", "ts", "type"])
+    _require(events, where(data, "events"), ["lead_id", "ts", "type"])
     events = events.select("lead_id", F.col("ts").cast("timestamp").alias("ts"), "type")
     stray = events.join(owners, "lead_id", "left_anti").limit(5).collect()
     if stray:
         shown = ", ".join(repr(row["lead_id"]) for row in stray)
         raise LeadscoreError(
-            f"{data}/events.parquet, column 'lead_id': expected a lead_id present in leads; e.g. {shown}"
+            f"{where(data, 'events')}, column 'lead_id': expected a lead_id present in leads; e.g. {shown}"
         )
     return leads, events.join(owners, "lead_id").withColumn(BUCKET, bucket).drop("account_id")
 
@@ -181,10 +198,10 @@ def bucket_features(
         handed = people[HANDOVER] if at_handover else None
         population = people.drop(columns=[BUCKET, HANDOVER], errors="ignore").drop_duplicates("lead_id")
         population = population.reset_index(drop=True)
-        population = validate(population, leads_schema(contract), f"{data}/leads.parquet", population["lead_id"])
+        population = validate(population, leads_schema(contract), where(data, "leads"), population["lead_id"])
         events = events.drop(columns=[BUCKET]).reset_index(drop=True)
         events = validate(
-            events, events_schema(contract, population["lead_id"]), f"{data}/events.parquet", events["lead_id"]
+            events, events_schema(contract, population["lead_id"]), where(data, "events"), events["lead_id"]
         )
     except ContractError as exc:
         raise RuntimeError(f"{ERROR_MARK} {exc}".replace("\n", " | ")) from None

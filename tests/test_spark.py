@@ -91,6 +91,21 @@ def test_spark_features_equal_the_single_machine_features_row_for_row(spark, dat
     assert_same_rows(expected, actual)
 
 
+def test_spark_tables_of_a_catalog_schema_give_the_same_features(spark, data):
+    """`--data catalog:SCHEMA` reads the schema's leads, events and outcomes tables (here the
+    session's temporary views) instead of Parquet files."""
+    from features.spark import spark_features
+
+    for name in ("leads", "events", "outcomes"):
+        spark.read.parquet(str(data / f"{name}.parquet")).createOrReplaceTempView(name)
+    config, contract, rules = FeatureConfig(), ContractConfig(), load_rules()
+    from_files = spark_features(spark, str(data), None, True, config, contract, rules).toPandas()
+    from_tables = spark_features(spark, "catalog:", None, True, config, contract, rules).toPandas()
+    assert_same_rows(from_files, from_tables)
+    spark.catalog.dropTempView("events")  # events are optional: a schema without them still scores
+    assert spark_features(spark, "catalog:", None, True, config, contract, rules).count() == len(from_files)
+
+
 def test_spark_scores_equal_in_process_scores(spark, trained, tmp_path):
     from features.spark import spark_features, spark_scores
     from training.score import score_folder

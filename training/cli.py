@@ -167,7 +167,13 @@ def rollback(
 
 
 def score(
-    data: Annotated[Path, typer.Option(help="Data folder with the leads (and events) to score.")],
+    data: Annotated[
+        str,
+        typer.Option(
+            help="Data folder with the leads (and events) to score; with --engine spark also a URI "
+            "(s3a://...) or catalog:SCHEMA for Spark tables."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Scores to write (.parquet or .csv).")],
     model_uri: Annotated[str, typer.Option(help="MLflow model URI.")] = "models:/leadscore@champion",
     as_of: Annotated[str | None, typer.Option(help="Score time (ISO 8601); default: now.")] = None,

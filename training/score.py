@@ -16,7 +16,7 @@ CHUNK = 200_000  # rows per chunk (whole accounts, with their leads and events o
 
 
 def score_folder(
-    data: Path,
+    data: Path | str,
     model_uri: str,
     as_of=None,
     at_handover: bool = False,
