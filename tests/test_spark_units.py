@@ -13,7 +13,7 @@ from features.contract import ContractConfig
 from features.defaults import load_rules
 from features.errors import LeadscoreError
 from features.settings import FeatureConfig
-from features.spark import BUCKET, HANDOVER, bucket_features, conf_pairs, feature_schema, remote, session
+from features.spark import BUCKET, HANDOVER, bucket_features, conf_pairs, feature_schema, remote, session, where
 
 T = pd.Timestamp("2025-06-01T12:00:00Z")
 
@@ -88,6 +88,8 @@ def test_feature_schema_lists_every_feature_with_text_for_categories():
 def test_paths_settings_and_the_missing_extra(monkeypatch):
     assert remote("s3a://lake/crm") and remote("dbfs:/lake") and remote("abfss://c@a.dfs.core.windows.net/x")
     assert not remote("/data/crm") and not remote("data/crm")
+    assert where("s3a://lake/crm/", "leads") == "s3a://lake/crm/leads.parquet"
+    assert where("catalog:main.crm", "events") == "main.crm.events" and where("catalog:", "leads") == "leads"
     assert conf_pairs(["spark.driver.memory=8g", "a.b = c"]) == {"spark.driver.memory": "8g", "a.b": "c"}
     with pytest.raises(LeadscoreError, match="expected KEY=VALUE"):
         conf_pairs(["spark.driver.memory"])
