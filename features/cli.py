@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 console = Console(stderr=True)
@@ -175,9 +175,13 @@ def _spark_features(data, out, when, at_handover, feature_config, contract, rule
     spark = session(master, conf_pairs(spark_conf))
     try:
         with _progress() as bar:
-            bar.add_task(f"features on Spark ({spark.sparkContext.master})", total=None)
+            task = bar.add_task(f"features on Spark ({spark.sparkContext.master}), tasks", total=None)
             frame = spark_features(spark, str(data), when, at_handover, feature_config, contract, rule_config)
-            run(write_parquet, frame, str(out))
+            run(
+                spark,
+                lambda: write_parquet(frame, str(out)),
+                lambda done, total: bar.update(task, completed=done, total=total),
+            )
         n, flagged = summary(spark, str(out), ("rule_is_mql",))
     finally:
         spark.stop()
@@ -284,7 +288,9 @@ def audit(
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description:<16}"), BarColumn(), TimeElapsedColumn(), console=console)
+    return Progress(
+        TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -16,8 +16,9 @@ import os
 import re
 import shutil
 import sys
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -294,17 +295,38 @@ def spark_error(exc: Exception) -> LeadscoreError | None:
     return LeadscoreError(message.replace(" | ", "\n"))
 
 
-def run(action, *args, **kwargs):
-    """Run a Spark job; a contract error raised in a task becomes the single-machine path's error."""
-    try:
-        return action(*args, **kwargs)
-    except LeadscoreError:
-        raise
-    except Exception as exc:
-        error = spark_error(exc)
-        if error is None:
-            raise
-        raise error from None
+def run(spark, action, progress: Callable[[int, int], None] | None = None, every: float = 0.5):
+    """Run `action` (a Spark job) and report, every `every` seconds, the tasks done and in all
+    of the stages running (`progress(done, total)`). A contract error raised in a task becomes
+    the single-machine path's error."""
+    outcome: dict = {}
+
+    def job() -> None:
+        try:
+            outcome["value"] = action()
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=job, name="leadscore-spark-job", daemon=True)
+    thread.start()
+    tracker, total = spark.sparkContext.statusTracker(), 0
+    while thread.is_alive():
+        if progress is not None:
+            stages = [tracker.getStageInfo(i) for i in tracker.getActiveStageIds()]
+            stages = [s for s in stages if s is not None]
+            if stages:
+                total = sum(s.numTasks for s in stages)
+                progress(sum(s.numCompletedTasks for s in stages), total)
+        thread.join(every)
+    if "error" not in outcome:
+        if progress is not None and total:
+            progress(total, total)
+        return outcome.get("value")
+    exc = outcome["error"]
+    error = None if isinstance(exc, LeadscoreError) else spark_error(exc)
+    if error is None:
+        raise exc
+    raise error from None
 
 
 def summary(spark, out: str, flags: tuple[str, ...]) -> tuple[int, dict[str, int]]:

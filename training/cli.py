@@ -229,11 +229,15 @@ def _spark_scores(data, out, model_uri, when, at_handover, tracking_uri, master,
     spark = session(master, conf_pairs(spark_conf))
     try:
         with _progress() as bar:
-            bar.add_task(f"scoring on Spark ({spark.sparkContext.master})", total=None)
+            task = bar.add_task(f"scoring on Spark ({spark.sparkContext.master}), tasks", total=None)
             features = spark_features(
                 spark, str(data), when, at_handover, model.feature_config, model.contract, rules=None
             )
-            run(write_parquet, spark_scores(features, model), str(out))
+            run(
+                spark,
+                lambda: write_parquet(spark_scores(features, model), str(out)),
+                lambda done, total: bar.update(task, completed=done, total=total),
+            )
         n, flagged = summary(spark, str(out), ("is_mql", "rule_is_mql"))
     finally:
         spark.stop()
