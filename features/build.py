@@ -163,12 +163,17 @@ def build_features(
         known,
         progress,
     )
-    frame = pd.DataFrame(columns, index=leads.index)
+    frame = text_as_objects(pd.DataFrame(columns, index=leads.index), contract)
+    frame["as_of"] = pd.to_datetime(frame["as_of"], unit="us", utc=True)
+    return frame
+
+
+def text_as_objects(frame: pd.DataFrame, contract: ContractConfig) -> pd.DataFrame:
+    """The id and category columns of a feature table as objects with None for missing, whatever
+    the rows held (pandas strings, Arrow strings, NaN): one lead and a batch look alike."""
     for name in ["lead_id", *categorical_columns(contract)]:
-        # object dtype and None for missing, whatever the rows hold: one lead and a batch look alike
         column = frame[name].astype(object)
         frame[name] = column.where(column.notna(), None)
-    frame["as_of"] = pd.to_datetime(frame["as_of"], unit="us", utc=True)
     return frame
 
 

@@ -167,24 +167,17 @@ def features(
 def _spark_features(data, out, when, at_handover, feature_config, contract, rule_config, master, spark_conf) -> None:
     """`leadscore features --engine spark`: the same features, built by Spark, as a Parquet folder."""
     from features.build import feature_names
-    from features.errors import LeadscoreError
-    from features.spark import conf_pairs, run, session, spark_features, summary, write_parquet
+    from features.spark import spark_features, write_job
 
-    if out.suffix != ".parquet":
-        raise LeadscoreError(f"--out {out}: --engine spark writes Parquet; use a .parquet name")
-    spark = session(master, conf_pairs(spark_conf))
-    try:
-        with _progress() as bar:
-            task = bar.add_task(f"features on Spark ({spark.sparkContext.master}), tasks", total=None)
-            frame = spark_features(spark, str(data), when, at_handover, feature_config, contract, rule_config)
-            run(
-                spark,
-                lambda: write_parquet(frame, str(out)),
-                lambda done, total: bar.update(task, completed=done, total=total),
-            )
-        n, flagged = summary(spark, str(out), ("rule_is_mql",))
-    finally:
-        spark.stop()
+    n, flagged = write_job(
+        lambda spark: spark_features(spark, data, when, at_handover, feature_config, contract, rule_config),
+        out,
+        master,
+        spark_conf,
+        "features",
+        ("rule_is_mql",),
+        _progress(),
+    )
     n_features = len(feature_names(feature_config, contract))
     stdout.print(f"{out}: {n:,} rows x {n_features} features (rule MQLs: {flagged['rule_is_mql']:,}), built on Spark")
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.arrays import to_utc
-from features.build import PEOPLE, build_features, feature_names, row_columns
+from features.build import PEOPLE, build_features, feature_names, row_columns, text_as_objects
 from features.contract import (
     FIT_CATEGORICAL,
     FIT_NUMERIC,
@@ -132,7 +132,6 @@ def handovers(spark, data: str, contract: ContractConfig, at_handover: bool, buc
     from pyspark.sql import functions as F
 
     leads = _table(spark, data, "leads", required=True)
-    _require(leads, where(data, "leads"), ["lead_id", "account_id", "created_at"])
     for name in (*FIT_CATEGORICAL, *FIT_NUMERIC):
         if name not in leads.columns:
             leads = leads.withColumn(name, F.lit(None).cast("long" if name in FIT_NUMERIC else "string"))
@@ -236,11 +235,11 @@ def spark_features(
     # one scoring time for every bucket, fixed on the driver
     stamp = None if at_handover else to_utc(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
 
-    def run(people: pd.DataFrame, acts: pd.DataFrame) -> pd.DataFrame:
+    def per_bucket(people: pd.DataFrame, acts: pd.DataFrame) -> pd.DataFrame:
         return bucket_features(people, acts, stamp, at_handover, config, contract, rules, data)
 
     schema = feature_schema(config, contract, with_rules=rules is not None)
-    return leads.groupBy(BUCKET).cogroup(events.groupBy(BUCKET)).applyInPandas(run, schema)
+    return leads.groupBy(BUCKET).cogroup(events.groupBy(BUCKET)).applyInPandas(per_bucket, schema)
 
 
 def score_schema() -> str:
@@ -255,17 +254,15 @@ def spark_scores(features, model):
     """Scores of a Spark feature table with a `LeadModel` (shipped to the workers with the task):
     `LeadModel.predict` on each Arrow batch, exactly as `leadscore score` runs it."""
 
-    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def per_batch(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in batches:
-            for name in ("lead_id", *categorical_columns(model.contract)):
-                column = frame[name].astype(object)
-                frame[name] = column.where(column.notna(), None)
+            frame = text_as_objects(frame, model.contract)
             answer = model.predict(frame)
             answer.insert(1, "as_of", frame["as_of"].to_numpy())
             answer["score"] = answer["score"].astype("int64")
             yield answer
 
-    return features.mapInPandas(run, score_schema())
+    return features.mapInPandas(per_batch, score_schema())
 
 
 def write_parquet(frame, out: str) -> None:
@@ -327,6 +324,34 @@ def run(spark, action, progress: Callable[[int, int], None] | None = None, every
     if error is None:
         raise exc
     raise error from None
+
+
+def parquet_out(out: Path) -> None:
+    """`--out` of a Spark command: a Parquet folder."""
+    if out.suffix != ".parquet":
+        raise LeadscoreError(f"--out {out}: --engine spark writes Parquet; use a .parquet name")
+
+
+def write_job(
+    build: Callable, out: Path, master: str | None, conf: list[str] | None, label: str, flags: tuple[str, ...], bar
+) -> tuple[int, dict[str, int]]:
+    """What `--engine spark` does for any command: start Spark, write the DataFrame `build(spark)`
+    gives as a Parquet folder at `out` while `bar` (a rich Progress) shows its tasks, count the
+    rows written and those with each of `flags` set, stop Spark."""
+    parquet_out(out)
+    spark = session(master, conf_pairs(conf))
+    try:
+        with bar:
+            task = bar.add_task(f"{label} on Spark ({spark.sparkContext.master}), tasks", total=None)
+            frame = build(spark)
+            run(
+                spark,
+                lambda: write_parquet(frame, str(out)),
+                lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        return summary(spark, str(out), flags)
+    finally:
+        spark.stop()
 
 
 def summary(spark, out: str, flags: tuple[str, ...]) -> tuple[int, dict[str, int]]:

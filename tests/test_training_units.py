@@ -148,7 +148,7 @@ def test_calibrating_the_raw_margin_equals_sklearn_predict_proba(method):
     import lightgbm as lgb
 
     from training.calibration import _calibrator
-    from training.model import from_margin
+    from training.model import MarginMap
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(2_000, 4))
@@ -156,4 +156,4 @@ def test_calibrating_the_raw_margin_equals_sklearn_predict_proba(method):
     booster = lgb.LGBMClassifier(n_estimators=30, verbose=-1, random_state=0).fit(X[:1_000], y[:1_000])
     calibrator = _calibrator(booster, method).fit(X[1_000:], y[1_000:])
     margin = booster.booster_.predict(X, raw_score=True)
-    np.testing.assert_allclose(from_margin(calibrator, margin), calibrator.predict_proba(X)[:, 1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(MarginMap.of(calibrator)(margin), calibrator.predict_proba(X)[:, 1], rtol=0, atol=1e-12)

@@ -219,28 +219,17 @@ def score(
 def _spark_scores(data, out, model_uri, when, at_handover, tracking_uri, master, spark_conf):
     """`leadscore score --engine spark`: features by Spark, the model applied to each batch of
     rows on the workers, scores written as a Parquet folder."""
-    from features.errors import LeadscoreError
-    from features.spark import conf_pairs, run, session, spark_features, spark_scores, summary, write_parquet
+    from features.spark import parquet_out, spark_features, spark_scores, write_job
     from training import registry
 
-    if out.suffix != ".parquet":
-        raise LeadscoreError(f"--out {out}: --engine spark writes Parquet; use a .parquet name")
+    parquet_out(out)  # before the model is loaded
     model = registry.load_model(model_uri, registry.connect(tracking_uri))
-    spark = session(master, conf_pairs(spark_conf))
-    try:
-        with _progress() as bar:
-            task = bar.add_task(f"scoring on Spark ({spark.sparkContext.master}), tasks", total=None)
-            features = spark_features(
-                spark, str(data), when, at_handover, model.feature_config, model.contract, rules=None
-            )
-            run(
-                spark,
-                lambda: write_parquet(spark_scores(features, model), str(out)),
-                lambda done, total: bar.update(task, completed=done, total=total),
-            )
-        n, flagged = summary(spark, str(out), ("is_mql", "rule_is_mql"))
-    finally:
-        spark.stop()
+
+    def scores(spark):
+        features = spark_features(spark, data, when, at_handover, model.feature_config, model.contract, rules=None)
+        return spark_scores(features, model)
+
+    n, flagged = write_job(scores, out, master, spark_conf, "scoring", ("is_mql", "rule_is_mql"), _progress())
     return n, flagged, model.version
 
 

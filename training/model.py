@@ -116,11 +116,6 @@ def _threads(threads: int | None) -> dict:
     return {"num_threads": threads} if threads else {}
 
 
-def from_margin(calibrator, margin: np.ndarray) -> np.ndarray:
-    """What `calibrator.predict_proba(X)[:, 1]` gives, from the booster's raw log-odds of X."""
-    return MarginMap.of(calibrator)(margin)
-
-
 @dataclass(frozen=True)
 class MarginMap:
     """A fitted `CalibratedClassifierCV` on a frozen booster as a map from the booster's raw
