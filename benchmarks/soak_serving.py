@@ -5,7 +5,9 @@ Trains a model on 20,000 demo leads into a throwaway store, starts `leadscore se
 its capacity (requests/s at concurrency 8 for 15 s, after 10 s of warm-up), then sends single-lead /score requests at
 `share` of that rate, open loop (each request has a scheduled time; latency counts from it, so a
 stall shows up as latency, not as fewer requests). Prints, per minute: requests, errors, p50 and
-p99 latency and the service's memory (all processes), then the drift from the first minute.
+p99 latency, the service's memory (all processes), the CPU it used and the CPU the machine's host
+took from this virtual machine (steal: time the cores were not ours), then the drift from the
+first minute.
 """
 
 from __future__ import annotations
@@ -68,6 +70,23 @@ async def _open_loop(rate: float, seconds: float, connections: int = 32) -> tupl
     return np.array(latencies) * 1e3, errors
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by the service (all its processes)."""
+    import psutil
+
+    process = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [process, *process.children(recursive=True)])
+
+
+def _steal() -> tuple[int, int]:
+    """(steal, total) clock ticks of all cores since boot, from /proc/stat (0, 1 elsewhere)."""
+    try:
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0, 1
+    return ticks[7], sum(ticks[:8])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=int, default=10)
@@ -92,16 +111,31 @@ def main() -> None:
         rate = args.rate or capacity * args.share
         console.print(f"capacity {capacity:.0f} requests/s at concurrency 8; soaking at {rate:.0f}/s")
         for minute in range(1, args.minutes + 1):
+            cpu, (steal, ticks) = _cpu_seconds(server.pid), _steal()
             ms, errors = asyncio.run(_open_loop(rate, 60))
-            rows.append((minute, len(ms), errors, np.percentile(ms, 50), np.percentile(ms, 99), _rss_mb(server.pid)))
-            console.print(f"minute {minute}: p99 {rows[-1][4]:.1f} ms, {rows[-1][5]:.0f} MB")
+            steal_now, ticks_now = _steal()
+            rows.append(
+                (
+                    minute,
+                    len(ms),
+                    errors,
+                    np.percentile(ms, 50),
+                    np.percentile(ms, 99),
+                    _rss_mb(server.pid),
+                    (_cpu_seconds(server.pid) - cpu) / 60,
+                    (steal_now - steal) / max(ticks_now - ticks, 1),
+                )
+            )
+            console.print(f"minute {minute}: p99 {rows[-1][4]:.1f} ms, {rows[-1][5]:.0f} MB, steal {rows[-1][7]:.1%}")
     finally:
         _stop(server)
     table = Table(title=f"soak at {rate:.0f} requests/s ({rate / capacity:.0%} of the measured {capacity:.0f})")
-    for name in ("minute", "requests", "errors", "p50 ms", "p99 ms", "memory MB"):
+    for name in ("minute", "requests", "errors", "p50 ms", "p99 ms", "memory MB", "service CPU (cores)", "steal"):
         table.add_column(name, justify="right")
-    for minute, n, errors, p50, p99, mb in rows:
-        table.add_row(str(minute), f"{n:,}", str(errors), f"{p50:.1f}", f"{p99:.1f}", f"{mb:.0f}")
+    for minute, n, errors, p50, p99, mb, cores, steal in rows:
+        table.add_row(
+            str(minute), f"{n:,}", str(errors), f"{p50:.1f}", f"{p99:.1f}", f"{mb:.0f}", f"{cores:.2f}", f"{steal:.1%}"
+        )
     console.print(table)
     first, last = rows[0], rows[-1]
     console.print(

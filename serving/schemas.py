@@ -51,6 +51,11 @@ class Contact(BaseModel):
     seniority: str | None = Field(default=None, max_length=64)
     events: list[Event] = Field(default_factory=list, max_length=5_000)
 
+    @field_validator("created_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return _not_future(value, "created_at")
+
 
 class Lead(BaseModel):
     """One lead as the CRM knows it: the contract's `leads` fields, optionally its recent events,

@@ -66,11 +66,29 @@ class ServingConfig(BaseModel):
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LEAD_COLUMNS = (
+    "lead_id",
+    "email_domain",
+    "job_title",
+    "seniority",
+    "department",
+    "company_size",
+    "industry",
+    "country",
+    "region",
+    "source",
+)
 
 
 def _micros(value: datetime) -> int:
     """Exact UTC microseconds since the epoch (no pandas: any datetime the schema accepts)."""
     return (value - EPOCH) // timedelta(microseconds=1)
+
+
+def micros(values: list[datetime]) -> np.ndarray:
+    """`_micros` of many validated (UTC-aware) times at once, from `timestamp()`: exact for any time
+    the schema accepts (1970 to now: the float's rounding error stays under 0.5 microseconds)."""
+    return np.rint(np.array([v.timestamp() for v in values], dtype=float) * 1e6).astype(np.int64)
 
 
 class Row(Mapping):
@@ -114,70 +132,54 @@ class Scorer:
         self.unavailable = unavailable or ("no model loaded" if model is None else None)
         self.descriptions = {rule.name: rule.description for rule in rules.rules}
         self.explainer = Explainer(model.feature_names) if model else None
-
-    def _columns(self, leads: list[Lead], at: np.ndarray):
         names = [*self.contract.extra_fit_columns, *self.contract.counter_columns]
-        rows: dict[str, list] = {
-            k: []
-            for k in (
-                "lead_id",
-                "account_id",
-                "created_at",
-                "email_domain",
-                "job_title",
-                "seniority",
-                "department",
-                "company_size",
-                "industry",
-                "country",
-                "region",
-                "source",
-                *names,
-            )
-        }
-        people = {k: [] for k in ("lead_id", "account_id", "created_at", "seniority", "job_title")}
-        events = {"lead_id": [], "ts": [], "type": []}
-        for lead, when in zip(leads, at, strict=True):
-            account = lead.account_id or lead.lead_id
-            created = _micros(lead.created_at) if lead.created_at else int(when)
-            for key in rows:
-                if key in ("account_id", "created_at"):
-                    continue
-                value = getattr(lead, key) if key in Lead.model_fields else lead.extra.get(key)
-                rows[key].append(value)
-            rows["account_id"].append(account)
-            rows["created_at"].append(created)
-            for contact in lead.contacts:
-                for key, value in (
-                    ("lead_id", contact.lead_id),
-                    ("account_id", account),
-                    ("created_at", _micros(contact.created_at)),
-                    ("seniority", contact.seniority),
-                    ("job_title", contact.job_title),
-                ):
-                    people[key].append(value)
-                for event in contact.events:
-                    events["lead_id"].append(contact.lead_id)
-                    events["ts"].append(_micros(event.ts))
-                    events["type"].append(event.type)
-            for event in lead.events or []:
-                events["lead_id"].append(lead.lead_id)
-                events["ts"].append(_micros(event.ts))
-                events["type"].append(event.type)
-        numeric = {
+        # the lead columns `feature_columns` reads: the schema's own fields, and the contract's
+        # extra fit columns and counters, which a lead carries in `extra`
+        own = [*LEAD_COLUMNS, *(n for n in names if n in Lead.model_fields and n not in ("account_id", "created_at"))]
+        self._fields = (list(dict.fromkeys(own)), [n for n in names if n not in Lead.model_fields])
+        self._numeric = {
             "company_size",
             *self.contract.counter_columns,
             *[n for n, k in self.contract.extra_fit_columns.items() if k == "numeric"],
         }
+
+    def _columns(self, leads: list[Lead], at: np.ndarray):
+        """The leads, their account contacts and all their events as the columns `feature_columns`
+        reads (one pass over the leads; a lead is its own account when it names none)."""
+        own, extra = self._fields
+        rows: dict[str, list] = {k: [getattr(lead, k) for lead in leads] for k in own}
+        for key in extra:
+            rows[key] = [lead.extra.get(key) for lead in leads]
+        rows["account_id"] = accounts = [lead.account_id or lead.lead_id for lead in leads]
+        rows["created_at"] = [
+            _micros(lead.created_at) if lead.created_at else int(when) for lead, when in zip(leads, at, strict=True)
+        ]
+        people = {k: [] for k in ("lead_id", "account_id", "created_at", "seniority", "job_title")}
+        ev_lead, ev_ts, ev_type = [], [], []
+        for lead, account in zip(leads, accounts, strict=True):
+            for contact in lead.contacts:
+                people["lead_id"].append(contact.lead_id)
+                people["account_id"].append(account)
+                people["created_at"].append(contact.created_at)
+                people["seniority"].append(contact.seniority)
+                people["job_title"].append(contact.job_title)
+                for event in contact.events:
+                    ev_lead.append(contact.lead_id)
+                    ev_ts.append(event.ts)
+                    ev_type.append(event.type)
+            for event in lead.events or ():
+                ev_lead.append(lead.lead_id)
+                ev_ts.append(event.ts)
+                ev_type.append(event.type)
         columns = {
-            k: np.array(v, dtype=float if k in numeric else np.int64 if k == "created_at" else object)
+            k: np.array(v, dtype=float if k in self._numeric else np.int64 if k == "created_at" else object)
             for k, v in rows.items()
         }
-        population = {k: np.array(v, dtype=np.int64 if k == "created_at" else object) for k, v in people.items()}
+        population = {k: micros(v) if k == "created_at" else np.array(v, dtype=object) for k, v in people.items()}
         event_columns = {
-            "lead_id": np.array(events["lead_id"], dtype=object),
-            "ts": np.array(events["ts"], dtype=np.int64),
-            "type": np.array(events["type"], dtype=object),
+            "lead_id": np.array(ev_lead, dtype=object),
+            "ts": micros(ev_ts),
+            "type": np.array(ev_type, dtype=object),
         }
         return columns, population, event_columns
 
@@ -209,19 +211,23 @@ class Scorer:
                 answered = self._model_answers(columns, segments, reasons)
             except Exception as exc:  # the model must never take the answer down: rules answer
                 model_error = f"model failed: {type(exc).__name__}"
+        rule_scores = [round(float(x), 2) for x in rules.score]
+        why = [model_error or self._missing(lead) for lead in leads]
+        by_rules = [answered is None or reason is not None for reason in why]
+        grades = [self._rule_grade(rule_scores[i]) if by_rules[i] else str(answered[2][i]) for i in range(len(leads))]
+        steps = self._next_steps(grades, columns)
         answers = []
         for i, lead in enumerate(leads):
-            row = Row(columns, i)
             base = dict(
                 lead_id=lead.lead_id,
-                rule_score=round(float(rules.score[i]), 2),
+                rule_score=rule_scores[i],
                 rule_is_mql=bool(rules.is_mql[i]),
                 rule_threshold=float(rules.threshold[i]),
                 segment=str(segments[i]),
+                grade=grades[i],
+                next_step=steps[i],
             )
-            reason = model_error or self._missing(lead)
-            if answered is None or reason is not None:
-                grade = self._rule_grade(base["rule_score"])
+            if by_rules[i]:
                 fired = [
                     Reason(
                         text=self.descriptions[name], direction="positive" if p > 0 else "negative", weight=round(p, 2)
@@ -233,30 +239,26 @@ class Scorer:
                         **base,
                         probability=None,
                         score=None,
-                        grade=grade,
                         is_mql=base["rule_is_mql"],
                         threshold=None,
                         scored_by="rules",
-                        fallback_reason=reason,
+                        fallback_reason=why[i],
                         top_reasons=fired,
-                        next_step=self._next_step(grade, row),
                         model_version=None,
                     )
                 )
                 continue
-            probability, threshold, grades, totals = answered
-            p, grade = float(probability[i]), str(grades[i])
+            probability, threshold, _, totals = answered
+            p = float(probability[i])
             answers.append(
                 Score(
                     **base,
                     probability=round(p, 6),
                     score=round(p * 100),
-                    grade=grade,
                     is_mql=p >= threshold[i],
                     threshold=round(float(threshold[i]), 6),
                     scored_by="model",
-                    top_reasons=self.explainer.reasons(totals[i], row) if reasons else [],
-                    next_step=self._next_step(grade, row),
+                    top_reasons=self.explainer.reasons(totals[i], Row(columns, i)) if reasons else [],
                     model_version=self.model.version,
                 )
             )
@@ -281,8 +283,17 @@ class Scorer:
                 return grade
         return "D"
 
-    def _next_step(self, grade: str, row: Mapping) -> str:
+    def _next_steps(self, grades: list[str], columns: Mapping) -> list[str]:
+        """Each lead's next step: the first rule whose grades hold the lead's grade and whose
+        required flags are all >= 1 (a flag the features lack, or a missing value, is not set)."""
+        grade = np.asarray(grades, dtype=object)
+        steps = np.full(len(grade), "review by hand", dtype=object)
+        open_ = np.ones(len(grade), dtype=bool)
         for rule in self.config.next_steps:
-            if grade in rule.grades and all(float(row.get(flag) or 0) >= 1 for flag in rule.requires):
-                return rule.step
-        return "review by hand"
+            hit = open_ & np.isin(grade, rule.grades)
+            for flag in rule.requires:
+                values = columns.get(flag)
+                hit &= False if values is None else np.asarray(values, dtype=float) >= 1
+            steps[hit] = rule.step
+            open_ &= ~hit
+        return steps.tolist()

@@ -19,7 +19,7 @@ from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
 import bentoml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, WrapValidator
 from starlette.responses import Response
 
 from features.contract import DECISIONS, REASONS
@@ -78,6 +78,27 @@ class BatchItem(BaseModel):
 
 
 BATCH_JSON = TypeAdapter(list[BatchItem])
+
+
+class Invalid:
+    """A lead of a batch that did not validate: its first errors, answered in its own slot."""
+
+    __slots__ = ("problems",)
+
+    def __init__(self, exc: ValidationError):
+        self.problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+
+
+def _lead_or_invalid(value: Any, handler) -> Lead | Invalid:
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        return Invalid(exc)
+
+
+# a batch's leads, validated as the request body is read (one pass over the JSON, no dicts in
+# between); a lead that does not validate becomes an `Invalid` instead of failing the batch
+BatchLead = Annotated[Lead, WrapValidator(_lead_or_invalid)]
 
 
 def load_scorer():
@@ -176,7 +197,7 @@ class LeadScoring:
     @bentoml.api
     def score_batch(
         self,
-        leads: list[dict[str, Any]],
+        leads: list[BatchLead],
         reasons: Annotated[bool, Field(description="Include top_reasons (most of a large batch's time).")] = True,
     ) -> list[BatchItem]:
         """Score many leads; a lead that does not validate is reported in its own slot."""
@@ -186,12 +207,11 @@ class LeadScoring:
                 error_code=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             )
         valid, items = [], []
-        for i, raw in enumerate(leads):
-            try:
-                valid.append((i, Lead.model_validate(raw)))
-            except ValidationError as exc:
-                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
-                items.append(BatchItem(index=i, error=f"leads[{i}]: {problems}"))
+        for i, lead in enumerate(leads):
+            if isinstance(lead, Invalid):
+                items.append(BatchItem(index=i, error=f"leads[{i}]: {lead.problems}"))
+            else:
+                valid.append((i, lead))
         answers = self.scorer.score([lead for _, lead in valid], reasons=reasons) if valid else []
         self._log(answers, [lead for _, lead in valid])
         items += [BatchItem(index=i, result=a) for (i, _), a in zip(valid, answers, strict=True)]

@@ -134,6 +134,18 @@ def test_times_in_the_future_are_refused_with_the_field(client):
     assert response.status_code == 400 and "as_of is in the future" in response.text
 
 
+def test_a_contacts_time_without_offset_is_utc_and_one_in_the_future_is_refused(client):
+    def contact(created_at: str) -> dict:
+        events = [{"ts": "2025-12-29T09:00:00Z", "type": "webinar_attended"}]
+        return {**HOT_LEAD, "contacts": [{"lead_id": "L-peer", "created_at": created_at, "events": events}]}
+
+    naive = client.post("/score", json={"lead": contact("2025-12-01T08:00:00")}, headers=AUTH)
+    utc = client.post("/score", json={"lead": contact("2025-12-01T08:00:00Z")}, headers=AUTH)
+    assert naive.status_code == 200 and naive.json() == utc.json()
+    future = client.post("/score", json={"lead": contact("2999-01-01T00:00:00Z")}, headers=AUTH)
+    assert future.status_code == 400 and "created_at is in the future" in future.text
+
+
 def test_the_readme_example_is_a_hot_lead(client):
     import json
 
