@@ -59,3 +59,24 @@ def test_a_request_past_the_timeout_gets_a_504():
 
     sent = asyncio.run(main())
     assert sent[0]["status"] == 504 and b"0.05 seconds" in sent[1]["body"]
+
+
+def _spans_off(options: str) -> bool:
+    """Whether the service, configured with BENTOML_CONFIG_OPTIONS=`options`, makes no span for /score."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from serving.service import LeadScoring; LeadScoring.inject_config()\n"
+        "from bentoml._internal.container import BentoMLContainer\n"
+        "print(BentoMLContainer.tracing_excluded_urls.get().url_disabled('http://127.0.0.1:3000/score'))"
+    )
+    env = {**os.environ, "BENTOML_CONFIG_OPTIONS": options, "LEADSCORE_API_KEY": "k", "BENTOML_DO_NOT_TRACK": "true"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return done.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_request_spans_are_off_and_the_documented_option_turns_them_on():
+    assert _spans_off("")
+    assert not _spans_off('services.leadscore.tracing.excluded_urls=""')  # as the README says
