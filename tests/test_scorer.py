@@ -144,3 +144,22 @@ def test_unknown_categories_and_event_types_do_not_crash(scorer):
     )
     [answer] = scorer.score([lead], now=NOW)
     assert answer.scored_by == "model" and 0 < answer.probability < 1
+
+
+def test_next_step_is_the_first_rule_whose_grade_and_flags_match():
+    import numpy as np
+
+    rules_only = Scorer(None, load_rules(), FeatureConfig(), ContractConfig())
+    grades = ["A", "A", "A", "B", "C", "D"]
+    # the demo flag: set, not set, unknown (NaN: not set), set, set, set
+    flags = {"has_demo_request": np.array([1.0, 0.0, np.nan, 1.0, 1.0, 1.0])}
+    assert rules_only._next_steps(grades, flags) == [
+        "route to sales now: first touch within 5 minutes",
+        "route to sales: first touch within 1 hour",  # grade A without a demo request
+        "route to sales: first touch within 1 hour",
+        "route to sales: first touch within 1 hour",  # grade B with a demo request
+        "nurture: keep in marketing programs",
+        "recycle: no sales touch",
+    ]
+    # a flag the features do not have is not set; a grade no rule names is reviewed by hand
+    assert rules_only._next_steps(["A", "E"], {}) == ["route to sales: first touch within 1 hour", "review by hand"]
