@@ -9,7 +9,8 @@ answer (features, model, calibration, reasons, rules, score log):
   service's workers share one listening socket: which worker takes a connection is the kernel's
   choice, so two clients often land on one worker; four rarely all do);
 - worker memory before and after `--sustained` requests;
-and the same single-lead work in a bare FastAPI app (uvicorn, one worker) and in-process.
+and the same single-lead work in a bare FastAPI app (uvicorn, one worker) and in-process, and
+LightGBM's SHAP alone on the batch's feature rows (the ceiling of a batch with reasons).
 The load generator (a bare asyncio HTTP client) shares the 2 cores with the server: figures are upper
 bounds of latency, lower bounds of throughput.
 """
@@ -229,6 +230,25 @@ def score(body: dict, authorization: str = Header(default="")) -> Score:
 """
 
 
+def shap_ceiling(scorer, leads: list) -> float:
+    """Leads/s of LightGBM's SHAP (`pred_contrib`) alone on the batch's feature rows, on every
+    core, best of three: no answer with reasons can be faster than this on this machine."""
+    from features.build import feature_columns
+    from serving.scorer import _micros
+    from training.model import to_matrix
+
+    at = np.array([_micros(lead.as_of) for lead in leads], dtype=np.int64)
+    rows, population, events = scorer._columns(leads, at)
+    columns = feature_columns(rows, at, events, scorer.feature_config, scorer.contract, population)
+    matrix = to_matrix(columns, scorer.model.feature_names, scorer.model.lookups)
+    took = []
+    for _ in range(3):
+        began = time.perf_counter()
+        scorer.model.contributions(matrix)
+        took.append(time.perf_counter() - began)
+    return len(leads) / min(took)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=15, help="load per concurrency level")
@@ -275,6 +295,7 @@ def main() -> None:
         scorer.score([lead])
         times.append(time.perf_counter() - began)
     inproc = np.array(times[200:]) * 1e3
+    ceiling = shap_ceiling(scorer, [Lead.model_validate(raw) for raw in distinct_leads(1_000)])
     print(f"start of `leadscore serve` to first 200: {start_s:.1f} s")
     print(
         f"{'server':8} {'conc':>4} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}"
@@ -299,6 +320,10 @@ def main() -> None:
             f"/score_batch of 1,000 different leads, {clients} client(s): {rates[True, clients]:,.0f} leads/s "
             f"with reasons (SHAP), {rates[False, clients]:,.0f} leads/s without"
         )
+    print(
+        f"LightGBM's SHAP alone on those 1,000 leads' feature rows, both cores: {ceiling:,.0f} leads/s "
+        f"(the ceiling of answers with reasons; with reasons, 4 clients reach {rates[True, 4] / ceiling:.0%} of it)"
+    )
     print(
         f"server memory (all processes): {before:.0f} MB before, {after:.0f} MB after {args.sustained:,} more requests"
     )
