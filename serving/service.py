@@ -86,7 +86,9 @@ class Invalid:
     __slots__ = ("problems",)
 
     def __init__(self, exc: ValidationError):
-        self.problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        self.problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"] for e in exc.errors()[:5]
+        )
 
 
 def _lead_or_invalid(value: Any, handler) -> Lead | Invalid:

@@ -86,11 +86,12 @@ def test_malformed_json_is_a_4xx(client):
 
 
 def test_batch_reports_a_bad_lead_in_its_own_slot(client):
-    leads = [HOT_LEAD, {"lead_id": "bad", "company_size": "many"}, {**HOT_LEAD, "lead_id": "L-2"}]
+    leads = [HOT_LEAD, {"lead_id": "bad", "company_size": "many"}, {**HOT_LEAD, "lead_id": "L-2"}, 7]
     items = client.post("/score_batch", json={"leads": leads}, headers=AUTH).json()
-    assert [i["index"] for i in items] == [0, 1, 2]
+    assert [i["index"] for i in items] == [0, 1, 2, 3]
     assert items[0]["result"]["lead_id"] == "L-hot" and items[2]["result"]["lead_id"] == "L-2"
     assert items[1]["result"] is None and "leads[1]: company_size" in items[1]["error"]
+    assert items[3]["result"] is None and items[3]["error"].startswith("leads[3]: Input should be a valid dict")
 
 
 def test_oversized_batch_says_the_limit(client):
