@@ -92,8 +92,8 @@ def micros(values: list[datetime]) -> np.ndarray:
 
 
 class Row(Mapping):
-    """One lead's feature values, read from the feature columns only when asked for (the reasons
-    and the next step read a handful of a hundred columns)."""
+    """One lead's feature values, read from the feature columns only when asked for (its reasons
+    read a handful of a hundred columns)."""
 
     __slots__ = ("columns", "i")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
@@ -163,3 +163,17 @@ def test_next_step_is_the_first_rule_whose_grade_and_flags_match():
     ]
     # a flag the features do not have is not set; a grade no rule names is reviewed by hand
     assert rules_only._next_steps(["A", "E"], {}) == ["route to sales: first touch within 1 hour", "review by hand"]
+
+
+def test_times_become_exact_microseconds():
+    from serving.scorer import _micros, micros
+
+    times = [
+        datetime(1970, 1, 1, tzinfo=UTC),  # the epoch: 0
+        datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC),  # one microsecond after it
+        datetime(2025, 12, 30, 23, 59, 59, 999_999, tzinfo=UTC),  # the last microsecond of a day
+        datetime(2025, 6, 1, 14, 0, 0, 123_457, tzinfo=timezone(timedelta(hours=-7))),  # an offset
+        datetime.now(UTC),  # the latest time the schema accepts, give or take its 5-minute skew
+    ]
+    assert micros(times).tolist() == [_micros(t) for t in times]
+    assert micros(times)[:2].tolist() == [0, 1]
