@@ -185,8 +185,9 @@ def outcomes_schema(config: ContractConfig, lead_ids: pd.Series) -> pa.DataFrame
 
 
 def _describe(failures: pd.DataFrame, path: Path, labels: pd.Series | None = None, max_rows: int = 5) -> str:
-    """Turn pandera's failure cases into one line per (column, expectation); rows by number in
-    the file, or by `labels` (e.g. lead ids) when the frame is not the file's row order."""
+    """Turn pandera's failure cases into one line: a part per (column, expectation), joined by
+    " | "; rows by number in the file, or by `labels` (e.g. lead ids) when the frame is not the
+    file's row order."""
 
     def row(index) -> str:
         return str(int(index) + 1) if labels is None else f"{labels.name} {labels.iloc[int(index)]!r}"
@@ -217,7 +218,7 @@ def _describe(failures: pd.DataFrame, path: Path, labels: pd.Series | None = Non
             shown = ", ".join(f"{row(r['index'])} ({r['failure_case']!r})" for _, r in rows.head(max_rows).iterrows())
         more = f" and {len(rows) - max_rows} more" if len(rows) > max_rows else ""
         lines.append(f"{path}{where}: expected {expected}; {len(rows)} row(s) fail: {shown}{more}")
-    return "\n".join(lines)
+    return " | ".join(lines)
 
 
 def _expected(check: str) -> str:

@@ -82,6 +82,18 @@ def test_unknown_decision_is_named(data_copy):
     assert "outcomes.csv, column 'decision'" in message and "maybe" in message and "recycled" in message
 
 
+def test_several_problems_make_one_line_naming_each(data_copy):
+    # emptying an open decision (no decided_at) breaks two expectations at once: a value in the
+    # column, and decided_at present exactly when the decision is not open
+    def change(frame):
+        frame.loc[frame.index[frame["decision"] == "open"][0], "decision"] = None
+
+    _break(data_copy, "outcomes", change)
+    message = _error(data_copy)
+    assert "\n" not in message and message.count(" | ") == 1
+    assert "column 'decision': expected a value" in message and "decided_at empty for open decisions" in message
+
+
 def test_duplicate_lead_ids_are_named(data_copy):
     def change(frame):
         frame.loc[5, "lead_id"] = frame.loc[4, "lead_id"]
