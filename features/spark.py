@@ -204,7 +204,7 @@ def bucket_features(
             events, events_schema(contract, population["lead_id"]), where(data, "events"), events["lead_id"]
         )
     except ContractError as exc:
-        raise RuntimeError(f"{ERROR_MARK} {exc}".replace("\n", " | ")) from None
+        raise RuntimeError(f"{ERROR_MARK} {exc}") from None  # one line: what spark_error reads back
     if at_handover:
         rows = people.loc[handed.notna().to_numpy(), ["lead_id", HANDOVER]]
         rows = rows.rename(columns={HANDOVER: "mql_at"}).merge(population, on="lead_id", how="left")
@@ -289,7 +289,7 @@ def spark_error(exc: Exception) -> LeadscoreError | None:
     if ERROR_MARK not in text:
         return None
     message = text.split(ERROR_MARK, 1)[1].splitlines()[0].strip()
-    return LeadscoreError(message.replace(" | ", "\n"))
+    return LeadscoreError(message)
 
 
 def run(spark, action, progress: Callable[[int, int], None] | None = None, every: float = 0.5):

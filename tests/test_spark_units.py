@@ -78,6 +78,20 @@ def test_a_bad_value_in_a_bucket_names_the_lead_not_a_row_number():
     assert "lead_id 'b1' (-1)" in str(info.value)
 
 
+def test_several_bad_values_in_a_bucket_come_back_as_one_error_line():
+    from features.spark import spark_error
+
+    people = _people()
+    people.loc[3, "company_size"] = -1
+    people.loc[0, "created_at"] = None  # a second problem, in another column
+    with pytest.raises(RuntimeError) as info:
+        bucket_features(people, _events(), None, True, FeatureConfig(), ContractConfig(), None, "s3a://lake/crm")
+    # as Spark reports a failed task: the Python traceback around the task's message
+    error = spark_error(Exception(f"Job aborted.\nTraceback (most recent call last):\n{info.value}\n  at ..."))
+    assert error is not None and "\n" not in str(error) and str(error).count(" | ") >= 1
+    assert "column 'company_size'" in str(error) and "column 'created_at'" in str(error)
+
+
 def test_feature_schema_lists_every_feature_with_text_for_categories():
     fields = feature_schema(FeatureConfig(), ContractConfig()).split(", ")
     names = [f.split(" ")[0].strip("`") for f in fields]
