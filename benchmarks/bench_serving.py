@@ -233,14 +233,7 @@ def score(body: dict, authorization: str = Header(default="")) -> Score:
 def shap_ceiling(scorer, leads: list) -> float:
     """Leads/s of LightGBM's SHAP (`pred_contrib`) alone on the batch's feature rows, on every
     core, best of three: no answer with reasons can be faster than this on this machine."""
-    from features.build import feature_columns
-    from serving.scorer import _micros
-    from training.model import to_matrix
-
-    at = np.array([_micros(lead.as_of) for lead in leads], dtype=np.int64)
-    rows, population, events = scorer._columns(leads, at)
-    columns = feature_columns(rows, at, events, scorer.feature_config, scorer.contract, population)
-    matrix = to_matrix(columns, scorer.model.feature_names, scorer.model.lookups)
+    matrix = scorer.model.matrix(scorer.features(leads))
     took = []
     for _ in range(3):
         began = time.perf_counter()

@@ -74,14 +74,16 @@ async def _open_loop(pool: list, rate: float, seconds: float) -> tuple[np.ndarra
 
 
 def _spread(pid: int) -> list[int]:
-    """The pool's connections held by each of the service's worker processes, most first."""
+    """The pool's connections held by each of the service's worker processes (BentoML starts
+    them with `--worker-id`), most first; a worker holding none counts as 0."""
     import psutil
 
+    workers = [p for p in psutil.Process(pid).children(recursive=True) if "--worker-id" in p.cmdline()]
     held = [
         sum(c.status == psutil.CONN_ESTABLISHED and c.laddr.port == PORT for c in p.net_connections("tcp"))
-        for p in psutil.Process(pid).children(recursive=True)
+        for p in workers
     ]
-    return sorted((n for n in held if n), reverse=True)
+    return sorted(held, reverse=True)
 
 
 def _cpu_seconds(pid: int) -> float:

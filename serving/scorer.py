@@ -19,7 +19,7 @@ from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
 from serving.reasons import Explainer
 from serving.schemas import Lead, Reason, Score
-from training.model import LeadModel, to_matrix
+from training.model import LeadModel
 
 Grade = str
 
@@ -196,13 +196,18 @@ class Scorer:
             return "no engagement data: send the lead's recent events"
         return None
 
-    def score(self, leads: list[Lead], now: datetime | None = None, reasons: bool = True) -> list[Score]:
-        """Answers for `leads`, in order, as of `now` (default: the current time); without the
-        model's reasons when `reasons` is false (SHAP is most of a large batch's time)."""
+    def features(self, leads: list[Lead], now: datetime | None = None) -> dict:
+        """The feature columns of `leads`, each as of its `as_of`, else `now` (default: the
+        current time)."""
         default = _micros(now or datetime.now(UTC))
         at = np.array([_micros(lead.as_of) if lead.as_of else default for lead in leads], dtype=np.int64)
         rows, population, events = self._columns(leads, at)
-        columns = feature_columns(rows, at, events, self.feature_config, self.contract, population)
+        return feature_columns(rows, at, events, self.feature_config, self.contract, population)
+
+    def score(self, leads: list[Lead], now: datetime | None = None, reasons: bool = True) -> list[Score]:
+        """Answers for `leads`, in order, as of `now` (default: the current time); without the
+        model's reasons when `reasons` is false (SHAP is most of a large batch's time)."""
+        columns = self.features(leads, now)
         rules = rule_score(columns, self.rules)
         segments = np.asarray(columns["segment"], dtype=object)
         model_error, answered = self.unavailable, None
@@ -214,7 +219,8 @@ class Scorer:
         rule_scores = [round(float(x), 2) for x in rules.score]
         why = [model_error or self._missing(lead) for lead in leads]
         by_rules = [answered is None or reason is not None for reason in why]
-        grades = [self._rule_grade(rule_scores[i]) if by_rules[i] else str(answered[2][i]) for i in range(len(leads))]
+        probability, threshold, model_grades, totals = answered or (None, None, None, None)
+        grades = [self._rule_grade(rule_scores[i]) if by_rules[i] else str(model_grades[i]) for i in range(len(leads))]
         steps = self._next_steps(grades, columns)
         answers = []
         for i, lead in enumerate(leads):
@@ -248,7 +254,6 @@ class Scorer:
                     )
                 )
                 continue
-            probability, threshold, _, totals = answered
             p = float(probability[i])
             answers.append(
                 Score(
@@ -267,7 +272,7 @@ class Scorer:
     def _model_answers(self, columns: dict, segments: np.ndarray, reasons: bool = True):
         """Probability, threshold, grade and per-concept SHAP totals for every row: one booster
         pass (`pred_contrib`, whose rows sum to the raw log-odds) serves score and reasons."""
-        matrix = to_matrix(columns, self.model.feature_names, self.model.lookups)
+        matrix = self.model.matrix(columns)
         threads = self.config.threads if len(matrix) <= 32 else self.config.batch_threads
         if reasons:
             contributions = self.model.contributions(matrix, threads)
