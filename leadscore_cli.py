@@ -8,7 +8,7 @@ import sys
 import typer
 from rich.console import Console
 
-from features.errors import LeadscoreError
+from core.errors import LeadscoreError
 
 TELEMETRY_OFF = {"BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
 

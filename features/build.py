@@ -14,10 +14,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from core.errors import LeadscoreError
 from features.arrays import Columns, codes, distinct, micros, to_columns, to_utc, unique_last
 from features.contract import FIT_CATEGORICAL, FIT_NUMERIC, ContractConfig
 from features.engagement import DAY_US, AccountActivity, LeadActivity
-from features.errors import LeadscoreError
 from features.fit import RANK, categorical_columns, fit_features, seniority_of
 from features.settings import FeatureConfig
 from features.timeline import Clock

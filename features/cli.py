@@ -47,7 +47,7 @@ def generate(
     fmt: Annotated[Format, typer.Option("--format", help="File format of the tables.")] = Format.parquet,
 ) -> None:
     """Generate a synthetic CRM (leads, events, sales outcomes) for demos and tests."""
-    from features.errors import LeadscoreError
+    from core.errors import LeadscoreError
     from features.generate import STAGES, write_dataset
     from features.generate import generate as make
 
@@ -82,7 +82,7 @@ def validate(
     ] = None,
 ) -> None:
     """Check a data folder against the lead data contract; print what it holds."""
-    from features.config import load_config
+    from core.config import load_config
     from features.contract import ContractConfig, load_dataset
 
     with console.status("validating"):
@@ -121,11 +121,11 @@ def features(
 ) -> None:
     """Build point-in-time fit, engagement and account features (and the rule score) for every lead."""
 
+    from core.config import load_config
+    from core.errors import LeadscoreError
     from features.build import STEPS, build_features, rows_to_score
-    from features.config import load_config
     from features.contract import ContractConfig, folder_config, load_dataset
     from features.defaults import load_features_config, load_rules
-    from features.errors import LeadscoreError
     from features.rules import rule_score
     from features.tables import write_table
 
@@ -183,8 +183,8 @@ def _spark_features(data, out, when, at_handover, feature_config, contract, rule
 
 
 def _timestamp(text: str):
+    from core.errors import LeadscoreError
     from features.arrays import to_utc
-    from features.errors import LeadscoreError
 
     try:
         return to_utc(text)
@@ -227,8 +227,8 @@ def audit(
     """
     import numpy as np
 
+    from core.errors import LeadscoreError
     from features.audit import audit as run_audit
-    from features.errors import LeadscoreError
     from features.flat import load_mapping
     from features.tables import read_table
 

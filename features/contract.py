@@ -17,7 +17,8 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from features.errors import LeadscoreError
+from core.errors import LeadscoreError
+from core.schema import LEAD, fit_fields
 from features.tables import find_table, read_table
 
 # with the spark extra installed, pandera imports pyspark.pandas, whose notice that it was not
@@ -54,17 +55,8 @@ REASONS: tuple[str, ...] = (
     "duplicate",
     "spam_or_invalid",
 )
-FIT_CATEGORICAL: tuple[str, ...] = (
-    "email_domain",
-    "job_title",
-    "seniority",
-    "department",
-    "industry",
-    "country",
-    "region",
-    "source",
-)
-FIT_NUMERIC: tuple[str, ...] = ("company_size",)
+FIT_CATEGORICAL: tuple[str, ...] = fit_fields("text")
+FIT_NUMERIC: tuple[str, ...] = fit_fields("number")
 
 
 class ContractConfig(BaseModel):
@@ -120,20 +112,22 @@ def _isin(values: list[str]) -> pa.Check:
     return pa.Check.isin(values, error=f"one of: {', '.join(values)}")
 
 
+def _lead_column(field) -> pa.Column:
+    """A `leads` column of the contract, from its one definition in `core.schema.LEAD`."""
+    required = not field.nullable
+    if field.kind == "datetime":
+        return pa.Column(TIMESTAMP, nullable=field.nullable, required=required, coerce=True)
+    if field.kind == "long":
+        checks = [
+            pa.Check.ge(field.minimum, error=f"a whole number of {field.unit} >= {field.minimum}"),
+            pa.Check.le(field.maximum, error=f"a whole number of {field.unit} <= {field.maximum:,}"),
+        ]
+        return pa.Column("Int64", checks, required=required, nullable=field.nullable, coerce=True)
+    return _text(required=required, nullable=field.nullable, unique=field.name == "lead_id")
+
+
 def leads_schema(config: ContractConfig) -> pa.DataFrameSchema:
-    columns = {
-        "lead_id": _text(nullable=False, unique=True),
-        "account_id": _text(nullable=False),
-        "created_at": pa.Column(TIMESTAMP, nullable=False, coerce=True),
-        "company_size": pa.Column(
-            "Int64",
-            pa.Check.ge(0, error="a whole number of employees >= 0"),
-            required=False,
-            nullable=True,
-            coerce=True,
-        ),
-    }
-    columns.update({name: _text(required=False) for name in FIT_CATEGORICAL})
+    columns = {field.name: _lead_column(field) for field in LEAD}
     for name, kind in config.extra_fit_columns.items():
         columns[name] = _text() if kind == "categorical" else pa.Column(float, nullable=True, coerce=True)
     for name in config.counter_columns:
@@ -299,7 +293,7 @@ CONFIG_FILE = "contract.yaml"
 
 def folder_config(folder: Path | str) -> ContractConfig:
     """The contract config a data folder carries (`contract.yaml` beside its tables), else defaults."""
-    from features.config import load_config
+    from core.config import load_config
 
     path = Path(folder) / CONFIG_FILE
     return load_config(path if path.is_file() else None, ContractConfig)

@@ -23,8 +23,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from core.errors import LeadscoreError
 from features.contract import CONFIG_FILE, FIT_CATEGORICAL, ContractConfig, load_dataset
-from features.errors import LeadscoreError
 from features.tables import read_table, write_table
 
 RESERVED = {"lead_id", "account_id", "created_at", "company_size"}
@@ -97,7 +97,7 @@ def _snake(name: str) -> str:
 
 
 def load_mapping(path: Path | str) -> Mapping:
-    from features.config import load_config
+    from core.config import load_config
 
     return load_config(path, Mapping)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from features.errors import LeadscoreError
+from core.errors import LeadscoreError
 
 
 class Rule(BaseModel):

@@ -1,4 +1,4 @@
-"""Features and batch scores on Apache Spark, with the same code as one machine.
+"""Features on Apache Spark, with the same code as one machine.
 
 Contract tables are read from Parquet by Spark and split into *buckets of whole accounts*: every
 lead, hand-over and event of an account lands in the same bucket, so the account features of a
@@ -18,13 +18,14 @@ import shutil
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
+from core.errors import LeadscoreError
 from features.arrays import to_utc
-from features.build import PEOPLE, build_features, feature_names, row_columns, text_as_objects
+from features.build import PEOPLE, build_features, feature_names, row_columns
 from features.contract import (
     FIT_CATEGORICAL,
     FIT_NUMERIC,
@@ -34,7 +35,6 @@ from features.contract import (
     leads_schema,
     validate,
 )
-from features.errors import LeadscoreError
 from features.fit import categorical_columns
 from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
@@ -240,29 +240,6 @@ def spark_features(
 
     schema = feature_schema(config, contract, with_rules=rules is not None)
     return leads.groupBy(BUCKET).cogroup(events.groupBy(BUCKET)).applyInPandas(per_bucket, schema)
-
-
-def score_schema() -> str:
-    return (
-        "lead_id string, as_of timestamp, probability double, score long, grade string, is_mql boolean, "
-        "threshold double, rule_score double, rule_is_mql boolean, rule_threshold double, segment string, "
-        "model_version string"
-    )
-
-
-def spark_scores(features, model):
-    """Scores of a Spark feature table with a `LeadModel` (shipped to the workers with the task):
-    `LeadModel.predict` on each Arrow batch, exactly as `leadscore score` runs it."""
-
-    def per_batch(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for frame in batches:
-            frame = text_as_objects(frame, model.contract)
-            answer = model.predict(frame)
-            answer.insert(1, "as_of", frame["as_of"].to_numpy())
-            answer["score"] = answer["score"].astype("int64")
-            yield answer
-
-    return features.mapInPandas(per_batch, score_schema())
 
 
 def write_parquet(frame, out: str) -> None:

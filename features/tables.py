@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from features.errors import LeadscoreError
+from core.errors import LeadscoreError
 
 FORMATS = ("csv", "parquet")
 

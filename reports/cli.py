@@ -34,7 +34,7 @@ def compare(
     what sales made of them: a self-contained HTML report."""
     from rich.console import Console
 
-    from features.errors import LeadscoreError
+    from core.errors import LeadscoreError
     from reports.report import write_report
 
     if (data is None) == (db is None):

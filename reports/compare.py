@@ -15,74 +15,51 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from core.schema import ANSWER, Field
+
 GROUPS = ["both", "model only", "rules only", "neither"]
-COLUMNS = [
-    "lead_id",
-    "handed_over_at",
-    "segment",
-    "source",
-    "probability",
-    "is_mql",
-    "rule_score",
-    "rule_is_mql",
-    "decision",
-    "reason",
-]
+
+
+def report_columns(fields: tuple[Field, ...] = ANSWER) -> list[str]:
+    """The comparison frame's columns: each hand-over's time and source, the answer's fields
+    (`core.schema.ANSWER`) and what sales decided."""
+    lead_id, *answer = (f.name for f in fields)
+    return [lead_id, "handed_over_at", "source", *answer, "decision", "reason"]
+
+
+COLUMNS = report_columns()
 
 
 def from_folder(
     data: Path, model_uri: str, tracking_uri: str | None = None, rules: str | None = None, with_reasons: bool = True
 ) -> tuple[pd.DataFrame, dict]:
     """Every hand-over of a data folder, scored as of its hand-over by the model, and by its rules
-    or by the rule config in the YAML file `rules`."""
-    from features.build import build_features, rows_to_score
-    from features.contract import load_dataset
-    from serving.reasons import Explainer
+    or by the rule config in the YAML file `rules`; joined with its decision by (lead, hand-over)."""
+    from features.contract import TIMESTAMP, load_dataset
+    from features.defaults import load_rules
     from training import registry
-    from training.model import to_matrix
+    from training.score import score_dataset
 
     model = registry.load_model(model_uri, registry.connect(tracking_uri))
     dataset = load_dataset(data, model.contract)
-    rows, when = rows_to_score(dataset, at_handover=True)
-    features = build_features(
-        rows, dataset.events, when, model.feature_config, model.contract, population=dataset.leads
+    rule_config = load_rules(rules) if rules else None
+    answer = score_dataset(model, dataset, at_handover=True, reasons=with_reasons, rules=rule_config)
+    answer = answer.rename(columns={"as_of": "handed_over_at"}).astype({"handed_over_at": TIMESTAMP})
+    handovers = dataset.outcomes[["lead_id", "mql_at", "decision", "reason"]].rename(
+        columns={"mql_at": "handed_over_at"}
     )
-    answer = model.predict(features)
-    if rules:
-        from features.defaults import load_rules
-        from features.rules import rule_score
-
-        scored = rule_score(features, load_rules(rules))
-        answer["rule_score"], answer["rule_is_mql"] = scored.score, scored.is_mql
-    frame = pd.DataFrame(
-        {
-            "lead_id": answer["lead_id"].to_numpy(),
-            "handed_over_at": rows["mql_at"].to_numpy(),
-            "segment": answer["segment"].astype(str).to_numpy(),
-            "source": rows["source"].fillna("unknown").astype(str).to_numpy(),
-            "probability": answer["probability"].to_numpy(),
-            "is_mql": answer["is_mql"].to_numpy(),
-            "rule_score": answer["rule_score"].to_numpy(),
-            "rule_is_mql": answer["rule_is_mql"].to_numpy(),
-            "decision": dataset.outcomes["decision"].to_numpy(),
-            "reason": dataset.outcomes["reason"].to_numpy(),
-        }
-    )
-    if with_reasons:
-        explainer = Explainer(model.feature_names)
-        matrix = to_matrix(features, model.feature_names, model.lookups)
-        totals = explainer.totals(model.contributions(matrix))
-        records = features.to_dict("records")
-        frame["top_reasons"] = [
-            "; ".join(r.text for r in explainer.reasons(totals[i], records[i])) for i in range(len(frame))
-        ]
+    handovers = handovers.merge(dataset.leads[["lead_id", "account_id", "source"]], on="lead_id", how="left")
+    frame = answer.merge(handovers, on=["lead_id", "handed_over_at"], how="left", validate="one_to_one")
+    frame["source"] = frame["source"].fillna("unknown").astype(str)
+    frame["segment"] = frame["segment"].astype(str)
     info = {"model_version": model.version, "unseen_from": unseen_from(model_uri, tracking_uri)}
     if info["unseen_from"] is not None:
         # training kept each account in the oldest period it appears in: a hand-over is unseen
         # only if its account's first hand-over is in the test period
-        first = rows.groupby("account_id")["mql_at"].transform("min")
+        first = frame.groupby("account_id")["handed_over_at"].transform("min")
         frame["trained_on"] = (first < info["unseen_from"]).to_numpy()
-    return frame, info
+    extras = [c for c in ("top_reasons", "trained_on") if c in frame]
+    return frame[[*COLUMNS, *extras]], info
 
 
 def unseen_from(model_uri: str, tracking_uri: str | None = None) -> pd.Timestamp | None:
@@ -105,8 +82,8 @@ def from_store(url: str) -> tuple[pd.DataFrame, dict]:
     """Live traffic: each decided lead's last score before its decision (open leads: last score)."""
     from sqlalchemy import create_engine, make_url, select
 
-    from features.errors import LeadscoreError
-    from serving.store import decisions, redacted, scores
+    from core.errors import LeadscoreError
+    from core.store import decisions, redacted, scores
 
     try:
         parsed = make_url(url)
@@ -140,7 +117,10 @@ def from_store(url: str) -> tuple[pd.DataFrame, dict]:
     frame["is_mql"] = frame["is_mql"].astype(bool)
     frame["rule_is_mql"] = frame["rule_is_mql"].astype(bool)
     versions = sorted(v for v in frame["model_version"].dropna().unique())
-    return frame[COLUMNS].reset_index(drop=True), {"model_version": ", ".join(versions) or None, "unseen_from": None}
+    return frame.reindex(columns=COLUMNS).reset_index(drop=True), {
+        "model_version": ", ".join(versions) or None,
+        "unseen_from": None,
+    }
 
 
 def prepare(frame: pd.DataFrame, start=None, end=None) -> pd.DataFrame:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from features.errors import LeadscoreError
+from core.errors import LeadscoreError
 
 PROJECT = Path(__file__).resolve().parents[1]
 NOTEBOOK = PROJECT / "notebooks" / "model_vs_rules.ipynb"

@@ -25,7 +25,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve /score, /score_batch, /feedback, /healthz and /readyz (needs LEADSCORE_API_KEY)."""
-    from features.errors import LeadscoreError
+    from core.errors import LeadscoreError
 
     if not os.environ.get("LEADSCORE_API_KEY"):
         raise LeadscoreError("LEADSCORE_API_KEY is not set: export an API key the CRM will send as a bearer token")

@@ -7,11 +7,13 @@ import time
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from core.schema import ANSWER, LEAD, TEXT, Reason
+from core.schema import Field as Column
 from features.contract import EVENT_TYPES
 
-MAX_TEXT = 300
+MAX_TEXT = TEXT
 SKEW_SECONDS = 300.0  # a CRM's clock may run a few minutes ahead
 
 
@@ -57,23 +59,33 @@ class Contact(BaseModel):
         return _not_future(value, "created_at")
 
 
-class Lead(BaseModel):
+PYTHON = {"string": str, "double": float, "long": int, "boolean": bool, "datetime": datetime}
+API_DEFAULTS = {"account_id": "Default: the lead is its own account.", "created_at": "Default: the scoring time."}
+
+
+def _lead_field(field: Column):
+    """A `Lead` field from its definition in `core.schema.LEAD`: only the id is required."""
+    bounds = dict(max_length=field.max_length, ge=field.minimum, le=field.maximum)
+    bounds = {k: v for k, v in bounds.items() if v is not None}
+    description = " ".join(filter(None, [field.description, API_DEFAULTS.get(field.name)]))
+    if field.name == "lead_id":
+        return str, Field(min_length=1, description=description, **bounds)
+    return PYTHON[field.kind] | None, Field(default=None, description=description, **bounds)
+
+
+def _answer_field(field: Column):
+    """A `Score` field from its definition in `core.schema.ANSWER`."""
+    kind = Literal[field.choices] if field.choices else PYTHON[field.kind]
+    return (kind | None if field.nullable else kind), Field(description=field.description)
+
+
+LeadFields = create_model("LeadFields", __config__=ConfigDict(extra="forbid"), **{f.name: _lead_field(f) for f in LEAD})
+
+
+class Lead(LeadFields):
     """One lead as the CRM knows it: the contract's `leads` fields, optionally its recent events,
     its account's other contacts, or the engagement counters a flat CRM export aggregates."""
 
-    model_config = ConfigDict(extra="forbid")
-    lead_id: str = Field(min_length=1, max_length=128)
-    account_id: str | None = Field(default=None, max_length=128, description="Default: the lead is its own account.")
-    created_at: datetime | None = Field(default=None, description="Default: the scoring time.")
-    email_domain: str | None = Field(default=None, max_length=253)
-    job_title: str | None = Field(default=None, max_length=MAX_TEXT)
-    seniority: str | None = Field(default=None, max_length=64)
-    department: str | None = Field(default=None, max_length=MAX_TEXT)
-    company_size: int | None = Field(default=None, ge=0, le=10_000_000)
-    industry: str | None = Field(default=None, max_length=MAX_TEXT)
-    country: str | None = Field(default=None, max_length=MAX_TEXT)
-    region: str | None = Field(default=None, max_length=MAX_TEXT)
-    source: str | None = Field(default=None, max_length=MAX_TEXT)
     extra: dict[str, str | float | None] = Field(
         default_factory=dict, max_length=100, description="Extra fit columns and counters the model was trained on."
     )
@@ -101,25 +113,17 @@ class Lead(BaseModel):
         return value
 
 
-class Reason(BaseModel):
-    text: str
-    direction: Literal["positive", "negative"]
-    weight: float = Field(description="Contribution in log-odds (LightGBM's SHAP values), summed per reason.")
+def answer_model(fields: tuple[Column, ...] = ANSWER) -> type[BaseModel]:
+    """The API's answer: the fields of `core.schema.ANSWER`, then how it was answered and why."""
+    return create_model(
+        "Score",
+        __doc__="The answer for one lead: the model's and the rules' verdicts side by side.",
+        **{f.name: _answer_field(f) for f in fields},
+        scored_by=(Literal["model", "rules"], Field(description="Who answered: the model, or the rules.")),
+        fallback_reason=(str | None, Field(default=None, description="Why the rules answered, when they did.")),
+        top_reasons=(list[Reason], Field(description="The strongest reasons, in words.")),
+        next_step=(str, Field(description="What to do with the lead now (the serving config's routing rules).")),
+    )
 
 
-class Score(BaseModel):
-    lead_id: str
-    probability: float | None
-    score: int | None
-    grade: Literal["A", "B", "C", "D"]
-    is_mql: bool
-    threshold: float | None
-    rule_score: float
-    rule_is_mql: bool
-    rule_threshold: float
-    scored_by: Literal["model", "rules"]
-    fallback_reason: str | None = None
-    top_reasons: list[Reason]
-    next_step: str
-    model_version: str | None
-    segment: str
+Score = answer_model()

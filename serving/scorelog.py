@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from serving.store import FeedbackStore, StoreUnavailable
+from core.store import FeedbackStore, StoreUnavailable
 
 log = logging.getLogger("leadscore.serving")
 

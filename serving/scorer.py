@@ -13,12 +13,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.schema import LEAD, Reason
 from features.build import feature_columns
 from features.contract import ContractConfig
 from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
-from serving.reasons import Explainer
-from serving.schemas import Lead, Reason, Score
+from serving.schemas import Lead, Score
+from training.explain import Explainer, Row
 from training.model import LeadModel
 
 Grade = str
@@ -66,18 +67,8 @@ class ServingConfig(BaseModel):
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-LEAD_COLUMNS = (
-    "lead_id",
-    "email_domain",
-    "job_title",
-    "seniority",
-    "department",
-    "company_size",
-    "industry",
-    "country",
-    "region",
-    "source",
-)
+# the lead's own columns `feature_columns` reads (the account and creation time get defaults)
+LEAD_COLUMNS = tuple(f.name for f in LEAD if f.name not in ("account_id", "created_at"))
 
 
 def _micros(value: datetime) -> int:
@@ -89,29 +80,6 @@ def micros(values: list[datetime]) -> np.ndarray:
     """`_micros` of many validated (UTC-aware) times at once, from `timestamp()`: exact for any time
     the schema accepts (1970 to now: the float's rounding error stays under 0.5 microseconds)."""
     return np.rint(np.array([v.timestamp() for v in values], dtype=float) * 1e6).astype(np.int64)
-
-
-class Row(Mapping):
-    """One lead's feature values, read from the feature columns only when asked for (its reasons
-    read a handful of a hundred columns)."""
-
-    __slots__ = ("columns", "i")
-
-    def __init__(self, columns: dict, i: int):
-        self.columns, self.i = columns, i
-
-    def __getitem__(self, name: str):
-        return self.columns[name][self.i]
-
-    def __iter__(self):
-        return iter(self.columns)
-
-    def __len__(self) -> int:
-        return len(self.columns)
-
-    def get(self, name: str, default=None):
-        values = self.columns.get(name)
-        return default if values is None else values[self.i]
 
 
 class Scorer:
@@ -213,7 +181,7 @@ class Scorer:
         model_error, answered = self.unavailable, None
         if self.model is not None:
             try:
-                answered = self._model_answers(columns, segments, reasons)
+                answered = self._model_answers(columns, reasons)
             except Exception as exc:  # the model must never take the answer down: rules answer
                 model_error = f"model failed: {type(exc).__name__}"
         rule_scores = [round(float(x), 2) for x in rules.score]
@@ -269,18 +237,13 @@ class Scorer:
             )
         return answers
 
-    def _model_answers(self, columns: dict, segments: np.ndarray, reasons: bool = True):
-        """Probability, threshold, grade and per-concept SHAP totals for every row: one booster
-        pass (`pred_contrib`, whose rows sum to the raw log-odds) serves score and reasons."""
-        matrix = self.model.matrix(columns)
-        threads = self.config.threads if len(matrix) <= 32 else self.config.batch_threads
-        if reasons:
-            contributions = self.model.contributions(matrix, threads)
-            margin, totals = contributions.sum(axis=1), self.explainer.totals(contributions)
-        else:
-            margin, totals = self.model.margin(matrix, threads), None
-        probability = self.model.calibrate(margin, segments)
-        return probability, self.model.threshold(segments), self.model.grade(probability), totals
+    def _model_answers(self, columns: dict, reasons: bool = True):
+        """The model's arrays for every row (`LeadModel.answers`), with per-concept SHAP totals
+        when `reasons`."""
+        threads = self.config.threads if len(columns["lead_id"]) <= 32 else self.config.batch_threads
+        answers = self.model.answers(columns, contributions=reasons, threads=threads)
+        totals = self.explainer.totals(answers.contributions) if reasons else None
+        return answers.probability, answers.threshold, answers.grade, totals
 
     def _rule_grade(self, score: float) -> str:
         for grade, minimum in sorted(self.config.rule_grades.items(), key=lambda kv: -kv[1]):

@@ -22,6 +22,7 @@ import bentoml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, WrapValidator
 from starlette.responses import Response
 
+from core.store import score_row
 from features.contract import DECISIONS, REASONS
 from serving.asgi import RETRY_AFTER, STATE, Gatekeeper, keep_no_finished_requests
 from serving.schemas import Lead, Score
@@ -105,7 +106,7 @@ BatchLead = Annotated[Lead, WrapValidator(_lead_or_invalid)]
 
 def load_scorer():
     """The Scorer for the configured model, or a rules-only Scorer saying why the model is absent."""
-    from features.config import load_config
+    from core.config import load_config
     from features.contract import ContractConfig
     from features.defaults import load_features_config, load_rules
     from serving.scorer import Scorer, ServingConfig
@@ -139,8 +140,8 @@ def load_scorer():
 )
 class LeadScoring:
     def __init__(self) -> None:
+        from core.store import FeedbackStore
         from serving.scorelog import ScoreLog
-        from serving.store import FeedbackStore
 
         if not os.environ.get("LEADSCORE_API_KEY"):
             raise RuntimeError("LEADSCORE_API_KEY is not set: the service refuses to start without an API key")
@@ -168,23 +169,7 @@ class LeadScoring:
             if answer.scored_by == "rules":
                 FALLBACKS.labels(cause=fallback_cause(answer.fallback_reason or "")).inc()
         now = datetime.now(UTC)
-        self.score_log.add(
-            [
-                dict(
-                    lead_id=a.lead_id,
-                    scored_at=now,
-                    model_version=a.model_version,
-                    probability=a.probability,
-                    is_mql=a.is_mql,
-                    rule_score=a.rule_score,
-                    rule_is_mql=a.rule_is_mql,
-                    scored_by=a.scored_by,
-                    segment=a.segment,
-                    source=lead.source,
-                )
-                for a, lead in zip(answers, leads, strict=True)
-            ]
-        )
+        self.score_log.add([score_row(a, lead.source, now) for a, lead in zip(answers, leads, strict=True)])
 
     @bentoml.on_shutdown
     def close(self) -> None:
@@ -230,7 +215,7 @@ class LeadScoring:
     def feedback(self, feedback: Feedback, ctx: bentoml.Context) -> FeedbackReceipt:
         """Store a sales decision (idempotent by feedback_id) before answering; 503 with
         Retry-After when the store is down (nothing stored: post the same decision again)."""
-        from serving.store import StoreUnavailable
+        from core.store import StoreUnavailable
 
         if feedback.reason is not None and feedback.reason not in self.scorer.contract.reasons:
             raise bentoml.exceptions.BentoMLException(

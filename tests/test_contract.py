@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from features.config import load_config
+from core.config import load_config
+from core.errors import LeadscoreError
 from features.contract import ContractConfig, load_dataset
-from features.errors import LeadscoreError
 from tests.conftest import PROJECT, read_csv, write_csv
 
 

@@ -9,8 +9,8 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from features.errors import LeadscoreError
-from serving.store import FeedbackStore
+from core.errors import LeadscoreError
+from core.store import FeedbackStore
 from tests.conftest import AUTH, _client, decision
 from tests.live import TcpProxy, postgres_database
 from tests.test_service import HOT_LEAD

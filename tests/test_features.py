@@ -183,7 +183,7 @@ def test_shipped_features_yaml_equals_the_defaults():
 
 def test_bad_as_of_is_named(crm):
     leads, events, handovers = crm
-    from features.errors import LeadscoreError
+    from core.errors import LeadscoreError
 
     rows = handovers.head(3).assign(mql_at=[pd.Timestamp("2024-05-01", tz="UTC"), None, None])
     with pytest.raises(LeadscoreError, match=r"as_of: missing or unparseable time in row\(s\) 2, 3"):

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from core.errors import LeadscoreError
 from features.audit import audit
 from features.contract import load_dataset
-from features.errors import LeadscoreError
 from features.flat import import_export, load_mapping
 from tests.conftest import PROJECT, SHARED
 from tests.test_cli import run

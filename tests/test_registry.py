@@ -171,7 +171,7 @@ def test_train_with_search_logs_the_parameters_it_chose(capsys, tmp_path):
 def test_retrain_reads_the_decisions_the_service_stored(capsys, trained, store, tmp_path):
     from datetime import timedelta
 
-    from serving.store import FeedbackStore
+    from core.store import FeedbackStore
 
     uri, client = store
     history = load_dataset(trained["data"])

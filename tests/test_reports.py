@@ -105,7 +105,7 @@ def test_compare_writes_a_report_from_history(capsys, trained, tmp_path):
 
 
 def test_compare_writes_a_report_from_the_live_score_log(capsys, tmp_path):
-    from serving.store import FeedbackStore
+    from core.store import FeedbackStore
 
     url = f"sqlite:///{tmp_path / 'live.db'}"
     store = FeedbackStore(url)

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from core.errors import LeadscoreError
 from features.defaults import load_rules
-from features.errors import LeadscoreError
 from features.rules import Rule, RuleConfig, rule_score
 
 

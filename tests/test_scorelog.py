@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
+from core.store import FeedbackStore, StoreUnavailable, scores
 from serving.scorelog import ScoreLog
-from serving.store import FeedbackStore, StoreUnavailable, scores
 from tests.conftest import score_rows
 
 

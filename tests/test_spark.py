@@ -107,8 +107,9 @@ def test_spark_tables_of_a_catalog_schema_give_the_same_features(spark, data):
 
 
 def test_spark_scores_equal_in_process_scores(spark, trained, tmp_path):
-    from features.spark import spark_features, spark_scores
+    from features.spark import spark_features
     from training.score import score_folder
+    from training.spark import spark_scores
 
     model = trained["model"]
     expected = score_folder(

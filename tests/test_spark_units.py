@@ -8,10 +8,10 @@ import sys
 import pandas as pd
 import pytest
 
+from core.errors import LeadscoreError
 from features.build import build_features, feature_names
 from features.contract import ContractConfig
 from features.defaults import load_rules
-from features.errors import LeadscoreError
 from features.settings import FeatureConfig
 from features.spark import BUCKET, HANDOVER, bucket_features, conf_pairs, feature_schema, remote, session, where
 

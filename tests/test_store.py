@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from serving.store import FeedbackStore, decisions, redacted, scores
+from core.store import FeedbackStore, decisions, redacted, scores
 from tests.conftest import score_rows
 from tests.test_mlflow_server import _postgres
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.config import load_config
-from features.errors import LeadscoreError
+from core.config import load_config
+from core.errors import LeadscoreError
 from training.labels import label_outcomes
 from training.model import ALL
 from training.registry import gate

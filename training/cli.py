@@ -21,7 +21,7 @@ TrackingOption = Annotated[
 
 
 def _configs(training_config: Path | None, features_config: Path | None, rules: Path | None):
-    from features.config import load_config
+    from core.config import load_config
     from features.defaults import load_features_config, load_rules
     from training.settings import TrainingConfig
 
@@ -110,8 +110,8 @@ def retrain(
     """Merge new sales decisions into the history, retrain, and promote through the gate."""
     import pandas as pd
 
+    from core.errors import LeadscoreError
     from features.contract import folder_config, load_dataset, outcomes_schema, validate
-    from features.errors import LeadscoreError
     from features.tables import read_table
 
     if decisions is None and feedback_db is None:
@@ -127,7 +127,7 @@ def retrain(
         stdout.print(f"{len(extra):,} decision(s) from {decisions} merged into the history")
         parts.append(extra)
     if feedback_db is not None:
-        from serving.store import FeedbackStore, redacted
+        from core.store import FeedbackStore, redacted
         from training.feedback import decisions_as_outcomes
 
         store = FeedbackStore(None if feedback_db == "default" else feedback_db)
@@ -184,8 +184,8 @@ def score(
     spark_conf: SparkConfOption = None,
 ) -> None:
     """Score every lead: probability, score 0-100, grade, is_mql, rule score and model version."""
+    from core.errors import LeadscoreError
     from features.cli import _timestamp
-    from features.errors import LeadscoreError
     from features.tables import write_table
     from training.score import score_folder
 
@@ -219,8 +219,9 @@ def score(
 def _spark_scores(data, out, model_uri, when, at_handover, tracking_uri, master, spark_conf):
     """`leadscore score --engine spark`: features by Spark, the model applied to each batch of
     rows on the workers, scores written as a Parquet folder."""
-    from features.spark import parquet_out, spark_features, spark_scores, write_job
+    from features.spark import parquet_out, spark_features, write_job
     from training import registry
+    from training.spark import spark_scores
 
     parquet_out(out)  # before the model is loaded
     model = registry.load_model(model_uri, registry.connect(tracking_uri))

@@ -14,12 +14,24 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from core.schema import ANSWER, names
 from features.contract import ContractConfig
 from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
 
 ALL = "__all__"
 NEVER_DAYS = 10_000.0  # "days since" an event that never happened: long ago, not unknown
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What the model says about a batch of feature rows, as arrays (contributions: per feature,
+    the expected value last, when asked for)."""
+
+    probability: np.ndarray
+    threshold: np.ndarray
+    grade: np.ndarray
+    contributions: np.ndarray | None = None
 
 
 @dataclass
@@ -71,8 +83,20 @@ class LeadModel:
         return {segment: MarginMap.of(calibrator) for segment, calibrator in self.calibrators.items()}
 
     def probability(self, features) -> np.ndarray:
-        """Calibrated P(sales accepts) for each feature row."""
+        """Calibrated P(sales accepts) for each feature row (`answers` without thresholds and grades,
+        which need a fitted model: training calls this before it has chosen its thresholds)."""
         return self.calibrated(self.matrix(features), np.asarray(features["segment"]))
+
+    def answers(self, features, contributions: bool = False, threads: int | None = None) -> Answers:
+        """The model's arrays for feature rows, computed once: every scoring path (the service,
+        batch and Spark scoring, the report) adapts these. With `contributions`, one booster pass
+        (`pred_contrib`, whose rows sum to the raw log-odds) serves both the score and the reasons."""
+        matrix = self.matrix(features)
+        segments = np.asarray(features["segment"], dtype=object)
+        contrib = self.contributions(matrix, threads) if contributions else None
+        margin = contrib.sum(axis=1) if contrib is not None else self.margin(matrix, threads)
+        probability = self.calibrate(margin, segments)
+        return Answers(probability, self.threshold(segments), self.grade(probability), contrib)
 
     def threshold(self, segments: np.ndarray) -> np.ndarray:
         return np.array([self.thresholds.get(str(s), self.thresholds[ALL]) for s in segments], dtype=float)
@@ -84,28 +108,28 @@ class LeadModel:
             out[probability >= minimum] = name
         return out
 
-    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
-        """The full answer per feature row: model and rules side by side."""
-        probability = self.probability(features)
-        segments = features["segment"].to_numpy()
-        threshold = self.threshold(segments)
-        rules = rule_score(features, self.rules)
-        return pd.DataFrame(
-            {
-                "lead_id": features["lead_id"].to_numpy(),
-                "probability": probability,
-                "score": np.rint(probability * 100).astype(int),
-                "grade": self.grade(probability),
-                "is_mql": probability >= threshold,
-                "threshold": threshold,
-                "rule_score": rules.score,
-                "rule_is_mql": rules.is_mql,
-                "rule_threshold": rules.threshold,
-                "segment": segments,
-                "model_version": self.version,
-            },
-            index=features.index,
-        )
+    def predict(self, features: pd.DataFrame, rules: RuleConfig | None = None) -> pd.DataFrame:
+        """The full answer per feature row (`core.schema.ANSWER`): model and rules (this model's,
+        or `rules`) side by side."""
+        return self.frame(features, self.answers(features), rules)
+
+    def frame(self, features: pd.DataFrame, answers: Answers, rules: RuleConfig | None = None) -> pd.DataFrame:
+        """`answers` of `features` as the answer table, with the rule score beside them."""
+        scored = rule_score(features, rules or self.rules)
+        values = {
+            "lead_id": features["lead_id"].to_numpy(),
+            "probability": answers.probability,
+            "score": np.rint(answers.probability * 100).astype(int),
+            "grade": answers.grade,
+            "is_mql": answers.probability >= answers.threshold,
+            "threshold": answers.threshold,
+            "rule_score": scored.score,
+            "rule_is_mql": scored.is_mql,
+            "rule_threshold": scored.threshold,
+            "segment": features["segment"].to_numpy(),
+            "model_version": self.version,
+        }
+        return pd.DataFrame({name: values[name] for name in names(ANSWER)}, index=features.index)
 
     def contributions(self, matrix: np.ndarray, threads: int | None = None) -> np.ndarray:
         """LightGBM's SHAP contributions per feature (last column: the expected value)."""

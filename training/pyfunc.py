@@ -20,24 +20,10 @@ import pandas as pd
 from mlflow.models.signature import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+from core.errors import LeadscoreError
+from core.schema import ANSWER, LEAD, Field
 from features.build import build_features, row_columns
-from features.contract import FIT_CATEGORICAL
-from features.errors import LeadscoreError
 from training.model import LeadModel
-
-OUTPUT = (
-    ("lead_id", "string"),
-    ("probability", "double"),
-    ("score", "long"),
-    ("grade", "string"),
-    ("is_mql", "boolean"),
-    ("threshold", "double"),
-    ("rule_score", "double"),
-    ("rule_is_mql", "boolean"),
-    ("rule_threshold", "double"),
-    ("segment", "string"),
-    ("model_version", "string"),
-)
 
 
 class LeadscorePyfunc(mlflow.pyfunc.PythonModel):
@@ -81,25 +67,24 @@ def _events(rows: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def signature(model: LeadModel) -> ModelSignature:
-    """Every input column is optional except lead_id: feature rows or contract rows both fit."""
+def signature(model: LeadModel, answer: tuple[Field, ...] = ANSWER) -> ModelSignature:
+    """Every input column is optional except lead_id: feature rows or contract rows both fit. Lead
+    columns come from `core.schema.LEAD` (numbers as doubles: MLflow's check refuses a long with a
+    missing value), the output from `core.schema.ANSWER`."""
     categorical = set(model.categories) | {"size_band", "segment", "seniority", "email_type"}
+    extra = model.contract.extra_fit_columns
+    kinds = {f.name: "double" if f.kind == "long" else f.kind for f in LEAD}
+    kinds.update({name: "string" if kind == "categorical" else "double" for name, kind in extra.items()})
     columns = [ColSpec("string", "lead_id")]
-    contract = [c for c in row_columns(model.contract) if c != "lead_id"]
-    text = {
-        "account_id",
-        *FIT_CATEGORICAL,
-        *[n for n, k in model.contract.extra_fit_columns.items() if k == "categorical"],
-    }
-    for name in contract:
-        kind = "datetime" if name == "created_at" else "string" if name in text else "double"
-        columns.append(ColSpec(kind, name, required=False))
+    for name in row_columns(model.contract):
+        if name != "lead_id":
+            columns.append(ColSpec(kinds.get(name, "double"), name, required=False))
     columns += [ColSpec("datetime", "as_of", required=False), ColSpec("string", "events_json", required=False)]
     seen = {c.name for c in columns}
     for name in model.feature_names:
         if name not in seen:
             columns.append(ColSpec("string" if name in categorical else "double", name, required=False))
-    outputs = Schema([ColSpec(kind, name) for name, kind in OUTPUT])
+    outputs = Schema([ColSpec(f.kind, f.name, required=not f.nullable) for f in answer])
     return ModelSignature(inputs=Schema(columns), outputs=outputs)
 
 

@@ -15,7 +15,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from features.errors import LeadscoreError
+from core.errors import LeadscoreError
 from training.model import LeadModel
 from training.settings import GateConfig
 

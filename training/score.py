@@ -8,9 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.schema import ANSWER, names
 from features.build import account_chunks, build_features, rows_to_score
-from features.contract import load_dataset
+from features.contract import Dataset, load_dataset
+from features.rules import RuleConfig
 from training import registry
+from training.explain import Explainer
+from training.model import LeadModel
 
 CHUNK = 200_000  # rows per chunk (whole accounts, with their leads and events only)
 
@@ -22,12 +26,30 @@ def score_folder(
     at_handover: bool = False,
     tracking_uri: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    reasons: bool = False,
+    rules: RuleConfig | None = None,
 ) -> pd.DataFrame:
-    """Scores for every lead as of `as_of` (default now), or for every hand-over as of its mql_at."""
-    client = registry.connect(tracking_uri)
-    model = registry.load_model(model_uri, client)
+    """Scores for every lead as of `as_of` (default now), or for every hand-over as of its mql_at:
+    the answer (`core.schema.ANSWER`) with `as_of` after the id, in the rows' order; with
+    `reasons`, each row's reasons in words (`top_reasons`); with `rules`, their rule score instead
+    of the model's own."""
+    model = registry.load_model(model_uri, registry.connect(tracking_uri))
     dataset = load_dataset(data, model.contract)
+    return score_dataset(model, dataset, as_of, at_handover, progress, reasons, rules)
+
+
+def score_dataset(
+    model: LeadModel,
+    dataset: Dataset,
+    as_of=None,
+    at_handover: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    reasons: bool = False,
+    rules: RuleConfig | None = None,
+) -> pd.DataFrame:
+    """`score_folder` on tables already loaded, by a model already loaded."""
     rows, when = rows_to_score(dataset, as_of, at_handover)
+    explainer = Explainer(model.feature_names) if reasons else None
     parts, positions = [], []
     chunks = account_chunks(rows, dataset.leads, dataset.events, CHUNK)
     for i, (where, people, acts) in enumerate(chunks):
@@ -39,14 +61,19 @@ def score_folder(
             model.contract,
             population=dataset.leads.iloc[people],
         )
-        answer = model.predict(features)
+        answers = model.answers(features, contributions=reasons)
+        answer = model.frame(features, answers, rules)
         answer.insert(1, "as_of", features["as_of"].to_numpy())
+        if explainer is not None:
+            answer["top_reasons"] = explainer.texts(
+                answers.contributions, {c: features[c].to_numpy() for c in features}
+            )
         parts.append(answer)
         positions.append(where)
         if progress:
             progress(i + 1, len(chunks))
     if not parts:
-        return pd.DataFrame(columns=["lead_id", "as_of", "probability"])
+        return pd.DataFrame(columns=["lead_id", "as_of", *names(ANSWER)[1:]])
     out = pd.concat(parts, ignore_index=True)
     out = out.iloc[np.argsort(np.concatenate(positions), kind="stable")].reset_index(drop=True)  # rows' order
     out["probability"] = out["probability"].astype(np.float64)

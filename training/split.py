@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.errors import LeadscoreError
+from core.errors import LeadscoreError
 from training.settings import SplitConfig
 
 PARTS = ("train", "calibrate", "test")

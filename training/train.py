@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import log_loss, roc_auc_score
 
+from core.errors import LeadscoreError
 from features.arrays import to_columns
 from features.build import build_features, feature_names
 from features.contract import ContractConfig, Dataset, folder_config, load_dataset
-from features.errors import LeadscoreError
 from features.fit import fit_features
 from features.rules import RuleConfig
 from features.settings import FeatureConfig

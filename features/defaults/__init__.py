@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from features.config import load_config
+from core.config import load_config
 from features.rules import RuleConfig
 from features.settings import FeatureConfig
 

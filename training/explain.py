@@ -1,4 +1,4 @@
-"""Why a lead scored as it did, in words a sales rep understands.
+"""Why a lead scored as it did, in words a sales rep understands: contributions -> concepts -> words.
 
 LightGBM's own SHAP contributions (`pred_contrib`) are per feature; several features describe one
 thing the lead did or is (seven features are about the pricing page). Contributions are summed
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from serving.schemas import Reason
+from core.schema import Reason
 
 LEVEL_WORDS = {
     "c_level": "a C-level executive",
@@ -129,6 +129,29 @@ def describe(concept: str, row: Mapping) -> str:
     return f"{concept.replace('_', ' ')}: {value}"
 
 
+class Row(Mapping):
+    """One lead's feature values, read from the feature columns only when asked for (its reasons
+    read a handful of a hundred columns)."""
+
+    __slots__ = ("columns", "i")
+
+    def __init__(self, columns: Mapping, i: int):
+        self.columns, self.i = columns, i
+
+    def __getitem__(self, name: str):
+        return self.columns[name][self.i]
+
+    def __iter__(self):
+        return iter(self.columns)
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    def get(self, name: str, default=None):
+        values = self.columns.get(name)
+        return default if values is None else values[self.i]
+
+
 class Explainer:
     """Per-feature SHAP contributions of one model's features, summed per concept, in words."""
 
@@ -143,6 +166,12 @@ class Explainer:
         """Contribution per concept for each row (`contributions` as `pred_contrib` gives them,
         the expected value last)."""
         return contributions[:, : len(self.membership)] @ self.membership
+
+    def texts(self, contributions: np.ndarray, columns: Mapping) -> list[str]:
+        """Each row's reasons as one line ("reason; reason; ..."), from `pred_contrib` rows and the
+        feature columns they were computed on."""
+        totals = self.totals(contributions)
+        return ["; ".join(r.text for r in self.reasons(totals[i], Row(columns, i))) for i in range(len(totals))]
 
     def reasons(
         self, totals: np.ndarray, row: Mapping, positive: int = 3, negative: int = 2, minimum: float = 0.02

@@ -8,7 +8,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from features.errors import LeadscoreError
+from core.errors import LeadscoreError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

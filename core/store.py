@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -30,7 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from features.errors import LeadscoreError
+from core.errors import LeadscoreError
+from core.schema import ANSWER, TEXT, Field
 
 metadata = MetaData()
 decisions = Table(
@@ -46,21 +48,41 @@ decisions = Table(
     Column("note", Text, nullable=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
 )
-scores = Table(
-    "scores",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("lead_id", String(128), nullable=False, index=True),
-    Column("scored_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("model_version", String(128), nullable=True),
-    Column("probability", Float, nullable=True),
-    Column("is_mql", Boolean, nullable=False),
-    Column("rule_score", Float, nullable=False),
-    Column("rule_is_mql", Boolean, nullable=False),
-    Column("scored_by", String(8), nullable=False),
-    Column("segment", String(64), nullable=True),
-    Column("source", String(300), nullable=True),  # added after the first release: see `migrate`
-)
+SQL_TYPES = {"string": String, "double": Float, "long": BigInteger, "boolean": Boolean, "datetime": DateTime}
+
+
+def _sql(field: Field) -> Column:
+    """A score-log column for an answer field: nullable, so that `migrate` can add it to a table that
+    an older leadscore created."""
+    kind = SQL_TYPES[field.kind]
+    if field.kind == "string":
+        return Column(field.name, kind(field.length), nullable=True)
+    return Column(field.name, kind(timezone=True) if field.kind == "datetime" else kind(), nullable=True)
+
+
+def scores_table(meta: MetaData, fields: tuple[Field, ...] = ANSWER) -> Table:
+    """The score log: every answer's fields (`core.schema.ANSWER`), when, by what, and the lead's
+    source. Columns added to the answer after a table was created are added by `migrate`."""
+    lead_id, *rest = fields
+    return Table(
+        "scores",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column(lead_id.name, String(lead_id.length), nullable=False, index=True),
+        Column("scored_at", DateTime(timezone=True), nullable=False, index=True),
+        *(_sql(field) for field in rest),
+        Column("scored_by", String(8), nullable=False),
+        Column("source", String(TEXT), nullable=True),
+    )
+
+
+scores = scores_table(metadata)
+
+
+def score_row(answer, source: str | None, scored_at: datetime, fields: tuple[Field, ...] = ANSWER) -> dict:
+    """The score-log row of one answer (any object with the answer's fields as attributes)."""
+    row = {field.name: getattr(answer, field.name) for field in fields}
+    return {**row, "scored_at": scored_at, "scored_by": answer.scored_by, "source": source}
 
 
 def migrate(engine: Engine) -> list[str]:
