@@ -15,7 +15,8 @@ from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
 from features.transformer import learn_categories
 from training.calibration import fit_calibrators
-from training.model import LeadModel, category_lookups, monotone_constraints, to_matrix
+from training.encode import category_lookups, monotone_constraints, to_matrix
+from training.model import LeadModel
 from training.settings import TrainingConfig
 from training.thresholds import choose_thresholds
 
