@@ -20,6 +20,7 @@ from features.contract import FIT_CATEGORICAL, FIT_NUMERIC, ContractConfig
 from features.engagement import DAY_US, AccountActivity, LeadActivity
 from features.fit import RANK, categorical_columns, fit_features, seniority_of
 from features.settings import FeatureConfig
+from features.spec import FeatureSpec
 from features.timeline import Clock
 
 STEPS = ("fit", "timelines", "engagement", "account")
@@ -217,21 +218,6 @@ def account_chunks(
 
 
 def feature_names(config: FeatureConfig | None = None, contract: ContractConfig | None = None) -> list[str]:
-    """The feature columns `build_features` returns (besides `lead_id` and `as_of`), in order."""
-    config = config or FeatureConfig()
-    contract = contract or ContractConfig()
-    probe = {name: np.array([None], dtype=object) for name in row_columns(contract)}
-    probe.update(
-        lead_id=np.array(["probe"], dtype=object),
-        account_id=np.array(["probe"], dtype=object),
-        created_at=np.array([0]),
-        company_size=np.array([np.nan]),
-    )
-    probe.update({name: np.array([np.nan]) for name in contract.counter_columns})
-    empty = {
-        "lead_id": np.array([], dtype=object),
-        "ts": np.array([], dtype=np.int64),
-        "type": np.array([], dtype=object),
-    }
-    names = feature_columns(probe, np.array([0]), empty, config, contract)
-    return [n for n in names if n not in ("lead_id", "as_of")]
+    """The feature columns `build_features` returns (besides `lead_id` and `as_of`), in order: the
+    feature spec's names."""
+    return FeatureSpec(config, contract).names

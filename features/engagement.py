@@ -8,6 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from features.names import (
+    FLAGS,
+    LAST_ACTIVITY,
+    PRODUCT_DAYS,
+    active_days,
+    click_rate,
+    count,
+    days_since,
+    decayed,
+    engaged_contacts,
+    events_in,
+)
 from features.settings import FeatureConfig
 from features.timeline import Clock, Timeline, first_per_day
 
@@ -47,37 +59,32 @@ class LeadActivity:
                 w: (stop - self.by_type.stop(seg, np.tile(old, len(kinds)))).reshape(shape).astype(float)
                 for w, old in window_rank.items()
             }
-            decayed = self.by_type.decayed(start, stop, np.tile(at, len(kinds))).reshape(shape)
+            decayed_ = self.by_type.decayed(start, stop, np.tile(at, len(kinds))).reshape(shape)
             seen = self.by_type.last(start, stop).reshape(shape)
             total = (stop - start).reshape(shape).astype(float)
             for i, k in enumerate(kinds):
                 name = self.types[k]
                 for w in window_rank:
-                    out[f"n_{name}_{w}d"] = counts[w][i]
-                out[f"decay_{name}"] = decayed[i]
+                    out[count(name, w)] = counts[w][i]
+                out[decayed(name)] = decayed_[i]
                 last[name] = seen[i]
                 if name == "product_active_day":
-                    out["product_active_days"] = total[i]
+                    out[PRODUCT_DAYS] = total[i]
         for name in config.recency_events:
-            out[f"days_since_{name}"] = (at - last[name]) / DAY_US
+            out[days_since(name)] = (at - last[name]) / DAY_US
         start, stop = self.by_lead.start(lead), self.by_lead.stop(lead, rank)
-        out["days_since_last_activity"] = (at - self.by_lead.last(start, stop)) / DAY_US
+        out[LAST_ACTIVITY] = (at - self.by_lead.last(start, stop)) / DAY_US
         out["engagement_decayed"] = self.by_lead.decayed(start, stop, at)
         for w, old in window_rank.items():
-            out[f"n_events_{w}d"] = (stop - self.by_lead.stop(lead, old)).astype(float)
+            out[events_in(w)] = (stop - self.by_lead.stop(lead, old)).astype(float)
         span = config.active_days_window_days
         old = self.clock.rank(at - span * DAY_US)
-        out[f"active_days_{span}d"] = (self.by_day.stop(lead, rank) - self.by_day.stop(lead, old)).astype(float)
+        out[active_days(span)] = (self.by_day.stop(lead, rank) - self.by_day.stop(lead, old)).astype(float)
         longest = max(config.windows_days)
-        opens, clicks = out[f"n_email_open_{longest}d"], out[f"n_email_click_{longest}d"]
+        opens, clicks = out[count("email_open", longest)], out[count("email_click", longest)]
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[f"email_ctr_{longest}d"] = np.where(opens > 0, np.minimum(clicks / opens, 1.0), np.nan)
-        for flag, name in (
-            ("has_pricing_view", "pricing_page_view"),
-            ("has_demo_request", "demo_request"),
-            ("trial_started", "free_trial_signup"),
-            ("unsubscribed", "unsubscribe"),
-        ):
+            out[click_rate(longest)] = np.where(opens > 0, np.minimum(clicks / opens, 1.0), np.nan)
+        for flag, name in FLAGS.items():
             out[flag] = (~np.isnan(last[name])).astype(np.int8)
         return out
 
@@ -132,7 +139,7 @@ class AccountActivity:
         seg_start, seg_stop = self.events.start(account), self.events.stop(account, rank)
         return {
             "account_contacts": (self.contacts.stop(account, rank) - self.contacts.start(account)).astype(float),
-            f"account_engaged_contacts_{window}d": np.bincount(row, weights=engaged, minlength=len(account)),
+            engaged_contacts(window): np.bincount(row, weights=engaged, minlength=len(account)),
             "account_engagement_decayed": self.events.decayed(seg_start, seg_stop, at),
             "account_top_engaged_seniority": np.where(np.isfinite(top), top, np.nan),
         }

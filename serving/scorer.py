@@ -18,9 +18,10 @@ from features.build import feature_columns
 from features.contract import ContractConfig
 from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
+from features.spec import FeatureSpec
 from serving.schemas import Lead, Score
 from training.explain import Explainer, Row
-from training.model import LeadModel
+from training.model import Answers, LeadModel
 
 Grade = str
 
@@ -99,7 +100,11 @@ class Scorer:
         self.config = config or ServingConfig()
         self.unavailable = unavailable or ("no model loaded" if model is None else None)
         self.descriptions = {rule.name: rule.description for rule in rules.rules}
-        self.explainer = Explainer(model.feature_names) if model else None
+        self.spec = FeatureSpec(self.feature_config, self.contract)
+        self.spec.check([rule.feature for rule in rules.rules], "rules: feature")
+        needs = [flag for step in self.config.next_steps for flag in step.requires]
+        self.spec.check(needs, "serving config next_steps: requires", kind="flag")
+        self.explainer = Explainer(model.feature_names, self.spec) if model else None
         names = [*self.contract.extra_fit_columns, *self.contract.counter_columns]
         # the lead columns `feature_columns` reads: the schema's own fields, and the contract's
         # extra fit columns and counters, which a lead carries in `extra`
@@ -177,7 +182,6 @@ class Scorer:
         model's reasons when `reasons` is false (SHAP is most of a large batch's time)."""
         columns = self.features(leads, now)
         rules = rule_score(columns, self.rules)
-        segments = np.asarray(columns["segment"], dtype=object)
         model_error, answered = self.unavailable, None
         if self.model is not None:
             try:
@@ -187,63 +191,65 @@ class Scorer:
         rule_scores = [round(float(x), 2) for x in rules.score]
         why = [model_error or self._missing(lead) for lead in leads]
         by_rules = [answered is None or reason is not None for reason in why]
-        probability, threshold, model_grades, totals = answered or (None, None, None, None)
-        grades = [self._rule_grade(rule_scores[i]) if by_rules[i] else str(model_grades[i]) for i in range(len(leads))]
+        grades = [
+            self._rule_grade(rule_scores[i]) if by_rules[i] else str(answered[0].grade[i]) for i in range(len(leads))
+        ]
         steps = self._next_steps(grades, columns)
-        answers = []
+        out = []
         for i, lead in enumerate(leads):
             base = dict(
                 lead_id=lead.lead_id,
                 rule_score=rule_scores[i],
                 rule_is_mql=bool(rules.is_mql[i]),
                 rule_threshold=float(rules.threshold[i]),
-                segment=str(segments[i]),
+                segment=str(columns["segment"][i]),
                 grade=grades[i],
                 next_step=steps[i],
             )
-            if by_rules[i]:
-                fired = [
-                    Reason(
-                        text=self.descriptions[name], direction="positive" if p > 0 else "negative", weight=round(p, 2)
-                    )
-                    for name, p in rules.fired(i)[:5]
-                ]
-                answers.append(
-                    Score(
-                        **base,
-                        probability=None,
-                        score=None,
-                        is_mql=base["rule_is_mql"],
-                        threshold=None,
-                        scored_by="rules",
-                        fallback_reason=why[i],
-                        top_reasons=fired,
-                        model_version=None,
-                    )
-                )
-                continue
-            p = float(probability[i])
-            answers.append(
-                Score(
-                    **base,
-                    probability=round(p, 6),
-                    score=round(p * 100),
-                    is_mql=p >= threshold[i],
-                    threshold=round(float(threshold[i]), 6),
-                    scored_by="model",
-                    top_reasons=self.explainer.reasons(totals[i], Row(columns, i)) if reasons else [],
-                    model_version=self.model.version,
-                )
+            out.append(
+                self._by_rules(base, rules, i, why[i]) if by_rules[i] else self._by_model(base, answered, columns, i)
             )
-        return answers
+        return out
 
-    def _model_answers(self, columns: dict, reasons: bool = True):
+    def _by_rules(self, base: dict, rules, i: int, why: str | None) -> Score:
+        """The rules' answer for lead `i`, with the rules that fired as its reasons."""
+        fired = [
+            Reason(text=self.descriptions[name], direction="positive" if p > 0 else "negative", weight=round(p, 2))
+            for name, p in rules.fired(i)[:5]
+        ]
+        return Score(
+            **base,
+            probability=None,
+            score=None,
+            is_mql=base["rule_is_mql"],
+            threshold=None,
+            scored_by="rules",
+            fallback_reason=why,
+            top_reasons=fired,
+            model_version=None,
+        )
+
+    def _by_model(self, base: dict, answered: tuple[Answers, np.ndarray | None], columns: dict, i: int) -> Score:
+        """The model's answer for lead `i`, with its reasons when the per-concept totals were asked for."""
+        answers, totals = answered
+        p, threshold = float(answers.probability[i]), float(answers.threshold[i])
+        return Score(
+            **base,
+            probability=round(p, 6),
+            score=round(p * 100),
+            is_mql=p >= threshold,
+            threshold=round(threshold, 6),
+            scored_by="model",
+            top_reasons=self.explainer.reasons(totals[i], Row(columns, i)) if totals is not None else [],
+            model_version=self.model.version,
+        )
+
+    def _model_answers(self, columns: dict, reasons: bool = True) -> tuple[Answers, np.ndarray | None]:
         """The model's arrays for every row (`LeadModel.answers`), with per-concept SHAP totals
         when `reasons`."""
         threads = self.config.threads if len(columns["lead_id"]) <= 32 else self.config.batch_threads
         answers = self.model.answers(columns, contributions=reasons, threads=threads)
-        totals = self.explainer.totals(answers.contributions) if reasons else None
-        return answers.probability, answers.threshold, answers.grade, totals
+        return answers, self.explainer.totals(answers.contributions) if reasons else None
 
     def _rule_grade(self, score: float) -> str:
         for grade, minimum in sorted(self.config.rule_grades.items(), key=lambda kv: -kv[1]):
