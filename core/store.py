@@ -85,14 +85,14 @@ def score_row(answer, source: str | None, scored_at: datetime, fields: tuple[Fie
     return {**row, "scored_at": scored_at, "scored_by": answer.scored_by, "source": source}
 
 
-def migrate(engine: Engine) -> list[str]:
+def migrate(engine: Engine, meta: MetaData = metadata) -> list[str]:
     """Add the nullable columns a newer leadscore logs to tables an older one created (rows kept,
     the new column empty for them); the schema only ever grows. Returns what it added."""
     from sqlalchemy import inspect, text
 
     added = []
     existing = inspect(engine)
-    for table in metadata.sorted_tables:
+    for table in meta.sorted_tables:
         have = {column["name"] for column in existing.get_columns(table.name)}
         for column in table.columns:
             if column.name in have:
