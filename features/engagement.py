@@ -8,18 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from features.names import (
-    FLAGS,
-    LAST_ACTIVITY,
-    PRODUCT_DAYS,
-    active_days,
-    click_rate,
-    count,
-    days_since,
-    decayed,
-    engaged_contacts,
-    events_in,
-)
+from features import names
 from features.settings import FeatureConfig
 from features.timeline import Clock, Timeline, first_per_day
 
@@ -65,26 +54,30 @@ class LeadActivity:
             for i, k in enumerate(kinds):
                 name = self.types[k]
                 for w in window_rank:
-                    out[count(name, w)] = counts[w][i]
-                out[decayed(name)] = decayed_[i]
+                    out[names.count(name, w)] = counts[w][i]
+                out[names.of_event(names.DECAYED, name)] = decayed_[i]
                 last[name] = seen[i]
                 if name == "product_active_day":
-                    out[PRODUCT_DAYS] = total[i]
+                    out[names.PRODUCT_DAYS] = total[i]
         for name in config.recency_events:
-            out[days_since(name)] = (at - last[name]) / DAY_US
+            out[names.of_event(names.DAYS_SINCE, name)] = (at - last[name]) / DAY_US
         start, stop = self.by_lead.start(lead), self.by_lead.stop(lead, rank)
-        out[LAST_ACTIVITY] = (at - self.by_lead.last(start, stop)) / DAY_US
+        out[names.LAST_ACTIVITY] = (at - self.by_lead.last(start, stop)) / DAY_US
         out["engagement_decayed"] = self.by_lead.decayed(start, stop, at)
         for w, old in window_rank.items():
-            out[events_in(w)] = (stop - self.by_lead.stop(lead, old)).astype(float)
+            out[names.windowed(names.EVENTS, w)] = (stop - self.by_lead.stop(lead, old)).astype(float)
         span = config.active_days_window_days
         old = self.clock.rank(at - span * DAY_US)
-        out[active_days(span)] = (self.by_day.stop(lead, rank) - self.by_day.stop(lead, old)).astype(float)
+        out[names.windowed(names.ACTIVE_DAYS, span)] = (
+            self.by_day.stop(lead, rank) - self.by_day.stop(lead, old)
+        ).astype(float)
         longest = max(config.windows_days)
-        opens, clicks = out[count("email_open", longest)], out[count("email_click", longest)]
+        opens, clicks = out[names.count("email_open", longest)], out[names.count("email_click", longest)]
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[click_rate(longest)] = np.where(opens > 0, np.minimum(clicks / opens, 1.0), np.nan)
-        for flag, name in FLAGS.items():
+            out[names.windowed(names.CLICK_RATE, longest)] = np.where(
+                opens > 0, np.minimum(clicks / opens, 1.0), np.nan
+            )
+        for flag, name in names.FLAGS.items():
             out[flag] = (~np.isnan(last[name])).astype(np.int8)
         return out
 
@@ -139,7 +132,7 @@ class AccountActivity:
         seg_start, seg_stop = self.events.start(account), self.events.stop(account, rank)
         return {
             "account_contacts": (self.contacts.stop(account, rank) - self.contacts.start(account)).astype(float),
-            engaged_contacts(window): np.bincount(row, weights=engaged, minlength=len(account)),
+            names.windowed(names.ENGAGED_CONTACTS, window): np.bincount(row, weights=engaged, minlength=len(account)),
             "account_engagement_decayed": self.events.decayed(seg_start, seg_stop, at),
             "account_top_engaged_seniority": np.where(np.isfinite(top), top, np.nan),
         }

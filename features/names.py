@@ -3,35 +3,9 @@ columns with them, and the spec (`features/spec.py`) and the reasons' words read
 
 from __future__ import annotations
 
-
-def count(event_type: str, days: int) -> str:
-    return f"n_{event_type}_{days}d"
-
-
-def decayed(event_type: str) -> str:
-    return f"decay_{event_type}"
-
-
-def days_since(event_type: str) -> str:
-    return f"days_since_{event_type}"
-
-
-def events_in(days: int) -> str:
-    return f"n_events_{days}d"
-
-
-def active_days(days: int) -> str:
-    return f"active_days_{days}d"
-
-
-def click_rate(days: int) -> str:
-    return f"email_ctr_{days}d"
-
-
-def engaged_contacts(days: int) -> str:
-    return f"account_engaged_contacts_{days}d"
-
-
+COUNT, DECAYED, DAYS_SINCE = "n", "decay", "days_since"  # per event type: n_demo_request_7d, decay_demo_request
+EVENTS, ACTIVE_DAYS, CLICK_RATE = "n_events", "active_days", "email_ctr"  # per window: n_events_30d
+ENGAGED_CONTACTS = "account_engaged_contacts"  # account contacts active in the window
 LAST_ACTIVITY = "days_since_last_activity"
 PRODUCT_DAYS = "product_active_days"
 FLAGS = {  # flag -> the event type it says happened at least once
@@ -40,3 +14,18 @@ FLAGS = {  # flag -> the event type it says happened at least once
     "trial_started": "free_trial_signup",
     "unsubscribed": "unsubscribe",
 }
+
+
+def of_event(stem: str, event_type: str) -> str:
+    """A feature about one event type: `decay_pricing_page_view`."""
+    return f"{stem}_{event_type}"
+
+
+def windowed(stem: str, days: int) -> str:
+    """A feature over the last `days` days: `n_events_30d`."""
+    return f"{stem}_{days}d"
+
+
+def count(event_type: str, days: int) -> str:
+    """Events of one type in the last `days` days: `n_pricing_page_view_7d`."""
+    return windowed(of_event(COUNT, event_type), days)

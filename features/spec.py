@@ -16,20 +16,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from core.errors import LeadscoreError
+from features import names
 from features.contract import ContractConfig
 from features.fit import CATEGORICAL, categorical_columns
-from features.names import (
-    FLAGS,
-    LAST_ACTIVITY,
-    PRODUCT_DAYS,
-    active_days,
-    click_rate,
-    count,
-    days_since,
-    decayed,
-    engaged_contacts,
-    events_in,
-)
 from features.settings import FeatureConfig
 from features.words import describe
 
@@ -96,23 +85,32 @@ def _events(config: FeatureConfig, contract: ContractConfig) -> list[FeatureInfo
     out = []
     for kind in contract.event_types:
         concept, up = EVENT_CONCEPTS.get(kind, kind), int(kind in INTENT_EVENTS)
-        out += [FeatureInfo(count(kind, w), "number", "engagement", concept, up) for w in config.windows_days]
-        out.append(FeatureInfo(decayed(kind), "number", "engagement", concept, up))
+        out += [FeatureInfo(names.count(kind, w), "number", "engagement", concept, up) for w in config.windows_days]
+        out.append(FeatureInfo(names.of_event(names.DECAYED, kind), "number", "engagement", concept, up))
         if kind == "product_active_day":
-            out.append(FeatureInfo(PRODUCT_DAYS, "number", "engagement", concept))
+            out.append(FeatureInfo(names.PRODUCT_DAYS, "number", "engagement", concept))
     for kind in config.recency_events:
         direction = -1 if kind in INTENT_EVENTS else 0
-        out.append(FeatureInfo(days_since(kind), "days", "engagement", EVENT_CONCEPTS.get(kind, kind), direction))
+        out.append(
+            FeatureInfo(
+                names.of_event(names.DAYS_SINCE, kind), "days", "engagement", EVENT_CONCEPTS.get(kind, kind), direction
+            )
+        )
     out += [
-        FeatureInfo(LAST_ACTIVITY, "days", "engagement", "activity", -1),
+        FeatureInfo(names.LAST_ACTIVITY, "days", "engagement", "activity", -1),
         FeatureInfo("engagement_decayed", "number", "engagement", "activity", 1),
-        *(FeatureInfo(events_in(w), "number", "engagement", "activity", 1) for w in config.windows_days),
-        FeatureInfo(active_days(config.active_days_window_days), "number", "engagement", "activity", 1),
-        FeatureInfo(click_rate(max(config.windows_days)), "number", "engagement", "email"),
+        *(
+            FeatureInfo(names.windowed(names.EVENTS, w), "number", "engagement", "activity", 1)
+            for w in config.windows_days
+        ),
+        FeatureInfo(
+            names.windowed(names.ACTIVE_DAYS, config.active_days_window_days), "number", "engagement", "activity", 1
+        ),
+        FeatureInfo(names.windowed(names.CLICK_RATE, max(config.windows_days)), "number", "engagement", "email"),
     ]
     out += [
         FeatureInfo(flag, "flag", "engagement", EVENT_CONCEPTS[kind], int(kind in INTENT_EVENTS))
-        for flag, kind in FLAGS.items()
+        for flag, kind in names.FLAGS.items()
     ]
     return out
 
@@ -120,7 +118,9 @@ def _events(config: FeatureConfig, contract: ContractConfig) -> list[FeatureInfo
 def _account(config: FeatureConfig) -> list[FeatureInfo]:
     return [
         FeatureInfo("account_contacts", "number", "account", "account"),
-        FeatureInfo(engaged_contacts(config.engaged_window_days), "number", "account", "account", 1),
+        FeatureInfo(
+            names.windowed(names.ENGAGED_CONTACTS, config.engaged_window_days), "number", "account", "account", 1
+        ),
         FeatureInfo("account_engagement_decayed", "number", "account", "account", 1),
         FeatureInfo("account_top_engaged_seniority", "number", "account", "account", 1),
         FeatureInfo("lead_age_days", "number", "engagement", "age"),
@@ -149,11 +149,11 @@ class FeatureSpec:
     def of_kind(self, kind: Kind) -> list[str]:
         return [f.name for f in self.features.values() if f.kind == kind]
 
-    def check(self, names: Iterable[str], where: str, kind: Kind | None = None) -> None:
-        """Raise, naming them, if `names` (from a config at `where`) are not features of this spec
-        (or not of `kind`)."""
+    def check(self, wanted: Iterable[str], where: str, kind: Kind | None = None) -> None:
+        """Raise, naming them, if the features a config at `where` names are not features of this
+        spec (or not of `kind`)."""
         allowed = self.features if kind is None else self.of_kind(kind)
-        unknown = [n for n in dict.fromkeys(names) if n not in allowed]
+        unknown = [n for n in dict.fromkeys(wanted) if n not in allowed]
         if unknown:
             what = "feature" if kind is None else f"{kind} feature"
             raise LeadscoreError(
@@ -173,15 +173,15 @@ class FeatureSpec:
         return out
 
     def monotone(
-        self, names: list[str], increasing: list[str] | None = None, decreasing: list[str] | None = None
+        self, columns: list[str], increasing: list[str] | None = None, decreasing: list[str] | None = None
     ) -> list[int]:
-        """LightGBM's monotone constraints for `names`: the spec's directions, or the features that
+        """LightGBM's monotone constraints for `columns`: the spec's directions, or the features that
         `increasing` / `decreasing` name (patterns as in `matching`) when given."""
         if increasing is None and decreasing is None:
-            return [self.features[n].monotone if n in self.features else 0 for n in names]
+            return [self.features[n].monotone if n in self.features else 0 for n in columns]
         up = self.matching(increasing or [], "training config model.monotone_increasing")
         down = self.matching(decreasing or [], "training config model.monotone_decreasing")
-        return [1 if n in up else -1 if n in down else 0 for n in names]
+        return [1 if n in up else -1 if n in down else 0 for n in columns]
 
     def words(self, concept: str, row: Mapping) -> str:
         """One sentence about `concept` for the lead whose feature values are `row`."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
-from features.names import FLAGS, LAST_ACTIVITY, PRODUCT_DAYS, active_days, click_rate, count, engaged_contacts
+from features import names
 from features.settings import FeatureConfig
 
 LEVEL_WORDS = {
@@ -37,12 +37,12 @@ def _times(n: float, thing: str) -> str:
 
 
 def _flag(event_type: str) -> str:
-    return next(flag for flag, kind in FLAGS.items() if kind == event_type)
+    return next(flag for flag, kind in names.FLAGS.items() if kind == event_type)
 
 
 def _pricing(row: Mapping, config: FeatureConfig) -> str:
     recent = min(config.windows_days)
-    visits = _n(row, count("pricing_page_view", recent))
+    visits = _n(row, names.count("pricing_page_view", recent))
     if visits:
         return f"visited the pricing page {_times(visits, 'times')} in the last {recent} days"
     if _n(row, _flag("pricing_page_view")):
@@ -53,14 +53,14 @@ def _pricing(row: Mapping, config: FeatureConfig) -> str:
 def _in_window(event_type: str, verb: str, thing: str, suffix: str = "") -> Words:
     def words(row: Mapping, config: FeatureConfig) -> str:
         longest = max(config.windows_days)
-        return f"{verb} {_times(_n(row, count(event_type, longest)), thing)}{suffix} in the last {longest} days"
+        return f"{verb} {_times(_n(row, names.count(event_type, longest)), thing)}{suffix} in the last {longest} days"
 
     return words
 
 
 def _email(row: Mapping, config: FeatureConfig) -> str:
     longest = max(config.windows_days)
-    ctr = row.get(click_rate(longest))
+    ctr = row.get(names.windowed(names.CLICK_RATE, longest))
     if not _missing(ctr):
         return f"clicked {float(ctr):.0%} of the marketing emails opened in the last {longest} days"
     return "has not opened marketing email lately"
@@ -68,15 +68,17 @@ def _email(row: Mapping, config: FeatureConfig) -> str:
 
 def _account(row: Mapping, config: FeatureConfig) -> str:
     window = config.engaged_window_days
-    return f"{_times(_n(row, engaged_contacts(window)), 'contacts')} of the account active in the last {window} days"
+    contacts = _n(row, names.windowed(names.ENGAGED_CONTACTS, window))
+    return f"{_times(contacts, 'contacts')} of the account active in the last {window} days"
 
 
 def _activity(row: Mapping, config: FeatureConfig) -> str:
-    since = row.get(LAST_ACTIVITY)
+    since = row.get(names.LAST_ACTIVITY)
     if _missing(since):
         return "no recorded activity"
     span = config.active_days_window_days
-    return f"active on {_times(_n(row, active_days(span)), 'days')} in the last {span} days, last {since:.0f} days ago"
+    days = _n(row, names.windowed(names.ACTIVE_DAYS, span))
+    return f"active on {_times(days, 'days')} in the last {span} days, last {since:.0f} days ago"
 
 
 def _role(row: Mapping, config: FeatureConfig) -> str:
@@ -117,7 +119,7 @@ WORDS: dict[str, Words] = {
     "pricing": _pricing,
     "demo": _yes_no("has_demo_request", "requested a demo", "has not requested a demo"),
     "trial": _yes_no("trial_started", "started a free trial", "has not started a free trial"),
-    "product": lambda row, config: f"used the product on {_times(_n(row, PRODUCT_DAYS), 'days')}",
+    "product": lambda row, config: f"used the product on {_times(_n(row, names.PRODUCT_DAYS), 'days')}",
     "webinar": _in_window("webinar_attended", "attended", "webinars"),
     "content": _in_window("content_download", "downloaded", "pieces", " of content"),
     "unsubscribed": _yes_no("unsubscribed", "unsubscribed from marketing email", "still subscribed to marketing email"),
