@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 console = Console(stderr=True)
 stdout = Console(soft_wrap=True)  # messages people grep stay on one line, whatever the width
@@ -26,6 +29,14 @@ class Engine(StrEnum):
     spark = "spark"
 
 
+# the options of a command that reads the contract tables on pandas or on Spark (features, score)
+DataOption = Annotated[
+    str,
+    typer.Option(
+        help="Data folder (leads, events; outcomes with --at-handover); with --engine spark also a URI "
+        "(s3a://...) or catalog:SCHEMA for Spark tables."
+    ),
+]
 EngineOption = Annotated[
     Engine, typer.Option(help="pandas: on this machine; spark: on Spark (needs the extra: pip install '.[spark]').")
 ]
@@ -100,13 +111,7 @@ def validate(
 
 
 def features(
-    data: Annotated[
-        str,
-        typer.Option(
-            help="Data folder (leads, events, outcomes); with --engine spark also a URI (s3a://...) "
-            "or catalog:SCHEMA for Spark tables."
-        ),
-    ],
+    data: DataOption,
     out: Annotated[Path, typer.Option(help="Feature table to write (.parquet or .csv).")],
     as_of: Annotated[str | None, typer.Option(help="Score time, inclusive (ISO 8601); default: now.")] = None,
     at_handover: Annotated[
@@ -120,25 +125,38 @@ def features(
     spark_conf: SparkConfOption = None,
 ) -> None:
     """Build point-in-time fit, engagement and account features (and the rule score) for every lead."""
-
     from core.config import load_config
-    from core.errors import LeadscoreError
-    from features.build import STEPS, build_features, rows_to_score
-    from features.contract import ContractConfig, folder_config, load_dataset
+    from features.contract import ContractConfig, folder_config
     from features.defaults import load_features_config, load_rules
-    from features.rules import rule_score
-    from features.tables import write_table
+
+    when = scoring_time(as_of, at_handover, out)
+    contract = load_config(config, ContractConfig) if config else folder_config(data)
+    feature_config, rule_config = load_features_config(features_config), load_rules(rules)
+    if engine is Engine.spark:
+        _spark_features(data, out, when, at_handover, feature_config, contract, rule_config, master, spark_conf)
+    else:
+        _pandas_features(data, out, when, at_handover, feature_config, contract, rule_config)
+
+
+def scoring_time(as_of: str | None, at_handover: bool, out: Path) -> pd.Timestamp | None:
+    """The `--as-of` time (None: now, or each hand-over's with `--at-handover`), after checking
+    the options a scoring command shares: one scoring time at most, a table name for `--out`."""
+    from core.errors import LeadscoreError
 
     if at_handover and as_of:
         raise LeadscoreError("--as-of and --at-handover exclude each other: pick one scoring time")
     if out.suffix not in (".parquet", ".csv"):
         raise LeadscoreError(f"--out {out}: use a .parquet or .csv file name")
-    contract = load_config(config, ContractConfig) if config else folder_config(data)
-    feature_config, rule_config = load_features_config(features_config), load_rules(rules)
-    when = _timestamp(as_of) if as_of else None
-    if engine is Engine.spark:
-        _spark_features(data, out, when, at_handover, feature_config, contract, rule_config, master, spark_conf)
-        return
+    return _timestamp(as_of) if as_of else None
+
+
+def _pandas_features(data, out, when, at_handover, feature_config, contract, rule_config) -> None:
+    """`leadscore features --engine pandas`: the features built on this machine, as one table."""
+    from features.build import STEPS, build_features, rows_to_score
+    from features.contract import load_dataset
+    from features.rules import rule_score
+    from features.tables import write_table
+
     with _progress() as bar:
         task = bar.add_task("reading", total=len(STEPS) + 3)
         dataset = load_dataset(data, contract)
@@ -182,7 +200,8 @@ def _spark_features(data, out, when, at_handover, feature_config, contract, rule
     stdout.print(f"{out}: {n:,} rows x {n_features} features (rule MQLs: {flagged['rule_is_mql']:,}), built on Spark")
 
 
-def _timestamp(text: str):
+def _timestamp(text: str) -> pd.Timestamp:
+    """`text` as a UTC timestamp; a clear error naming `--as-of` if it is none."""
     from core.errors import LeadscoreError
     from features.arrays import to_utc
 
@@ -225,8 +244,6 @@ def audit(
 
     Exits 1 when the mapping keeps a column whose verdict is 'leak'.
     """
-    import numpy as np
-
     from core.errors import LeadscoreError
     from features.audit import audit as run_audit
     from features.flat import load_mapping
@@ -234,8 +251,29 @@ def audit(
 
     if (mapping is None) == (label is None):
         raise LeadscoreError("give either --mapping or --label")
-    frame = read_table(export)
     plan = load_mapping(mapping) if mapping else None
+    frame, y = _labelled(read_table(export), export, plan, label, positive, missing_value)
+    ignore = {plan.label.column if plan else label} | ({plan.id_column} if plan else set())
+    with console.status(f"auditing {frame.shape[1] - len(ignore)} columns"):
+        report = run_audit(frame.drop(columns=list(ignore)), y)
+    table, disagree = _audit_table(report, plan)
+    table.title = f"leakage audit: {export.name} ({len(frame):,} rows, {y.mean():.1%} positive)"
+    Console(width=200).print(table)
+    flagged = report[report["verdict"] != "ok"]
+    pairs = zip(flagged["column"], flagged["verdict"], strict=True)
+    stdout.print(f"flagged: {', '.join(f'{c} ({v})' for c, v in pairs) or 'none'}")
+    if plan:
+        if disagree:
+            stdout.print(f"[bold red]the mapping keeps column(s) that look like leaks: {', '.join(disagree)}[/]")
+            raise typer.Exit(1)
+        stdout.print("the mapping excludes every column the audit calls a leak")
+
+
+def _labelled(frame, export: Path, plan, label, positive, missing_value):
+    """The export with its 'not given' values made missing, and whether each row was accepted:
+    as the mapping `plan` says, else as `--label`, `--positive` and `--missing-value` say."""
+    from core.errors import LeadscoreError
+
     label_column = plan.label.column if plan else label
     if label_column not in frame.columns:
         raise LeadscoreError(f"{export}: no label column '{label_column}'")
@@ -246,10 +284,15 @@ def audit(
     y = values.str.lower().isin([p.lower() for p in positives]).to_numpy()
     if y.all() or not y.any():
         raise LeadscoreError(f"column '{label_column}': every row has the same label; check --positive")
-    ignore = {label_column} | ({plan.id_column} if plan else set())
-    with console.status(f"auditing {frame.shape[1] - len(ignore)} columns"):
-        report = run_audit(frame.drop(columns=list(ignore)), y)
-    table = Table(title=f"leakage audit: {export.name} ({len(frame):,} rows, {y.mean():.1%} positive)")
+    return frame, y
+
+
+def _audit_table(report, plan) -> tuple[Table, list[str]]:
+    """The audit as a table, one row per column with what the mapping does with it, and the
+    columns the mapping keeps although their verdict is 'leak'."""
+    import numpy as np
+
+    table = Table()
     for column in ("column", "verdict", "AUC alone", "empty", "gap", "1-outcome", "mapping", "why"):
         table.add_column(column, overflow="fold")
     colour = {"leak": "bold red", "suspect": "yellow", "ok": "green"}
@@ -269,18 +312,11 @@ def audit(
             says,
             r.why,
         )
-    Console(width=200).print(table)
-    flagged = report[report["verdict"] != "ok"]
-    pairs = zip(flagged["column"], flagged["verdict"], strict=True)
-    stdout.print(f"flagged: {', '.join(f'{c} ({v})' for c, v in pairs) or 'none'}")
-    if plan:
-        if disagree:
-            stdout.print(f"[bold red]the mapping keeps column(s) that look like leaks: {', '.join(disagree)}[/]")
-            raise typer.Exit(1)
-        stdout.print("the mapping excludes every column the audit calls a leak")
+    return table, disagree
 
 
 def _progress() -> Progress:
+    """A progress bar on stderr: stage, bar, steps done, time taken."""
     return Progress(
         TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     )

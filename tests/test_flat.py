@@ -144,6 +144,17 @@ def test_audit_needs_mapping_or_label(capsys, tmp_path):
     assert code == 2 and "give either --mapping or --label" in err
 
 
+def test_audit_with_a_label_instead_of_a_mapping(capsys, tmp_path):
+    path, _, _, _ = _export(tmp_path, n=2_000)
+    label = ("audit", "--label", "Won", "--missing-value", "", "--missing-value", "Select")
+    code, out, _ = run(capsys, *label, "--positive", "Yes", str(path))
+    assert code == 0 and out.strip().splitlines()[-1] == "flagged: Status (leak)"  # no mapping to disagree with
+    code, _, err = run(capsys, *label, "--positive", "Won", str(path))
+    assert code == 2 and "column 'Won': every row has the same label; check --positive" in err
+    code, _, err = run(capsys, "audit", "--label", "Outcome", str(path))
+    assert code == 2 and "no label column 'Outcome'" in err
+
+
 @needs_x_education
 def test_x_education_audit_flags_tags_and_lead_quality_and_agrees_with_the_mapping(capsys):
     code, out, _ = run(capsys, "audit", "--mapping", str(X_MAPPING), str(X_EDUCATION))
