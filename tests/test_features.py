@@ -1,19 +1,17 @@
-"""Code tests for the feature pipeline: batch/single parity, the transformer, fit parsing."""
+"""Code tests for the feature pipeline: batch/single parity, the category vocabulary, fit parsing."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
-from sklearn.pipeline import make_pipeline
 
 from features.build import build_features, feature_names
-from features.contract import ContractConfig
+from features.contract import ContractConfig, empty_events
 from features.defaults import HERE, load_features_config
 from features.fit import parse_seniority
 from features.settings import FeatureConfig
-from features.transformer import LeadBatch, LeadFeatures
+from features.transformer import learn_categories
 
 
 @pytest.fixture(scope="module")
@@ -129,43 +127,21 @@ def test_seniority_from_title(title, level):
     assert parsed == level or (level is None and parsed is None)
 
 
-def test_transformer_follows_the_sklearn_contract(crm):
-    leads, events, handovers = crm
-    batch = LeadBatch(handovers.head(2_000), "mql_at", events, leads)
-    features = LeadFeatures(min_frequency=3)
-    assert clone(features).get_params() == features.get_params()
-    assert features.fit(batch) is features
-    out = features.set_output(transform="pandas").transform(batch)
-    assert list(out.columns) == list(features.get_feature_names_out())
-    assert isinstance(out["industry"].dtype, pd.CategoricalDtype)
-    assert out.select_dtypes(exclude="category").dtypes.eq(float).all()
-
-
-def test_unknown_categories_at_scoring_time_become_missing(crm):
-    leads, events, handovers = crm
-    features = LeadFeatures().fit(LeadBatch(handovers.head(2_000), "mql_at", events, leads))
-    odd = handovers.head(1).assign(industry="Quantum Basket Weaving", source="carrier pigeon", country="Atlantis")
-    out = features.transform(LeadBatch(odd, "mql_at", events, leads))
-    assert out[["industry", "source", "country"]].isna().all(axis=None)
-    assert out["segment"].notna().all()
-
-
-def test_transformer_sits_in_a_pipeline(crm):
-    leads, events, handovers = crm
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    rows = handovers.head(1_500)
-    y = np.arange(len(rows)) % 2
-    pipe = make_pipeline(LeadFeatures(), HistGradientBoostingClassifier(max_iter=5, categorical_features="from_dtype"))
-    pipe.fit(LeadBatch(rows, "mql_at", events, leads), y)
-    assert pipe.predict_proba(LeadBatch(rows.head(3), "mql_at", events, leads)).shape == (3, 2)
-
-
 def test_flat_leads_without_events_get_features(crm):
     leads, _, _ = crm
     flat = leads.head(50).assign(as_of=pd.Timestamp("2026-01-01", tz="UTC"))
-    out = LeadFeatures(min_frequency=1).fit_transform(flat)
+    out = build_features(flat, empty_events(), "as_of")
     assert len(out) == 50 and (out["n_events_90d"] == 0).all()
+    assert list(out.columns[2:]) == feature_names()
+
+
+def test_categories_seen_too_rarely_are_left_out_of_the_vocabulary():
+    frame = pd.DataFrame({"industry": ["software"] * 5 + ["retail"] * 4 + [None] * 9, "region": [1] * 18})
+    assert learn_categories(frame, ["industry"]) == {"industry": ["software"]}
+    assert learn_categories(frame, ["industry", "region"], min_frequency=4) == {
+        "industry": ["retail", "software"],
+        "region": ["1"],
+    }
 
 
 def test_counter_columns_pass_through_as_features(crm):
