@@ -26,14 +26,14 @@ def serve(
 ) -> None:
     """Serve /score, /score_batch, /feedback, /healthz and /readyz (needs LEADSCORE_API_KEY)."""
     from core.errors import LeadscoreError
+    from serving.settings import load_settings
 
-    if not os.environ.get("LEADSCORE_API_KEY"):
-        raise LeadscoreError("LEADSCORE_API_KEY is not set: export an API key the CRM will send as a bearer token")
+    settings = load_settings(model_uri=model_uri)  # a missing key or a bad value: one line, before bentoml
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or shutil.which("bentoml")
     if bentoml is None:
         raise LeadscoreError("bentoml is not installed in this environment (run `make install`)")
     env = {**os.environ, "LEADSCORE_MODEL_URI": model_uri, "BENTOML_DO_NOT_TRACK": "true"}
-    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path.cwd() / 'mlflow.db'}")
+    env["MLFLOW_TRACKING_URI"] = settings.tracking_uri  # resolved here: the workers run in --working-dir
     env.setdefault("MLFLOW_REGISTRY_URI", env["MLFLOW_TRACKING_URI"])
     if workers is not None:
         options = env.get("BENTOML_CONFIG_OPTIONS", "")

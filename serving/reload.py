@@ -5,9 +5,10 @@ assignment, so requests in flight finish on the old one and none is dropped."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
+from serving.loading import load_scorer
+from serving.settings import ServiceSettings
 from training.registry import connect, version_of
 
 log = logging.getLogger("leadscore.serving")
@@ -16,17 +17,18 @@ log = logging.getLogger("leadscore.serving")
 class ModelWatcher:
     """Knows which registered version the service runs, and builds a Scorer when it changes."""
 
-    def __init__(self, model_uri: str, current_version: str | None):
-        self.model_uri = model_uri
+    def __init__(self, settings: ServiceSettings, current_version: str | None):
+        self.settings = settings
         self.current = current_version
 
     def _alias_target(self) -> str | None:
-        ref = self.model_uri.removeprefix("models:/")
-        if not self.model_uri.startswith("models:/") or "@" not in ref:
+        uri = self.settings.model_uri
+        ref = uri.removeprefix("models:/")
+        if not uri.startswith("models:/") or "@" not in ref:
             return None  # a fixed version or run: nothing to follow
         name, alias = ref.split("@", 1)
         try:
-            found = version_of(connect(), name, alias)
+            found = version_of(connect(self.settings.tracking_uri), name, alias)
         except Exception:  # the registry is unreachable: keep serving what we have
             return None
         return f"{name}/{found.version}" if found is not None else None
@@ -36,19 +38,16 @@ class ModelWatcher:
         target = self._alias_target()
         if target is None or target == self.current:
             return None
-        from serving.service import load_scorer
-
-        scorer = load_scorer()
+        scorer = load_scorer(self.settings)
         if scorer.model is None:
             return None
         self.current = scorer.model.version
         return scorer
 
 
-def watch(service, watcher: ModelWatcher, every: float | None = None) -> threading.Thread | None:
-    """Check every `every` seconds (LEADSCORE_RELOAD_SECONDS, default 60; 0 turns it off) and swap
+def watch(service, watcher: ModelWatcher, every: float) -> threading.Thread | None:
+    """Check every `every` seconds (the settings' reload_seconds; 0 turns it off) and swap
     `service.scorer` when a new champion is loadable."""
-    every = float(os.environ.get("LEADSCORE_RELOAD_SECONDS", "60")) if every is None else every
     if every <= 0:
         return None
     stop = threading.Event()

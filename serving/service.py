@@ -4,8 +4,8 @@ POST /score (one lead), /score_batch (many, each answered in its own slot), /fee
 decision, stored before the answer); GET /healthz, /readyz (model or rules-only, which version).
 Every endpoint but health and the API docs needs `Authorization: Bearer $LEADSCORE_API_KEY`.
 
-Configuration from the environment: LEADSCORE_API_KEY (required), LEADSCORE_MODEL_URI (default
-models:/leadscore@champion), MLFLOW_TRACKING_URI, LEADSCORE_DB_URL, LEADSCORE_RULES (YAML).
+Configuration: `serving.settings.ServiceSettings`, read from the environment once when a worker
+starts and passed to what needs it (the store, the scorer loader, the model watcher, the gate).
 Serve with `leadscore serve` or `bentoml serve serving.service:LeadScoring`.
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
@@ -24,7 +23,7 @@ from starlette.responses import Response
 
 from core.store import score_row
 from features.contract import DECISIONS, REASONS
-from serving.asgi import RETRY_AFTER, STATE, Gatekeeper, keep_no_finished_requests
+from serving.asgi import RETRY_AFTER, Gate, setup
 from serving.schemas import Lead, Score
 
 log = logging.getLogger("leadscore.serving")
@@ -104,26 +103,6 @@ def _lead_or_invalid(value: Any, handler) -> Lead | Invalid:
 BatchLead = Annotated[Lead, WrapValidator(_lead_or_invalid)]
 
 
-def load_scorer():
-    """The Scorer for the configured model, or a rules-only Scorer saying why the model is absent."""
-    from core.config import load_config
-    from features.contract import ContractConfig
-    from features.defaults import load_features_config, load_rules
-    from serving.scorer import Scorer, ServingConfig
-    from training.registry import connect, load_model
-
-    rules = load_rules(os.environ.get("LEADSCORE_RULES") or None)
-    config = load_config(os.environ.get("LEADSCORE_SERVING_CONFIG") or None, ServingConfig)
-    uri = os.environ.get("LEADSCORE_MODEL_URI", "models:/leadscore@champion")
-    try:
-        model = load_model(uri, connect())
-    except Exception as exc:  # no registry, no champion, corrupt artifacts: the rules answer
-        reason = f"model {uri} not loaded: {str(exc).splitlines()[0][:200]}"
-        log.warning(reason)
-        return Scorer(None, rules, load_features_config(), ContractConfig(), config, unavailable=reason)
-    return Scorer(model, rules, model.feature_config, model.contract, config)
-
-
 @bentoml.service(
     name="leadscore",
     traffic={"timeout": 10},
@@ -141,28 +120,35 @@ def load_scorer():
 class LeadScoring:
     def __init__(self) -> None:
         from core.store import FeedbackStore
-        from serving.scorelog import ScoreLog
-
-        if not os.environ.get("LEADSCORE_API_KEY"):
-            raise RuntimeError("LEADSCORE_API_KEY is not set: the service refuses to start without an API key")
+        from serving.loading import load_scorer
         from serving.reload import ModelWatcher, watch
+        from serving.scorelog import ScoreLog
+        from serving.settings import load_settings
 
-        self.store = FeedbackStore()
+        self.settings = load_settings()  # once, here: a bad value stops the start naming the variable
+        self.gate = Gate.from_settings(self.settings)
+        self.store = FeedbackStore(self.settings.db_url)
         self.score_log = ScoreLog(self.store, on_drop=SCORE_LOG_DROPPED.inc)
-        self.use(load_scorer())
-        uri = os.environ.get("LEADSCORE_MODEL_URI", "models:/leadscore@champion")
-        self.watcher = watch(self, ModelWatcher(uri, STATE["model_version"]))
+        self.use(load_scorer(self.settings))
+        served = self.scorer.model.version if self.scorer.model else None
+        self.watcher = watch(self, ModelWatcher(self.settings, served), self.settings.reload_seconds)
         gc.freeze()  # the model and its start-up objects never need collecting again
 
     def use(self, scorer) -> None:
         """Serve with `scorer` from the next request on (one assignment: nothing in flight breaks)."""
         self.scorer = scorer
-        STATE.update(
-            mode="model" if scorer.model else "rules",
-            model_version=scorer.model.version if scorer.model else None,
-            reason=scorer.unavailable,
-        )
-        log.info("leadscore ready: %s %s", STATE["mode"], STATE["model_version"] or "")
+        ready = self.readiness()
+        log.info("leadscore ready: %s %s", ready["mode"], ready["model_version"] or "")
+
+    def readiness(self) -> dict:
+        """The /readyz answer: whether the model (which version) or the rules answer, and why."""
+        scorer = self.scorer  # one read: a reload swapping it meanwhile cannot mix two answers
+        return {
+            "status": "ready",
+            "mode": "model" if scorer.model else "rules",
+            "model_version": scorer.model.version if scorer.model else None,
+            "reason": scorer.unavailable,
+        }
 
     def _log(self, answers: list[Score], leads: list[Lead]) -> None:
         for answer in answers:
@@ -236,5 +222,7 @@ class LeadScoring:
         return FeedbackReceipt(feedback_id=stored.feedback_id, stored=not stored.duplicate, duplicate=stored.duplicate)
 
 
-keep_no_finished_requests()
-LeadScoring.add_asgi_middleware(Gatekeeper)
+# The gate and the prompt timeout are declared with the service, as BentoML's decorator and
+# `add_asgi_middleware` are: a BentoML worker imports this module and builds the app right after,
+# with no hook of ours in between, so this is the last moment to put them in place.
+setup(LeadScoring)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -71,23 +72,26 @@ def trained(tmp_path_factory):
 KEY = "test-key-7f3a"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
-_APP: list = []
+
+@functools.cache
+def service_app():
+    """The service's ASGI app, built once per process: BentoML registers its Prometheus metrics
+    per app. Each `with TestClient(...)` starts a new service instance in it (lifespan)."""
+    from serving.service import LeadScoring
+
+    return LeadScoring.to_asgi()
 
 
 def _client(monkeypatch, tmp_path, tracking_uri: str):
-    """A client whose service starts (lifespan) with this test's environment. The ASGI app is
-    built once per process: BentoML registers its Prometheus metrics per app."""
+    """A client whose service starts (lifespan) with this test's environment: the service reads
+    its settings when it starts, not when the app is built."""
     monkeypatch.setenv("LEADSCORE_API_KEY", KEY)
     monkeypatch.setenv("LEADSCORE_DB_URL", f"sqlite:///{tmp_path / 'feedback.db'}")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", tracking_uri)
-    if not _APP:
-        from serving.service import LeadScoring
-
-        _APP.append(LeadScoring.to_asgi())
     from starlette.testclient import TestClient
 
-    return TestClient(_APP[0])
+    return TestClient(service_app())
 
 
 @pytest.fixture

@@ -7,21 +7,28 @@ import shutil
 import pytest
 
 from serving.reload import ModelWatcher, watch
+from serving.settings import ServiceSettings, load_settings
 
 
 @pytest.fixture
 def store(trained, tmp_path, monkeypatch):
     shutil.copy(trained["root"] / "mlflow.db", tmp_path / "mlflow.db")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # MLflow's create_model_version looks the source up there
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
     from training.registry import connect
 
     return connect(uri)
 
 
-def test_a_moved_champion_is_picked_up(store):
-    watcher = ModelWatcher("models:/leadscore@champion", "leadscore/1")
+@pytest.fixture
+def settings(store) -> ServiceSettings:
+    """The service's settings, pointing at this test's registry."""
+    return ServiceSettings(api_key="k", tracking_uri=store.tracking_uri)
+
+
+def test_a_moved_champion_is_picked_up(store, settings):
+    watcher = ModelWatcher(settings, "leadscore/1")
     assert watcher.check() is None  # nothing moved
     first = store.get_model_version("leadscore", "1")
     store.create_model_version("leadscore", first.source, first.run_id)
@@ -31,16 +38,16 @@ def test_a_moved_champion_is_picked_up(store):
     assert watcher.check() is None  # and only once
 
 
-def test_a_model_that_becomes_loadable_after_a_rules_only_start(store):
+def test_a_model_that_becomes_loadable_after_a_rules_only_start(store, settings):
     store.delete_registered_model_alias("leadscore", "champion")
-    watcher = ModelWatcher("models:/leadscore@champion", None)
+    watcher = ModelWatcher(settings, None)
     assert watcher.check() is None  # still nothing to serve
     store.set_registered_model_alias("leadscore", "champion", "1")
     scorer = watcher.check()
     assert scorer is not None and scorer.model.version == "leadscore/1"
 
 
-def test_the_watch_thread_swaps_the_scorer(store):
+def test_the_watch_thread_swaps_the_scorer(store, settings):
     import time
 
     class Service:
@@ -51,7 +58,7 @@ def test_the_watch_thread_swaps_the_scorer(store):
 
     service = Service()
     store.delete_registered_model_alias("leadscore", "champion")
-    thread = watch(service, ModelWatcher("models:/leadscore@champion", None), every=0.2)
+    thread = watch(service, ModelWatcher(settings, None), every=0.2)
     store.set_registered_model_alias("leadscore", "champion", "1")
     deadline = time.monotonic() + 60
     while service.scorer is None and time.monotonic() < deadline:
@@ -61,5 +68,7 @@ def test_the_watch_thread_swaps_the_scorer(store):
 
 
 def test_reloading_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("LEADSCORE_API_KEY", "k")
     monkeypatch.setenv("LEADSCORE_RELOAD_SECONDS", "0")
-    assert watch(object(), ModelWatcher("models:/leadscore@champion", None)) is None
+    settings = load_settings()
+    assert watch(object(), ModelWatcher(settings, None), settings.reload_seconds) is None

@@ -177,3 +177,64 @@ def test_a_body_over_the_size_limit_is_a_413_that_says_the_limit(client):
     assert response.status_code == 413 and "LEADSCORE_MAX_BODY_BYTES" in response.text
     small = client.post("/score", content=iter([b'{"lead": ', b'{"lead_id": "L-1"}}']), headers=AUTH)
     assert small.status_code == 200  # a streamed body under the limit still arrives whole
+
+
+# settings: read once when the service starts (serving/settings.py), passed to what needs them
+
+
+def test_readyz_says_starting_until_the_service_runs():
+    from starlette.testclient import TestClient
+
+    from tests.conftest import service_app
+
+    response = TestClient(service_app()).get("/readyz")  # no lifespan: no service instance yet
+    assert response.status_code == 503
+    assert response.json() == {"status": "starting", "mode": "starting", "model_version": None, "reason": None}
+
+
+def test_a_bad_setting_stops_the_start_with_one_line_naming_it(monkeypatch, tmp_path):
+    from core.errors import LeadscoreError
+
+    monkeypatch.setenv("LEADSCORE_MAX_BODY_BYTES", "abc")
+    monkeypatch.setenv("LEADSCORE_RELOAD_SECONDS", "-1")
+    starting = _client(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with pytest.raises(LeadscoreError) as info, starting:
+        pass
+    message = str(info.value)
+    assert "\n" not in message
+    assert "LEADSCORE_MAX_BODY_BYTES='abc'" in message and "valid integer" in message
+    assert "LEADSCORE_RELOAD_SECONDS='-1'" in message and "greater than or equal to 0" in message
+
+
+@pytest.mark.parametrize("key", [None, ""])
+def test_no_api_key_stops_the_start(monkeypatch, tmp_path, key):
+    from core.errors import LeadscoreError
+
+    starting = _client(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}")
+    if key is None:
+        monkeypatch.delenv("LEADSCORE_API_KEY")
+    else:
+        monkeypatch.setenv("LEADSCORE_API_KEY", key)
+    with pytest.raises(LeadscoreError, match=r"^LEADSCORE_API_KEY is not set: the service refuses to start"), starting:
+        pass
+
+
+def test_the_gate_uses_the_settings_read_at_start(monkeypatch, tmp_path):
+    monkeypatch.setenv("LEADSCORE_MAX_BODY_BYTES", "1000")
+    with _client(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'empty.db'}") as client:  # no model: rules
+        monkeypatch.setenv("LEADSCORE_MAX_BODY_BYTES", "10")  # changed after the start: not read again
+        monkeypatch.setenv("LEADSCORE_API_KEY", "another-key")
+        big = client.post("/score", json={"lead": {**HOT_LEAD, "job_title": "x" * 1_000}}, headers=AUTH)
+        assert big.status_code == 413 and "the limit is 1,000 bytes" in big.json()["error"]
+        answer = client.post("/score", json={"lead": HOT_LEAD}, headers=AUTH)
+        assert answer.status_code == 200 and answer.json()["scored_by"] == "rules"
+        assert client.get("/readyz").json()["mode"] == "rules"
+
+
+def test_the_api_key_and_the_database_password_are_in_no_repr():
+    from serving.asgi import Gate
+    from serving.settings import ServiceSettings
+
+    settings = ServiceSettings(api_key="key-s3cret-9", db_url="postgresql+psycopg://scorer:pw-s3cret-4@db/leads")
+    shown = repr(settings) + str(settings) + repr(Gate.from_settings(settings))
+    assert "s3cret" not in shown and "**********" in shown

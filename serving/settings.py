@@ -1,0 +1,81 @@
+"""The scoring service's settings, read from the environment once when the service starts.
+
+Every `LEADSCORE_*` variable the service reads is a field here (the name is `LEADSCORE_` and the
+field's name in capitals), plus `MLFLOW_TRACKING_URI`. An empty variable counts as not set. A bad
+value stops the start with one line naming the variable (`load_settings`); the API key never
+appears in a message, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import LeadscoreError
+
+PREFIX = "LEADSCORE_"
+NO_KEY = (
+    f"{PREFIX}API_KEY is not set: the service refuses to start without an API key "
+    "(export the key the CRM will send as a bearer token)"
+)
+
+
+def _default_tracking_uri() -> str:
+    from training.registry import tracking_uri
+
+    return tracking_uri()  # MLFLOW_TRACKING_URI is already looked at: ./mlflow.db
+
+
+class ServiceSettings(BaseSettings):
+    """What the service is configured with (the CLI and the README name the same variables)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, extra="forbid", env_ignore_empty=True, validate_by_name=True, frozen=True
+    )
+
+    api_key: SecretStr = Field(description="the bearer key every client but the health checks sends")
+    db_url: str | None = Field(
+        default=None,
+        repr=False,  # may hold a database password
+        description="feedback store and score log (SQLAlchemy URL; default ./leadscore.db)",
+    )
+    model_uri: str = Field(default="models:/leadscore@champion", description="the MLflow model served")
+    tracking_uri: str = Field(
+        default_factory=_default_tracking_uri,
+        validation_alias="MLFLOW_TRACKING_URI",
+        description="the MLflow tracking store and registry",
+    )
+    rules: Path | None = Field(default=None, description="a rule-score YAML (default: the shipped rules)")
+    serving_config: Path | None = Field(default=None, description="a YAML of serving.scorer.ServingConfig")
+    reload_seconds: float = Field(
+        default=60, ge=0, allow_inf_nan=False, description="seconds between checks for a new champion; 0 = off"
+    )
+    max_body_bytes: int = Field(default=16 * 2**20, gt=0, description="the largest request body, in bytes")
+
+
+def variable(field: str) -> str:
+    """The environment variable that sets `field`."""
+    alias = ServiceSettings.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else f"{PREFIX}{field.upper()}"
+
+
+def load_settings(**given) -> ServiceSettings:
+    """The settings from the environment (`given` values first), or a LeadscoreError whose one
+    line names each bad variable, its value and what it should be."""
+    try:
+        return ServiceSettings(**given)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            if field == "api_key":
+                problems.append(NO_KEY if error["type"] == "missing" else f"{variable(field)}: {error['msg']}")
+            elif field in ServiceSettings.model_fields:
+                value = "not set" if error["type"] == "missing" else repr(error["input"])
+                hint = ServiceSettings.model_fields[field].description
+                problems.append(f"{variable(field)}={value}: {error['msg']} ({hint})")
+            else:
+                problems.append(f"{field or 'settings'}: {error['msg']}")
+        raise LeadscoreError(" | ".join(problems)) from None
