@@ -219,8 +219,9 @@ FASTAPI_APP = """
 import os
 from fastapi import FastAPI, Header, HTTPException
 from serving.schemas import Lead, Score
-from serving.service import load_scorer
-scorer = load_scorer()
+from serving.loading import load_scorer
+from serving.settings import load_settings
+scorer = load_scorer(load_settings())
 app = FastAPI()
 @app.post("/score")
 def score(body: dict, authorization: str = Header(default="")) -> Score:
@@ -278,9 +279,10 @@ def main() -> None:
         _stop(bare)
     os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")})
     from serving.schemas import Lead
-    from serving.service import load_scorer
+    from serving.loading import load_scorer
+    from serving.settings import load_settings
 
-    scorer = load_scorer()
+    scorer = load_scorer(load_settings())
     lead = Lead.model_validate(EXAMPLE["lead"])
     times = []
     for _ in range(2_000):
