@@ -22,9 +22,11 @@ from core.schema import LEAD, fit_fields
 from features.tables import find_table, read_table
 
 # with the spark extra installed, pandera imports pyspark.pandas, whose notice that it was not
-# written for pandas 3 is meant for pyspark's developers, not for leadscore's users
-warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
-import pandera.pandas as pa  # noqa: E402
+# written for pandas 3 is meant for pyspark's developers, not for leadscore's users: silenced for
+# this import only, leaving the process's warning filters as they were
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+    import pandera.pandas as pa
 
 TIMESTAMP = pd.DatetimeTZDtype("us", "UTC")
 

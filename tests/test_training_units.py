@@ -141,19 +141,117 @@ def test_history_without_times_gets_a_random_account_split():
         assert abs(y[split.mask(name)].mean() - y.mean()) < 0.04  # stratified by outcome
 
 
-@pytest.mark.parametrize("method", ["isotonic", "sigmoid", "none"])
-def test_calibrating_the_raw_margin_equals_sklearn_predict_proba(method):
-    """The service calibrates the log-odds that `pred_contrib` rows sum to, skipping a second
-    booster pass; it must give exactly what the fitted CalibratedClassifierCV gives."""
+def _booster_and_rows():
     import lightgbm as lgb
-
-    from training.calibration import _calibrator
-    from training.model import MarginMap
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(2_000, 4))
     y = (X[:, 0] + rng.normal(size=2_000) > 0.5).astype(int)
     booster = lgb.LGBMClassifier(n_estimators=30, verbose=-1, random_state=0).fit(X[:1_000], y[:1_000])
-    calibrator = _calibrator(booster, method).fit(X[1_000:], y[1_000:])
+    return booster, X, y
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid", "none"])
+def test_the_request_path_map_equals_sklearn_predict(method):
+    """The service maps the log-odds that `pred_contrib` rows sum to with numpy on the fitted
+    estimator's public attributes; it must give what scikit-learn's own predict gives."""
+    from training.calibration import fit_calibrator
+    from training.model import MarginMap
+
+    booster, X, y = _booster_and_rows()
     margin = booster.booster_.predict(X, raw_score=True)
-    np.testing.assert_allclose(MarginMap.of(calibrator)(margin), calibrator.predict_proba(X)[:, 1], rtol=0, atol=1e-12)
+    calibrator = fit_calibrator(method, margin[1_000:], y[1_000:])
+    wide = np.concatenate([margin, [-50.0, 50.0]])  # beyond the fitted range too
+    np.testing.assert_allclose(MarginMap.of(calibrator)(wide), calibrator.predict(wide), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid", "none"])
+def test_margin_calibration_matches_calibrated_classifier_cv(method):
+    """The same kind of fit as `CalibratedClassifierCV` on the frozen booster: isotonic exactly,
+    Platt scaling by logistic regression within a small difference (sklearn's Platt shrinks the
+    0/1 targets a little), the booster's own probability for "none"."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    from training.calibration import fit_calibrator
+
+    booster, X, y = _booster_and_rows()
+    margin = booster.booster_.predict(X, raw_score=True)
+    ours = fit_calibrator(method, margin[1_000:], y[1_000:]).predict(margin)
+    if method == "none":
+        reference = booster.predict_proba(X)[:, 1]
+    else:
+        reference = CalibratedClassifierCV(FrozenEstimator(booster), method=method).fit(X[1_000:], y[1_000:])
+        reference = reference.predict_proba(X)[:, 1]
+    tolerance = {"isotonic": 1e-12, "sigmoid": 5e-3, "none": 1e-12}[method]  # measured: 2.2e-3 for sigmoid
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=tolerance)
+
+
+@pytest.mark.parametrize("method", ["isotonic", "sigmoid", "none"])
+def test_a_0_1_0_calibrator_converts_to_the_same_probabilities(method):
+    """Models registered by leadscore 0.1.0 hold `CalibratedClassifierCV` objects (a bare
+    `FrozenEstimator` for "none"); converted, they score exactly as before."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    from training.model import MarginMap, calibrator_from_0_1_0
+
+    booster, X, y = _booster_and_rows()
+    old = FrozenEstimator(booster)
+    if method != "none":
+        old = CalibratedClassifierCV(old, method=method).fit(X[1_000:], y[1_000:])
+    converted = calibrator_from_0_1_0(old)
+    margin = booster.booster_.predict(X, raw_score=True)
+    assert converted.method == method
+    np.testing.assert_allclose(MarginMap.of(converted)(margin), old.predict_proba(X)[:, 1], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(converted.predict(margin), old.predict_proba(X)[:, 1], rtol=0, atol=1e-12)
+
+
+def test_calibrators_by_segment_need_enough_rows_and_both_outcomes():
+    from training.calibration import fit_calibrators
+    from training.settings import CalibrationConfig
+
+    rng = np.random.default_rng(5)
+    margin = rng.normal(size=3_000)
+    y = (margin + rng.normal(size=3_000) > 0.8).astype(int)
+    segments = np.array(["big"] * 2_000 + ["small"] * 1_000, dtype=object)
+    y[2_000:2_950] = 0  # "small": 1,000 rows but too few positives
+    config = CalibrationConfig(min_segment_rows=500, min_segment_positives=60)
+    calibrators, methods, losses = fit_calibrators(margin, y, segments, config, seed=0)
+    assert set(calibrators) == {ALL, "big"} and set(methods) == {ALL, "big"}
+    for segment, chosen in methods.items():
+        assert set(losses[segment]) == {"isotonic", "sigmoid", "none"}
+        assert losses[segment][chosen] == min(losses[segment].values())
+        assert calibrators[segment].method == chosen
+
+
+def test_importing_leadscore_changes_no_matplotlib_or_warning_setting():
+    """Importing the training, evaluation and contract modules picks no matplotlib backend (no
+    pyplot) and installs no warning filter; the plots are still written."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, warnings\n"
+        "before = list(warnings.filters)\n"
+        "import features.contract, training.evaluate, training.plots\n"
+        "ours = [f for f in warnings.filters if f not in before and f[1] is not None and 'PySpark' in f[1].pattern]\n"
+        "print('matplotlib.pyplot' in sys.modules, len(ours))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "0"]
+
+
+def test_evaluation_plots_are_png_files(tmp_path):
+    from training.plots import evaluation_plots, reasons_plot
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=400)
+    y = (rng.uniform(size=400) < p).astype(int)
+    importance = pd.Series([3.0, 1.0], index=["a", "b"])
+    shares = pd.DataFrame({"budget": [0.4, 0.5], "timing": [0.6, 0.5]}, index=["2025-01", "2025-02"])
+    paths = evaluation_plots(tmp_path, y, p, p * 100, p, importance)
+    paths.append(reasons_plot(shares, tmp_path / "rejection_reasons.png"))
+    assert len(paths) == 6
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path.name

@@ -13,7 +13,7 @@ from features.rules import rule_score
 from training.fit import Period
 from training.metrics import by_group, compare
 from training.model import LeadModel
-from training.plots import evaluation_plots
+from training.plots import evaluation_plots, reasons_plot
 
 
 @dataclass
@@ -53,7 +53,7 @@ def evaluate(model: LeadModel, calibrate: Period, test: Period, outcomes: pd.Dat
     }
     importance = pd.Series(model.booster.feature_importance("gain"), index=model.feature_names)
     plots = evaluation_plots(out, test.y, probability, score, rule_probability, importance)
-    plots.append(_reasons_plot(tables["reasons_by_month"], out / "rejection_reasons.png"))
+    plots.append(reasons_plot(tables["reasons_by_month"], out / "rejection_reasons.png"))
     return Evaluation(metrics=metrics, tables=tables, plots=plots, probability=probability)
 
 
@@ -85,17 +85,3 @@ def _reasons_by(outcomes: pd.DataFrame, column: str) -> pd.DataFrame:
         return pd.DataFrame()
     counts = pd.crosstab(decided[column].fillna("unknown"), decided["reason"])
     return counts.div(counts.sum(axis=1), axis=0).round(4)
-
-
-def _reasons_plot(shares: pd.DataFrame, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    if not shares.empty:
-        shares.plot.area(ax=ax, stacked=True, legend=True, linewidth=0)
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
-    ax.set(title="Rejection reasons over time (share of rejections)", xlabel="month", ylabel="share")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

@@ -86,10 +86,10 @@ def fit_model(
     settings = config.model
     segments = calibrate.features["segment"].to_numpy()
     # calibration is unweighted: "0.30" must mean 30 of 100 such leads accepted, whatever weight
-    # the label policy gave each decision for learning the ranking
-    calibrators, methods, _ = fit_calibrators(
-        classifier, X_cal, calibrate.y, np.ones(len(calibrate.y)), segments, config.calibration, settings.random_state
-    )
+    # the label policy gave each decision for learning the ranking; it maps the booster's raw
+    # log-odds, which the model computes (or sums from contributions) when it scores
+    margin = classifier.booster_.predict(X_cal, raw_score=True)
+    calibrators, methods, _ = fit_calibrators(margin, calibrate.y, segments, config.calibration, settings.random_state)
     model = LeadModel(
         booster=classifier.booster_,
         feature_names=names,

@@ -14,6 +14,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from core.errors import LeadscoreError
 from core.schema import ANSWER, names
 from features.contract import ContractConfig
 from features.rules import RuleConfig, rule_score
@@ -39,7 +40,7 @@ class LeadModel:
     booster: lgb.Booster
     feature_names: list[str]
     categories: dict[str, list[str]]
-    calibrators: dict[str, object]  # segment (or ALL) -> fitted CalibratedClassifierCV on the booster
+    calibrators: dict[str, MarginCalibrator]  # segment (or ALL) -> map from the booster's margin
     calibration_methods: dict[str, str]
     thresholds: dict[str, float]  # segment (or ALL) -> probability threshold for "model MQL"
     grades: dict[str, float]
@@ -51,6 +52,16 @@ class LeadModel:
 
     def __post_init__(self) -> None:
         self.lookups = category_lookups(self.categories)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_maps", None)  # a cache of the calibrators, rebuilt on first use
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = {name: value for name, value in state.items() if name != "_maps"}  # 0.1.0 pickled its cache
+        state["calibrators"] = {s: calibrator_from_0_1_0(c) for s, c in state["calibrators"].items()}
+        self.__dict__.update(state)
 
     def matrix(self, features) -> np.ndarray:
         """The booster's input (see `to_matrix`)."""
@@ -141,45 +152,78 @@ def _threads(threads: int | None) -> dict:
 
 
 @dataclass(frozen=True)
-class MarginMap:
-    """A fitted `CalibratedClassifierCV` on a frozen booster as a map from the booster's raw
-    log-odds to its calibrated probability: the mean of its fitted isotonic (`np.interp` on the
-    fitted thresholds, clipped like sklearn's) or sigmoid maps, or the booster's own probability
-    for "none". One booster pass instead of two, and no per-call input checks on the request
-    path (they cost more than the map itself for one lead); any other calibrator is called as is."""
+class MarginCalibrator:
+    """One segment's map from the booster's raw log-odds (its margin) to a calibrated probability:
+    the method and the public scikit-learn estimator fitted on the margin as its one feature
+    (`IsotonicRegression(out_of_bounds="clip")` for "isotonic", `LogisticRegression` for
+    "sigmoid", None for "none": the booster's own probability). See `training.calibration`."""
 
-    parts: tuple
+    method: str
+    estimator: object | None = None
+
+    def predict(self, margin: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities through scikit-learn's own predict (and its input checks)."""
+        margin = np.asarray(margin, dtype=float)
+        if self.method == "isotonic":
+            return self.estimator.predict(margin)
+        if self.method == "sigmoid":
+            return self.estimator.predict_proba(margin.reshape(-1, 1))[:, 1]
+        return 1.0 / (1.0 + np.exp(-margin))
+
+
+@dataclass(frozen=True)
+class MarginMap:
+    """A `MarginCalibrator` as numpy on its estimator's public fitted attributes: `np.interp` on
+    the isotonic thresholds (constant beyond them, as `out_of_bounds="clip"`), the logistic of
+    `coef_ * margin + intercept_`, or the booster's own logistic. No per-call input checks on the
+    request path (they cost more than the map itself for one lead)."""
+
+    method: str
+    params: tuple = ()
 
     @classmethod
-    def of(cls, calibrator) -> MarginMap:
-        fitted = getattr(calibrator, "calibrated_classifiers_", None)
-        if fitted is None:  # a FrozenEstimator: the booster's probabilities as they are
-            return cls((("logistic", None),))
-        return cls(tuple(_part(c.calibrators[0]) for c in fitted))
+    def of(cls, calibrator: MarginCalibrator) -> MarginMap:
+        fitted = calibrator.estimator
+        if calibrator.method == "isotonic":
+            return cls("isotonic", (np.asarray(fitted.X_thresholds_), np.asarray(fitted.y_thresholds_)))
+        if calibrator.method == "sigmoid":
+            return cls("sigmoid", (float(fitted.coef_[0, 0]), float(fitted.intercept_[0])))
+        return cls("none")
 
     def __call__(self, margin: np.ndarray) -> np.ndarray:
         margin = np.asarray(margin, dtype=float)
-        total = np.zeros(len(margin))
-        for kind, fitted in self.parts:
-            if kind == "logistic":
-                total += 1.0 / (1.0 + np.exp(-margin))
-            elif kind == "isotonic":
-                x, y = fitted
-                total += np.interp(margin, x, y) if len(x) > 1 else np.full(len(margin), y[0])
-            elif kind == "sigmoid":
-                a, b = fitted
-                total += 1.0 / (1.0 + np.exp(a * margin + b))
-            else:
-                total += fitted.predict(margin)
-        return total / len(self.parts)
+        if self.method == "isotonic":
+            x, y = self.params
+            return np.interp(margin, x, y) if len(x) > 1 else np.full(len(margin), float(y[0]))
+        if self.method == "sigmoid":
+            slope, intercept = self.params
+            return 1.0 / (1.0 + np.exp(-(slope * margin + intercept)))
+        return 1.0 / (1.0 + np.exp(-margin))
 
 
-def _part(calibrator) -> tuple:
-    from sklearn.calibration import _SigmoidCalibration
-    from sklearn.isotonic import IsotonicRegression
+def calibrator_from_0_1_0(calibrator) -> MarginCalibrator:
+    """LEGACY: a calibrator as leadscore 0.1.0 stored it, as a `MarginCalibrator` that scores
+    identically. 0.1.0 (the release before the redesign of issue 15) stored a fitted
+    `CalibratedClassifierCV(FrozenEstimator(booster), ensemble=False)`, or the bare
+    `FrozenEstimator` for "none"; scikit-learn fitted its one calibrator on the booster's margin
+    (LightGBM >= 4.7 has `decision_function`). The only code that reads those objects' insides;
+    remove it with `LeadModel.__setstate__`'s call once no model registered by 0.1.0 is served
+    (the fixtures in tests/fixtures/model_0_1_0* go with it)."""
+    if isinstance(calibrator, MarginCalibrator):
+        return calibrator
+    fitted = getattr(calibrator, "calibrated_classifiers_", None)
+    if fitted is None:  # FrozenEstimator: the booster's own probability
+        return MarginCalibrator("none")
+    if len(fitted) != 1 or len(fitted[0].calibrators) != 1:
+        raise LeadscoreError("model: a 0.1.0 calibrator with several fitted maps; re-register the model")
+    old = fitted[0].calibrators[0]
+    if hasattr(old, "X_thresholds_"):  # IsotonicRegression(out_of_bounds="clip") on the margin, kept as is
+        return MarginCalibrator("isotonic", old)
+    from sklearn.linear_model import LogisticRegression
 
-    if isinstance(calibrator, IsotonicRegression) and calibrator.out_of_bounds == "clip":
-        return "isotonic", (calibrator.X_thresholds_, calibrator.y_thresholds_)
-    if isinstance(calibrator, _SigmoidCalibration):
-        return "sigmoid", (float(calibrator.a_), float(calibrator.b_))
-    return "as_is", calibrator
+    # _SigmoidCalibration: p = 1 / (1 + exp(a * margin + b)), i.e. a logistic regression with
+    # coef -a and intercept -b (negation is exact in floating point: the same probabilities)
+    platt = LogisticRegression(C=np.inf)
+    platt.classes_, platt.n_features_in_ = np.array([0, 1]), 1
+    platt.coef_, platt.intercept_ = np.array([[-float(old.a_)]]), np.array([-float(old.b_)])
+    return MarginCalibrator("sigmoid", platt)

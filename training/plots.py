@@ -1,23 +1,27 @@
-"""Evaluation plots as PNG files: reliability, ROC, gain, score distribution, importance."""
+"""Evaluation plots as PNG files: reliability, ROC, gain, score distribution, importance, rejection
+reasons. Figures are `matplotlib.figure.Figure` objects written straight to files: no pyplot, so no
+GUI backend is chosen or needed, and importing this module changes no matplotlib setting."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_curve
 
 
-def _save(fig, path: Path) -> Path:
+def _figure(width: float, height: float):
+    """A figure with one plot (Agg draws it when it is saved as PNG)."""
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
+
+
+def _save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -28,7 +32,7 @@ def evaluation_plots(
     out.mkdir(parents=True, exist_ok=True)
     paths = []
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = _figure(5, 5)
     for name, p in (("model", model_probability), ("rule score (calibrated)", rule_probability)):
         rate, mean = calibration_curve(y, p, n_bins=10, strategy="uniform")
         ax.plot(mean, rate, marker="o", label=name)
@@ -37,7 +41,7 @@ def evaluation_plots(
     ax.legend()
     paths.append(_save(fig, out / "reliability.png"))
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = _figure(5, 5)
     for name, s in (("model", model_probability), ("rule score", rule_score)):
         fpr, tpr, _ = roc_curve(y, s)
         ax.plot(fpr, tpr, label=name)
@@ -46,7 +50,7 @@ def evaluation_plots(
     ax.legend()
     paths.append(_save(fig, out / "roc.png"))
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = _figure(6, 4.5)
     share = np.arange(1, len(y) + 1) / len(y)
     for name, s in (("model", model_probability), ("rule score", rule_score)):
         gained = np.cumsum(y[np.argsort(-s, kind="stable")]) / max(y.sum(), 1)
@@ -56,7 +60,7 @@ def evaluation_plots(
     ax.legend()
     paths.append(_save(fig, out / "gain.png"))
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _figure(6, 4)
     bins = np.linspace(0, 1, 41)
     ax.hist(model_probability[y == 1], bins=bins, alpha=0.6, label="accepted", density=True)
     ax.hist(model_probability[y == 0], bins=bins, alpha=0.6, label="not accepted", density=True)
@@ -65,8 +69,19 @@ def evaluation_plots(
     paths.append(_save(fig, out / "score_by_outcome.png"))
 
     top = importance.sort_values().tail(25)
-    fig, ax = plt.subplots(figsize=(7, 7))
+    fig, ax = _figure(7, 7)
     ax.barh(top.index, top.to_numpy())
     ax.set(xlabel="total gain", title="Feature importance")
     paths.append(_save(fig, out / "feature_importance.png"))
     return paths
+
+
+def reasons_plot(shares: pd.DataFrame, path: Path) -> Path:
+    """Share of each rejection reason among rejections, stacked, per period (rows of `shares`)."""
+    fig, ax = _figure(8, 4.5)
+    if not shares.empty:
+        ax.stackplot(np.arange(len(shares)), shares.to_numpy().T, labels=[str(c) for c in shares.columns], lw=0)
+        ax.set_xticks(np.arange(len(shares)), [str(i) for i in shares.index], rotation=45, ha="right", fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    ax.set(title="Rejection reasons over time (share of rejections)", xlabel="month", ylabel="share")
+    return _save(fig, path)
