@@ -77,12 +77,11 @@ def mlflow_server(tmp_path):
 
 
 def test_train_register_and_load_through_a_tracking_server(mlflow_server, tmp_path):
-    import mlflow
     import pandas as pd
 
     from features.defaults import load_rules
     from features.settings import FeatureConfig
-    from training.registry import CHAMPION, connect, version_of
+    from training.registry import CHAMPION, connect, load_pyfunc, version_of
     from training.settings import TrainingConfig
     from training.train import train
 
@@ -94,7 +93,7 @@ def test_train_register_and_load_through_a_tracking_server(mlflow_server, tmp_pa
     run = client.get_run(result.run_id)
     assert "model_roc_auc" in run.data.metrics and run.data.tags["data.leads"] == "8000"
     assert {a.path for a in client.list_artifacts(result.run_id, "plots")} >= {"plots/reliability.png"}
-    model = mlflow.pyfunc.load_model("models:/leadscore@champion")
+    model = load_pyfunc("models:/leadscore@champion", client)  # the files through the server
     example = pd.DataFrame(
         [
             {

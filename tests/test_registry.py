@@ -70,8 +70,10 @@ def test_a_worse_model_never_becomes_champion(capsys, trained, store, tmp_path):
 
 def test_promote_and_rollback(capsys, trained, store):
     uri, client = store
-    model = client.get_model_version("leadscore", "1")
-    client.create_model_version("leadscore", model.source, model.run_id)  # a second version to move between
+    first = client.get_model_version("leadscore", "1")
+    # its files' location, not its source (models:/m-...), which MLflow resolves through its global URI
+    files = client.get_model_version_download_uri("leadscore", "1")
+    client.create_model_version("leadscore", files, first.run_id)  # a second version to move between
     code, out, _ = run(capsys, "promote", "2", "--tracking-uri", uri)
     assert code == 0 and "version 2 (was 1)" in out
     code, out, _ = run(capsys, "rollback", "--tracking-uri", uri)
@@ -114,6 +116,14 @@ def test_score_writes_one_row_per_lead(capsys, trained, store, tmp_path):
 
 
 def test_score_at_handover_matches_training_probabilities(capsys, trained, store, tmp_path):
+    """The registered champion scoring the history through the CLI gives each test-period
+    hand-over the probability training computed for it (its metrics are the run's own)."""
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
+    from features.settings import FeatureConfig
+    from training.settings import TrainingConfig
+    from training.train import training_data
+
     uri, _ = store
     out = tmp_path / "h.parquet"
     code, _, err = run(
@@ -122,6 +132,40 @@ def test_score_at_handover_matches_training_probabilities(capsys, trained, store
     assert code == 0, err
     scores = pd.read_parquet(out)
     assert len(scores) == len(load_dataset(trained["data"]).outcomes)
+    data = training_data(trained["data"], TrainingConfig(), FeatureConfig())  # the run's own first step
+    test = data.parts["test"]
+    keys = test.features[["lead_id", "as_of"]].assign(as_of=lambda f: pd.to_datetime(f["as_of"], utc=True))
+    served = keys.merge(
+        scores.assign(as_of=pd.to_datetime(scores["as_of"], utc=True)), on=["lead_id", "as_of"], how="left"
+    )["probability"].to_numpy()
+    assert len(served) == len(test.y) and not np.isnan(served).any()
+    np.testing.assert_allclose(served, trained["model"].probability(test.features), rtol=0, atol=1e-12)
+    logged = trained["result"].metrics  # computed by the training run on its in-memory model
+    assert roc_auc_score(test.y, served) == pytest.approx(logged["model_roc_auc"], rel=1e-12)
+    assert brier_score_loss(test.y, served) == pytest.approx(logged["model_brier"], rel=1e-12)
+
+
+def test_connect_and_training_leave_mlflow_global_uris_alone(trained, tmp_path):
+    import os
+
+    import mlflow
+
+    from training.registry import connect
+
+    def globals_() -> tuple:
+        return (
+            mlflow.get_tracking_uri(),
+            mlflow.get_registry_uri(),
+            os.environ.get("MLFLOW_TRACKING_URI"),
+            os.environ.get("MLFLOW_REGISTRY_URI"),
+        )
+
+    before = globals_()
+    assert trained["uri"] not in before  # the session's training run pointed MLflow there only while logging
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    client = connect(other)
+    assert client.tracking_uri == other
+    assert globals_() == before
 
 
 def test_score_with_unknown_model_is_a_clear_error(capsys, trained, store, tmp_path):

@@ -187,12 +187,9 @@ def test_renaming_a_lead_or_reordering_rows_changes_nothing(trained, history, re
 
 
 def test_the_model_answers_contract_rows_with_events_json(trained, history):
-    import mlflow
+    from training.registry import load_pyfunc
 
-    from training.registry import connect
-
-    connect(trained["uri"])  # tracking and registry
-    pyfunc = mlflow.pyfunc.load_model("models:/leadscore@champion")
+    pyfunc = load_pyfunc("models:/leadscore@champion", trained["client"])
     at = pd.Timestamp("2025-10-01")
     lead = _lead("new", "Head of Sales", "bluepoint.com", "software", 900.0, "emea", at - pd.Timedelta(days=3))
     lead.update(

@@ -3,13 +3,21 @@
 Default tracking store: `mlflow.db` (SQLite) in the current folder, artifacts in `mlartifacts/`
 beside it; `MLFLOW_TRACKING_URI` points elsewhere (a server, a database). Models move between
 `@challenger` and `@champion` aliases, never through the deprecated stages.
+
+Every function here takes an explicit `MlflowClient` (from `connect`) and leaves MLflow's global
+tracking and registry URIs alone, so two stores can be used side by side in one process (a test's
+throwaway store, the service's registry). The one exception is `logging_to`, for the training run's
+fluent calls.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import mlflow
 from mlflow import MlflowClient
@@ -21,6 +29,7 @@ from training.settings import GateConfig
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 PREVIOUS = "previous_champion"
+URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 def tracking_uri(uri: str | None = None) -> str:
@@ -28,11 +37,36 @@ def tracking_uri(uri: str | None = None) -> str:
 
 
 def connect(uri: str | None = None) -> MlflowClient:
-    """Point MLflow at the tracking store and return a client for it."""
+    """A client for one tracking store, which also holds its model registry; MLflow's global URIs
+    are left as they are."""
     uri = tracking_uri(uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@contextmanager
+def logging_to(client: MlflowClient) -> Iterator[None]:
+    """MLflow's fluent API pointed at the client's store for the block, then back as it was.
+
+    `mlflow.pyfunc.log_model` (a logged model, its artifacts, the registered version) reads the
+    global tracking and registry URIs and has no client argument, so the training run sets them
+    for the length of the run (the rest of the run could use the client, but one way of logging
+    reads more plainly than two). `mlflow.set_tracking_uri` and `set_registry_uri` also export
+    `MLFLOW_TRACKING_URI` and `MLFLOW_REGISTRY_URI`; afterwards both globals are cleared (set to
+    None) and both variables restored, so MLflow resolves its URIs as it did before the block.
+    """
+    saved = {name: os.environ.get(name) for name in URI_VARIABLES}
+    mlflow.set_tracking_uri(client.tracking_uri)
+    mlflow.set_registry_uri(client.tracking_uri)  # connect() keeps the registry in the tracking store
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def experiment_id(client: MlflowClient, name: str) -> str:
@@ -54,23 +88,88 @@ def version_of(client: MlflowClient, name: str, alias: str):
         return None
 
 
+def _registered(client: MlflowClient, uri: str):
+    """The model version a models:/NAME@ALIAS or models:/NAME/VERSION URI names, or None for any
+    other URI (a logged model's models:/m-..., runs:/..., a path)."""
+    ref = uri.removeprefix("models:/") if uri.startswith("models:/") else ""
+    if "@" in ref:
+        name, alias = ref.split("@", 1)
+        return client.get_model_version_by_alias(name, alias)
+    if "/" in ref:
+        name, version = ref.split("/", 1)
+        if not version.isdigit():
+            raise LeadscoreError(f"cannot load model {uri}: name a version number or an @alias (no stages)")
+        return client.get_model_version(name, version)
+    return None
+
+
+def _model_files(uri: str, client: MlflowClient) -> tuple[str, str | None]:
+    """A local folder holding the model's files (the store's own folder when it is local, else a
+    download) and its registered NAME/VERSION when the URI names one."""
+    found = _registered(client, uri)
+    if found is not None:
+        source = client.get_model_version_download_uri(found.name, str(found.version))
+    elif uri.startswith("models:/"):  # a logged model, models:/m-...
+        source = client.get_logged_model(uri.removeprefix("models:/")).artifact_location
+    elif uri.startswith("runs:/"):
+        source = _run_model(client, uri)
+    else:
+        source = uri
+    local = mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=client.tracking_uri)
+    return local, (f"{found.name}/{found.version}" if found is not None else None)
+
+
+def _run_model(client: MlflowClient, uri: str) -> str:
+    """Where runs:/RUN/NAME's files are: the run's logged model of that name (MLflow 3 keeps a
+    model's files with the model, not the run), else the run's own artifacts (MLflow 2)."""
+    run_id, _, name = uri.removeprefix("runs:/").partition("/")
+    run = client.get_run(run_id)
+    for output in run.outputs.model_outputs if run.outputs is not None else []:
+        logged = client.get_logged_model(output.model_id)
+        if logged.name == name.strip("/"):
+            return logged.artifact_location
+    return f"{run.info.artifact_uri.rstrip('/')}/{name}"
+
+
+def load_pyfunc(uri: str, client: MlflowClient | None = None) -> mlflow.pyfunc.PyFuncModel:
+    """The MLflow pyfunc model at `uri`: models:/NAME@ALIAS, models:/NAME/VERSION, models:/m-...,
+    runs:/RUN/PATH, an artifact URI or a local folder; `client` resolves and downloads it (default
+    `connect()`; not needed for a local folder)."""
+    return _load(uri, client)[0]
+
+
 def load_model(uri: str, client: MlflowClient | None = None) -> LeadModel:
-    """The `LeadModel` inside a logged model (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/...)."""
+    """The `LeadModel` inside a logged model (see `load_pyfunc` for the URIs); its `version` is
+    the registered NAME/VERSION when `uri` names a registered model."""
+    loaded, version = _load(uri, client)
+    model = loaded.unwrap_python_model().model
+    if version is not None:
+        model.version = version
+    return model
+
+
+def _load(uri: str, client: MlflowClient | None) -> tuple[mlflow.pyfunc.PyFuncModel, str | None]:
     try:
-        loaded = mlflow.pyfunc.load_model(uri)
+        if urlparse(uri).scheme in ("", "file"):  # a folder: no store to ask (nor to create)
+            local, version = uri, None
+        else:
+            local, version = _model_files(uri, client or connect())
+        return mlflow.pyfunc.load_model(local), version
     except (MlflowException, OSError) as exc:
         raise LeadscoreError(f"cannot load model {uri}: {str(exc).splitlines()[0]}") from None
-    model = loaded.unwrap_python_model().model
-    if uri.startswith("models:/") and client is not None:
-        name_ref = uri.removeprefix("models:/")
-        if "@" in name_ref:
-            name, alias = name_ref.split("@", 1)
-            found = version_of(client, name, alias)
-            if found is not None:
-                model.version = f"{name}/{found.version}"
-        elif "/" in name_ref:
-            model.version = name_ref
-    return model
+
+
+def run_id_of(uri: str, client: MlflowClient) -> str | None:
+    """The id of the run that logged the model at `uri`, when the store knows it."""
+    try:
+        found = _registered(client, uri)
+        if found is not None:
+            return found.run_id
+        if uri.startswith("models:/"):
+            return client.get_logged_model(uri.removeprefix("models:/")).source_run_id
+    except (MlflowException, LeadscoreError):
+        return None
+    return uri.removeprefix("runs:/").split("/", 1)[0] if uri.startswith("runs:/") else None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
-"""One training run: labels, point-in-time features, split, fit, evaluation, MLflow, registry.
+"""One training run in steps: data -> fit -> evaluate -> log -> gate.
 
-Every run is an MLflow run with its parameters, config files, a data fingerprint, the metrics
-(model and rule score side by side), tables and plots, and the model; each run registers a new
-version as `@challenger`, and the gate moves `@champion` to it only if it is not worse than the
+`training_data` reads the folder, labels the hand-overs, builds their point-in-time features and
+splits them by time; `fit` fits the `LeadModel`; `assess` evaluates it on the test period against
+the rule score and the current champion and takes the gate's decision; `log_run` records the
+`TrainingRun` (the parameter object holding all of the above) as an MLflow run: its parameters,
+config files, a data fingerprint, the metrics, tables and plots, and the model, registered as a new
+version and `@challenger`; the gate then moves `@champion` to it only if it is not worse than the
 current champion on the newest period.
 """
 
@@ -17,6 +20,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow import MlflowClient
 from sklearn.metrics import log_loss, roc_auc_score
 
 from core.errors import LeadscoreError
@@ -36,6 +40,10 @@ from training.settings import TrainingConfig
 from training.split import Split, time_split
 
 STEPS = ("labels", "features", "fit", "evaluate", "log", "gate")
+
+
+def _quiet(_step: str) -> None:
+    pass
 
 
 @dataclass
@@ -101,26 +109,59 @@ def _with_segment(
     return rows.assign(segment=fit["segment"], source=fit["source"])
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    """What a run learns from and is tested on."""
+
+    contract: ContractConfig
+    dataset: Dataset  # the folder's tables, with any new decisions merged into the outcomes
+    labelled: pd.DataFrame  # the outcomes with their label and weight
+    rows: pd.DataFrame  # labelled hand-overs joined with their leads: one per feature row
+    split: Split
+    parts: dict[str, Period]  # train, calibrate, test
+
+
+@dataclass(frozen=True)
+class Fitted:
+    model: LeadModel
+    params: dict | None  # LightGBM parameters found by the search; None: the config's own
+
+
+@dataclass(frozen=True)
+class Assessment:
+    evaluation: Evaluation  # the test period: model vs rule score
+    champion: dict[str, float] | None  # the current champion's ROC AUC and log-loss there, if any
+    decision: registry.GateResult
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """Everything one run records: the parameter object of `log_run`."""
+
+    config: TrainingConfig
+    feature_config: FeatureConfig
+    rules: RuleConfig
+    data: TrainingData
+    fitted: Fitted
+    assessment: Assessment
+
+
 def champion_scores(
-    client,
-    name: str,
-    rows: pd.DataFrame,
-    features: pd.DataFrame,
-    dataset: Dataset,
-    y: np.ndarray,
-    feature_config: FeatureConfig,
-    contract: ContractConfig,
+    client: MlflowClient, name: str, data: TrainingData, feature_config: FeatureConfig
 ) -> dict[str, float] | None:
-    """The current champion's ROC AUC and log-loss on the given hand-overs, or None."""
+    """The current champion's ROC AUC and log-loss on the test period's hand-overs, or None."""
     if registry.version_of(client, name, registry.CHAMPION) is None:
         return None
     champion = registry.load_model(f"models:/{name}@{registry.CHAMPION}", client)
-    if champion.feature_config != feature_config or champion.contract != contract:
+    test = data.parts["test"]
+    features = test.features
+    if champion.feature_config != feature_config or champion.contract != data.contract:
+        rows, dataset = data.rows[data.split.mask("test")], data.dataset
         features = build_features(
             rows, dataset.events, "mql_at", champion.feature_config, champion.contract, population=dataset.leads
         )
     p = champion.probability(features)
-    return {"roc_auc": float(roc_auc_score(y, p)), "log_loss": float(log_loss(y, p, labels=[0, 1]))}
+    return {"roc_auc": float(roc_auc_score(test.y, p)), "log_loss": float(log_loss(test.y, p, labels=[0, 1]))}
 
 
 def train(
@@ -133,14 +174,49 @@ def train(
     extra_outcomes: pd.DataFrame | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Train, evaluate, log and register a model from a data folder (plus any new decisions)."""
-    step = progress or (lambda _s: None)
+    """Train, evaluate, log and register a model from a data folder (plus any new decisions);
+    `progress` hears the name of each of `STEPS` as it ends."""
+    step = progress or _quiet
+    prepared = training_data(data, config, feature_config, extra_outcomes, step)
+    fitted = fit(prepared, config, feature_config, rules, search)
+    step("fit")
+    client = registry.connect(tracking_uri)
+    with tempfile.TemporaryDirectory() as tmp:
+        assessment = assess(prepared, fitted.model, config, feature_config, client, Path(tmp))
+        step("evaluate")
+        run = TrainingRun(config, feature_config, rules, prepared, fitted, assessment)
+        run_id, version = log_run(client, run, Path(tmp))
+    step("log")
+    decision = assessment.decision
+    if decision.promote:
+        registry.promote(client, config.model_name, version)
+    step("gate")
+    return TrainResult(
+        run_id, version, decision.promote, decision.reason, assessment.evaluation.metrics, prepared.split.sizes()
+    )
+
+
+def _history(data: Path, extra_outcomes: pd.DataFrame | None) -> tuple[ContractConfig, Dataset]:
+    """The folder's contract and tables, with new decisions replacing the outcomes they decide."""
     contract = folder_config(data)
     dataset = load_dataset(data, contract)
     if extra_outcomes is not None and len(extra_outcomes):
         merged = pd.concat([dataset.outcomes, extra_outcomes], ignore_index=True)
         merged = merged.drop_duplicates(["lead_id", "mql_at"], keep="last")
         dataset = Dataset(leads=dataset.leads, events=dataset.events, outcomes=merged)
+    return contract, dataset
+
+
+def training_data(
+    data: Path,
+    config: TrainingConfig,
+    feature_config: FeatureConfig,
+    extra_outcomes: pd.DataFrame | None = None,
+    step: Callable[[str], None] = _quiet,
+) -> TrainingData:
+    """Step 1: the labelled hand-overs of a data folder, their features as of each hand-over, and
+    the time split into train, calibrate and test periods (each with both outcomes)."""
+    contract, dataset = _history(data, extra_outcomes)
     labelled = label_outcomes(dataset.outcomes, config.labels)
     rows = labelled.merge(dataset.leads, on="lead_id", how="inner").reset_index(drop=True)
     if rows.empty:
@@ -156,108 +232,102 @@ def train(
     for name, part in parts.items():
         if len(np.unique(part.y)) < 2:
             raise LeadscoreError(f"training: the {name} period has only one outcome; more history is needed")
-    names = feature_names(feature_config, contract)
+    return TrainingData(contract, dataset, labelled, rows, split, parts)
+
+
+def fit(
+    data: TrainingData, config: TrainingConfig, feature_config: FeatureConfig, rules: RuleConfig, search: bool = False
+) -> Fitted:
+    """Step 2: the model fitted on the training period and calibrated on the calibration period,
+    with LightGBM parameters searched first when asked."""
+    names = feature_names(feature_config, data.contract)
+    train_part, calibrate = data.parts["train"], data.parts["calibrate"]
     params = None
     if search:
         from training.search import search_params
 
-        params = search_params(parts["train"], parts["calibrate"], names, config, rules, feature_config, contract)
-    model = fit_model(parts["train"], parts["calibrate"], names, config, rules, feature_config, contract, params)
-    step("fit")
-    client = registry.connect(tracking_uri)
-    with tempfile.TemporaryDirectory() as tmp:
-        report = _with_segment(dataset.outcomes, dataset.leads, feature_config, contract)
-        evaluation = evaluate(model, parts["calibrate"], parts["test"], report, Path(tmp) / "plots")
-        step("evaluate")
-        test_rows = rows[split.mask("test")]
-        champion = champion_scores(
-            client,
-            config.model_name,
-            test_rows,
-            parts["test"].features,
-            dataset,
-            parts["test"].y,
-            feature_config,
-            contract,
-        )
-        result = _log_run(
-            client,
-            model,
-            config,
-            feature_config,
-            rules,
-            contract,
-            dataset,
-            labelled,
-            split,
-            evaluation,
-            parts,
-            params,
-            champion,
-            Path(tmp),
-            step,
-        )
-    return result
+        params = search_params(train_part, calibrate, names, config, rules, feature_config, data.contract)
+    model = fit_model(train_part, calibrate, names, config, rules, feature_config, data.contract, params)
+    return Fitted(model, params)
 
 
-def _log_run(
-    client,
+def assess(
+    data: TrainingData,
     model: LeadModel,
     config: TrainingConfig,
     feature_config: FeatureConfig,
-    rules: RuleConfig,
-    contract: ContractConfig,
-    dataset: Dataset,
-    labelled: pd.DataFrame,
-    split: Split,
-    evaluation: Evaluation,
-    parts: dict[str, Period],
-    params,
-    champion,
-    tmp: Path,
-    step,
-) -> TrainResult:
+    client: MlflowClient,
+    out: Path,
+) -> Assessment:
+    """Step 3: the model against the rule score on the test period (plots written under `out`),
+    the current champion's figures on the same hand-overs, and the gate's decision."""
+    report = _with_segment(data.dataset.outcomes, data.dataset.leads, feature_config, data.contract)
+    evaluation = evaluate(model, data.parts["calibrate"], data.parts["test"], report, out / "plots")
+    champion = champion_scores(client, config.model_name, data, feature_config)
     challenger = {"roc_auc": evaluation.metrics["model_roc_auc"], "log_loss": evaluation.metrics["model_log_loss"]}
-    decision = registry.gate(challenger, champion, config.gate)
-    with mlflow.start_run(experiment_id=registry.experiment_id(client, config.experiment)) as run:
-        mlflow.log_params(_flatten("", {"training": config.model_dump(mode="json"), "lightgbm": params or {}}))
-        mlflow.set_tags({**fingerprint(dataset), "split.kind": split.kind})
-        if split.kind == "time":  # reports compare on hand-overs from here on: the model never saw them
-            mlflow.set_tag("split.test_from", pd.Timestamp(split.test_from).isoformat())
-        mlflow.log_dict(config.model_dump(mode="json"), "config/training.yaml")
-        mlflow.log_dict(feature_config.model_dump(mode="json"), "config/features.yaml")
-        mlflow.log_dict(rules.model_dump(mode="json", by_alias=True), "config/rules.yaml")
-        mlflow.log_dict(contract.model_dump(mode="json"), "config/contract.yaml")
-        sizes = split.sizes()
-        mlflow.log_metrics({f"split_{k or 'dropped'}_rows": v for k, v in sizes.items()})
-        mlflow.log_metrics({f"labels_{k}": v for k, v in label_summary(dataset.outcomes, labelled).items()})
-        mlflow.log_metrics({k: v for k, v in evaluation.metrics.items() if np.isfinite(v)})
-        mlflow.log_metric("best_iteration", float(model.booster.current_iteration()))
-        for name, table in evaluation.tables.items():
-            if not table.empty:
-                path = tmp / f"{name}.csv"
-                table.to_csv(path, index=name.startswith("reasons"))
-                mlflow.log_artifact(str(path), "tables")
-        for plot in evaluation.plots:
-            mlflow.log_artifact(str(plot), "plots")
-        if champion is not None:
-            mlflow.log_metrics({f"champion_{k}": v for k, v in champion.items()})
-        model.version = f"run:{run.info.run_id[:8]}"
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=LeadscorePyfunc(model),
-            signature=signature(model),
-            input_example=input_example(parts["test"].features),
-            pip_requirements=requirements(),
-            registered_model_name=config.model_name,
-        )
-        version = str(info.registered_model_version)
-        client.set_registered_model_alias(config.model_name, registry.CHALLENGER, version)
-        mlflow.set_tags(
-            {"gate.promote": str(decision.promote), "gate.reason": decision.reason, "registered_version": version}
-        )
-        step("log")
-        if decision.promote:
-            registry.promote(client, config.model_name, version)
-        step("gate")
-        return TrainResult(run.info.run_id, version, decision.promote, decision.reason, evaluation.metrics, sizes)
+    return Assessment(evaluation, champion, registry.gate(challenger, champion, config.gate))
+
+
+def log_run(client: MlflowClient, run: TrainingRun, tmp: Path) -> tuple[str, str]:
+    """Step 4: the run in the client's store, its model registered as `@challenger`; returns the
+    run id and the registered version. The fluent API writes it (see `registry.logging_to`)."""
+    with registry.logging_to(client):
+        experiment = registry.experiment_id(client, run.config.experiment)
+        with mlflow.start_run(experiment_id=experiment) as active:
+            _log_inputs(run)
+            _log_results(run, tmp)
+            version = _log_model(client, run, active.info.run_id)
+    return active.info.run_id, version
+
+
+def _log_inputs(run: TrainingRun) -> None:
+    """Parameters, configs and what the model was trained on: data fingerprint, split, labels."""
+    data, split = run.data, run.data.split
+    params = {"training": run.config.model_dump(mode="json"), "lightgbm": run.fitted.params or {}}
+    mlflow.log_params(_flatten("", params))
+    mlflow.set_tags({**fingerprint(data.dataset), "split.kind": split.kind})
+    if split.kind == "time":  # reports compare on hand-overs from here on: the model never saw them
+        mlflow.set_tag("split.test_from", pd.Timestamp(split.test_from).isoformat())
+    mlflow.log_dict(run.config.model_dump(mode="json"), "config/training.yaml")
+    mlflow.log_dict(run.feature_config.model_dump(mode="json"), "config/features.yaml")
+    mlflow.log_dict(run.rules.model_dump(mode="json", by_alias=True), "config/rules.yaml")
+    mlflow.log_dict(data.contract.model_dump(mode="json"), "config/contract.yaml")
+    mlflow.log_metrics({f"split_{k or 'dropped'}_rows": v for k, v in split.sizes().items()})
+    mlflow.log_metrics({f"labels_{k}": v for k, v in label_summary(data.dataset.outcomes, data.labelled).items()})
+
+
+def _log_results(run: TrainingRun, tmp: Path) -> None:
+    """Test-period metrics (and the champion's), tables and plots."""
+    evaluation, champion = run.assessment.evaluation, run.assessment.champion
+    mlflow.log_metrics({k: v for k, v in evaluation.metrics.items() if np.isfinite(v)})
+    mlflow.log_metric("best_iteration", float(run.fitted.model.booster.current_iteration()))
+    for name, table in evaluation.tables.items():
+        if not table.empty:
+            path = tmp / f"{name}.csv"
+            table.to_csv(path, index=name.startswith("reasons"))
+            mlflow.log_artifact(str(path), "tables")
+    for plot in evaluation.plots:
+        mlflow.log_artifact(str(plot), "plots")
+    if champion is not None:
+        mlflow.log_metrics({f"champion_{k}": v for k, v in champion.items()})
+
+
+def _log_model(client: MlflowClient, run: TrainingRun, run_id: str) -> str:
+    """The model with its signature and an input example, registered and made `@challenger`;
+    the gate's decision as tags. Returns the registered version."""
+    model, name, decision = run.fitted.model, run.config.model_name, run.assessment.decision
+    model.version = f"run:{run_id[:8]}"
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=LeadscorePyfunc(model),
+        signature=signature(model),
+        input_example=input_example(run.data.parts["test"].features),
+        pip_requirements=requirements(),
+        registered_model_name=name,
+    )
+    version = str(info.registered_model_version)
+    client.set_registered_model_alias(name, registry.CHALLENGER, version)
+    mlflow.set_tags(
+        {"gate.promote": str(decision.promote), "gate.reason": decision.reason, "registered_version": version}
+    )
+    return version
