@@ -135,6 +135,7 @@ class FeatureSpec:
         self.contract = contract or ContractConfig()
         features = [*_fit(self.config, self.contract), *_events(self.config, self.contract), *_account(self.config)]
         self.features: dict[str, FeatureInfo] = {f.name: f for f in features}
+        self.days = frozenset(self.of_kind("days"))  # "days since" features: never = long ago
 
     @property
     def names(self) -> list[str]:

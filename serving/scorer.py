@@ -100,7 +100,7 @@ class Scorer:
         self.config = config or ServingConfig()
         self.unavailable = unavailable or ("no model loaded" if model is None else None)
         self.descriptions = {rule.name: rule.description for rule in rules.rules}
-        self.spec = FeatureSpec(self.feature_config, self.contract)
+        self.spec = model.spec if model else FeatureSpec(self.feature_config, self.contract)
         self.spec.check([rule.feature for rule in rules.rules], "rules: feature")
         needs = [flag for step in self.config.next_steps for flag in step.requires]
         self.spec.check(needs, "serving config next_steps: requires", kind="flag")

@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 
 from features.contract import ContractConfig
-from features.fit import categorical_columns
 from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
+from features.spec import FeatureSpec
 from features.transformer import learn_categories
 from training.calibration import fit_calibrators
-from training.encode import category_lookups, monotone_constraints, to_matrix
+from training.encode import category_lookups, to_matrix
 from training.model import LeadModel
 from training.settings import TrainingConfig
 from training.thresholds import choose_thresholds
@@ -30,12 +30,13 @@ class Period:
     w: np.ndarray
 
 
-def encode_periods(train: Period, calibrate: Period, names: list[str], contract: ContractConfig):
+def encode_periods(train: Period, calibrate: Period, names: list[str], spec: FeatureSpec):
     """Categories learnt on the training period, and both periods as booster matrices."""
-    categorical = [c for c in categorical_columns(contract) if c in names]
+    categorical = [c for c in spec.of_kind("category") if c in names]
     categories = learn_categories(train.features, categorical)
     lookups = category_lookups(categories)
-    return categories, to_matrix(train.features, names, lookups), to_matrix(calibrate.features, names, lookups)
+    matrices = (to_matrix(part.features, names, lookups, spec.days) for part in (train, calibrate))
+    return categories, *matrices
 
 
 def fit_booster(
@@ -46,15 +47,17 @@ def fit_booster(
     names: list[str],
     categories: dict[str, list[str]],
     config: TrainingConfig,
+    spec: FeatureSpec,
     params: dict | None = None,
 ):
-    """LightGBM on the training period, early-stopped on the calibration period."""
+    """LightGBM on the training period, early-stopped on the calibration period, with the monotone
+    constraints of the feature spec (or the training config's, checked against the spec)."""
     settings = config.model
     classifier = lgb.LGBMClassifier(
         **(params or settings.params),
         n_estimators=settings.max_rounds,
         random_state=settings.random_state,
-        monotone_constraints=monotone_constraints(names, settings.monotone_increasing, settings.monotone_decreasing),
+        monotone_constraints=spec.monotone(names, settings.monotone_increasing, settings.monotone_decreasing),
         monotone_constraints_method="intermediate",
         verbose=-1,
         n_jobs=2,
@@ -81,8 +84,9 @@ def fit_model(
     contract: ContractConfig,
     params: dict | None = None,
 ) -> LeadModel:
-    categories, X_train, X_cal = encode_periods(train, calibrate, names, contract)
-    classifier = fit_booster(X_train, X_cal, train, calibrate, names, categories, config, params)
+    spec = FeatureSpec(feature_config, contract)
+    categories, X_train, X_cal = encode_periods(train, calibrate, names, spec)
+    classifier = fit_booster(X_train, X_cal, train, calibrate, names, categories, config, spec, params)
     settings = config.model
     segments = calibrate.features["segment"].to_numpy()
     # calibration is unweighted: "0.30" must mean 30 of 100 such leads accepted, whatever weight

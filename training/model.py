@@ -19,6 +19,7 @@ from core.schema import ANSWER, names
 from features.contract import ContractConfig
 from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
+from features.spec import FeatureSpec
 from training.encode import category_lookups, to_matrix
 
 ALL = "__all__"
@@ -55,7 +56,8 @@ class LeadModel:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state.pop("_maps", None)  # a cache of the calibrators, rebuilt on first use
+        state.pop("_maps", None)  # caches, rebuilt on first use
+        state.pop("spec", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -65,7 +67,12 @@ class LeadModel:
 
     def matrix(self, features) -> np.ndarray:
         """The booster's input (see `to_matrix`)."""
-        return to_matrix(features, self.feature_names, self.lookups)
+        return to_matrix(features, self.feature_names, self.lookups, self.spec.days)
+
+    @cached_property
+    def spec(self) -> FeatureSpec:
+        """The features of this model's configuration (`features/spec.py`)."""
+        return FeatureSpec(self.feature_config, self.contract)
 
     def raw(self, matrix: np.ndarray) -> np.ndarray:
         """Uncalibrated probabilities."""

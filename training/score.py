@@ -12,7 +12,6 @@ from core.schema import ANSWER, names
 from features.build import account_chunks, build_features, rows_to_score
 from features.contract import Dataset, load_dataset
 from features.rules import RuleConfig
-from features.spec import FeatureSpec
 from training import registry
 from training.explain import Explainer
 from training.model import LeadModel
@@ -50,7 +49,7 @@ def score_dataset(
 ) -> pd.DataFrame:
     """`score_folder` on tables already loaded, by a model already loaded."""
     rows, when = rows_to_score(dataset, as_of, at_handover)
-    explainer = Explainer(model.feature_names, FeatureSpec(model.feature_config, model.contract)) if reasons else None
+    explainer = Explainer(model.feature_names, model.spec) if reasons else None
     parts, positions = [], []
     chunks = account_chunks(rows, dataset.leads, dataset.events, CHUNK)
     for i, (where, people, acts) in enumerate(chunks):

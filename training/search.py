@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import log_loss
 
+from features.spec import FeatureSpec
 from training.fit import Period, encode_periods, fit_booster
 from training.settings import TrainingConfig
 
@@ -16,7 +17,8 @@ def search_params(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    categories, X_train, X_cal = encode_periods(train, calibrate, names, contract)
+    spec = FeatureSpec(feature_config, contract)
+    categories, X_train, X_cal = encode_periods(train, calibrate, names, spec)
     fixed = {"bagging_fraction": 0.8, "bagging_freq": 1, "cat_smooth": 20, "min_data_per_group": 50}
 
     def objective(trial) -> float:
@@ -28,7 +30,7 @@ def search_params(
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30, log=True),
             **fixed,
         }
-        model = fit_booster(X_train, X_cal, train, calibrate, names, categories, config, params)
+        model = fit_booster(X_train, X_cal, train, calibrate, names, categories, config, spec, params)
         return log_loss(calibrate.y, np.clip(model.predict_proba(X_cal)[:, 1], 1e-6, 1 - 1e-6))
 
     seed = config.model.random_state

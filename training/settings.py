@@ -69,27 +69,17 @@ class ModelConfig(BaseModel):
     )
     max_rounds: int = Field(default=2000, ge=1)
     early_stopping_rounds: int = Field(default=100, ge=1)
-    monotone_increasing: list[str] = Field(
-        default=[
-            "n_pricing_page_view_*",
-            "decay_pricing_page_view",
-            "has_pricing_view",
-            "n_demo_request_*",
-            "decay_demo_request",
-            "has_demo_request",
-            "engagement_decayed",
-            "n_events_*",
-            "active_days_*",
-            "account_engagement_decayed",
-            "account_engaged_contacts_*",
-            "account_top_engaged_seniority",
-        ],
-        description="Features whose increase must never lower the score (a trailing * matches a prefix): "
-        "more pricing-page visits or a demo request never make a lead less likely to be accepted.",
+    monotone_increasing: list[str] | None = Field(
+        default=None,
+        description="Features whose increase must never lower the score (a trailing * matches a prefix); "
+        "default: the feature spec's (features/spec.py): more pricing-page visits, a demo request, more "
+        "activity of the lead or its account never make a lead less likely to be accepted. Each entry must "
+        "name a feature of the feature configuration.",
     )
-    monotone_decreasing: list[str] = Field(
-        default=["days_since_pricing_page_view", "days_since_demo_request", "days_since_last_activity"],
-        description="Features whose increase must never raise the score (older activity counts less).",
+    monotone_decreasing: list[str] | None = Field(
+        default=None,
+        description="Features whose increase must never raise the score; default: the feature spec's "
+        "(days since the last pricing-page visit, demo request and activity: older activity counts less).",
     )
     search_trials: int = Field(default=30, ge=1, description="Optuna trials when --search is given.")
     random_state: int = 7
