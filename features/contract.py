@@ -327,24 +327,14 @@ def load_dataset(folder: Path | str, config: ContractConfig | None = None) -> Da
     return Dataset(leads=leads, events=events, outcomes=outcomes)
 
 
+def _empty(columns: dict[str, object]) -> pd.DataFrame:
+    """A table with no rows and the contract's column types."""
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
+
+
 def empty_events() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "lead_id": pd.Series(dtype="str"),
-            "ts": pd.Series(dtype=TIMESTAMP),
-            "type": pd.Series(dtype="str"),
-            "detail": pd.Series(dtype="str"),
-        }
-    )
+    return _empty({"lead_id": "str", "ts": TIMESTAMP, "type": "str", "detail": "str"})
 
 
 def empty_outcomes() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "lead_id": pd.Series(dtype="str"),
-            "mql_at": pd.Series(dtype=TIMESTAMP),
-            "decision": pd.Series(dtype="str"),
-            "reason": pd.Series(dtype="str"),
-            "decided_at": pd.Series(dtype=TIMESTAMP),
-        }
-    )
+    return _empty({"lead_id": "str", "mql_at": TIMESTAMP, "decision": "str", "reason": "str", "decided_at": TIMESTAMP})
