@@ -82,30 +82,27 @@ def _flatten(prefix: str, value) -> dict[str, str]:
     return {prefix: str(value)[:500]}
 
 
+# the lead's columns the segment and source are read from
+LEAD_FIT_COLUMNS = (
+    "company_size",
+    "industry",
+    "department",
+    "region",
+    "country",
+    "source",
+    "seniority",
+    "job_title",
+    "email_domain",
+)
+
+
 def _with_segment(
     outcomes: pd.DataFrame, leads: pd.DataFrame, config: FeatureConfig, contract: ContractConfig
 ) -> pd.DataFrame:
+    """The outcomes with their lead's segment and source, for the reasons report."""
     rows = outcomes.merge(leads, on="lead_id", how="left")
-    fit = fit_features(
-        to_columns(
-            rows,
-            [
-                "company_size",
-                "industry",
-                "department",
-                "region",
-                "country",
-                "source",
-                "seniority",
-                "job_title",
-                "email_domain",
-                *contract.extra_fit_columns,
-                *contract.counter_columns,
-            ],
-        ),
-        config,
-        contract,
-    )
+    columns = [*LEAD_FIT_COLUMNS, *contract.extra_fit_columns, *contract.counter_columns]
+    fit = fit_features(to_columns(rows, columns), config, contract)
     return rows.assign(segment=fit["segment"], source=fit["source"])
 
 
