@@ -65,15 +65,15 @@ def from_folder(
 def unseen_from(model_uri: str, tracking_uri: str | None = None) -> pd.Timestamp | None:
     """The first hand-over time the model was not trained or calibrated on (its test period),
     when its training run recorded it."""
-    import mlflow
-
     from training import registry
 
     client = registry.connect(tracking_uri)
+    run_id = registry.run_id_of(model_uri, client)
+    if run_id is None:  # a model outside the registry
+        return None
     try:
-        info = mlflow.models.get_model_info(model_uri)
-        tag = client.get_run(info.run_id).data.tags.get("split.test_from")
-    except Exception:  # an old run without the tag, or a model outside the registry
+        tag = client.get_run(run_id).data.tags.get("split.test_from")
+    except Exception:  # a run the store no longer has
         return None
     return pd.Timestamp(tag) if tag else None
 
