@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features.cli import Engine, EngineOption, MasterOption, SparkConfOption
+from features.cli import DataOption, Engine, EngineOption, MasterOption, SparkConfOption
 
 console = Console(stderr=True)
 stdout = Console(soft_wrap=True)
@@ -167,13 +167,7 @@ def rollback(
 
 
 def score(
-    data: Annotated[
-        str,
-        typer.Option(
-            help="Data folder with the leads (and events) to score; with --engine spark also a URI "
-            "(s3a://...) or catalog:SCHEMA for Spark tables."
-        ),
-    ],
+    data: DataOption,
     out: Annotated[Path, typer.Option(help="Scores to write (.parquet or .csv).")],
     model_uri: Annotated[str, typer.Option(help="MLflow model URI.")] = "models:/leadscore@champion",
     as_of: Annotated[str | None, typer.Option(help="Score time (ISO 8601); default: now.")] = None,
@@ -184,16 +178,11 @@ def score(
     spark_conf: SparkConfOption = None,
 ) -> None:
     """Score every lead: probability, score 0-100, grade, is_mql, rule score and model version."""
-    from core.errors import LeadscoreError
-    from features.cli import _timestamp
+    from features.cli import scoring_time
     from features.tables import write_table
     from training.score import score_folder
 
-    if at_handover and as_of:
-        raise LeadscoreError("--as-of and --at-handover exclude each other: pick one scoring time")
-    if out.suffix not in (".parquet", ".csv"):
-        raise LeadscoreError(f"--out {out}: use a .parquet or .csv file name")
-    when = _timestamp(as_of) if as_of else None
+    when = scoring_time(as_of, at_handover, out)
     if engine is Engine.spark:
         n, flagged, version = _spark_scores(data, out, model_uri, when, at_handover, tracking_uri, master, spark_conf)
         mql, rule_mql = flagged["is_mql"], flagged["rule_is_mql"]

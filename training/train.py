@@ -26,10 +26,11 @@ from sklearn.metrics import log_loss, roc_auc_score
 from core.errors import LeadscoreError
 from features.arrays import to_columns
 from features.build import build_features, feature_names
-from features.contract import ContractConfig, Dataset, folder_config, load_dataset
+from features.contract import FIT_CATEGORICAL, FIT_NUMERIC, ContractConfig, Dataset, folder_config, load_dataset
 from features.fit import fit_features
 from features.rules import RuleConfig
 from features.settings import FeatureConfig
+from features.spec import FeatureSpec
 from training import registry
 from training.evaluate import Evaluation, evaluate
 from training.fit import Period, fit_model
@@ -83,25 +84,12 @@ def _flatten(prefix: str, value) -> dict[str, str]:
 
 
 # the lead's columns the segment and source are read from
-LEAD_FIT_COLUMNS = (
-    "company_size",
-    "industry",
-    "department",
-    "region",
-    "country",
-    "source",
-    "seniority",
-    "job_title",
-    "email_domain",
-)
-
-
 def _with_segment(
     outcomes: pd.DataFrame, leads: pd.DataFrame, config: FeatureConfig, contract: ContractConfig
 ) -> pd.DataFrame:
     """The outcomes with their lead's segment and source, for the reasons report."""
     rows = outcomes.merge(leads, on="lead_id", how="left")
-    columns = [*LEAD_FIT_COLUMNS, *contract.extra_fit_columns, *contract.counter_columns]
+    columns = [*FIT_CATEGORICAL, *FIT_NUMERIC, *contract.extra_fit_columns, *contract.counter_columns]
     fit = fit_features(to_columns(rows, columns), config, contract)
     return rows.assign(segment=fit["segment"], source=fit["source"])
 
@@ -174,6 +162,7 @@ def train(
     """Train, evaluate, log and register a model from a data folder (plus any new decisions);
     `progress` hears the name of each of `STEPS` as it ends."""
     step = progress or _quiet
+    check_names(config, feature_config, rules, folder_config(data))
     prepared = training_data(data, config, feature_config, extra_outcomes, step)
     fitted = fit(prepared, config, feature_config, rules, search)
     step("fit")
@@ -191,6 +180,14 @@ def train(
     return TrainResult(
         run_id, version, decision.promote, decision.reason, assessment.evaluation.metrics, prepared.split.sizes()
     )
+
+
+def check_names(config: TrainingConfig, feature_config: FeatureConfig, rules: RuleConfig, contract) -> None:
+    """Before any work: every feature the rules and the monotone lists name is one the feature
+    config makes (`features/spec.py`), else one line naming it."""
+    spec = FeatureSpec(feature_config, contract)
+    spec.check([rule.feature for rule in rules.rules], "rules: feature")
+    spec.monotone(spec.names, config.model.monotone_increasing, config.model.monotone_decreasing)
 
 
 def _history(data: Path, extra_outcomes: pd.DataFrame | None) -> tuple[ContractConfig, Dataset]:

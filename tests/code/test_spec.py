@@ -109,3 +109,18 @@ def test_a_rule_on_a_feature_the_windows_do_not_make_is_refused():
     Scorer(None, RuleConfig.model_validate(rules), FeatureConfig(), ContractConfig())  # 7-day window: fine
     with pytest.raises(LeadscoreError, match="rules: feature: 'n_pricing_page_view_7d' is not a feature"):
         Scorer(None, RuleConfig.model_validate(rules), OTHER_WINDOWS, ContractConfig())
+
+
+def test_training_refuses_configs_naming_absent_features_before_any_work():
+    from features.rules import RuleConfig
+    from training.settings import TrainingConfig
+    from training.train import check_names
+
+    check_names(TrainingConfig(), FeatureConfig(), load_rules(), ContractConfig())  # the shipped configs agree
+    monotone = TrainingConfig.model_validate({"model": {"monotone_increasing": ["n_demo_requests_*"]}})
+    with pytest.raises(LeadscoreError, match="monotone_increasing: 'n_demo_requests_\\*' is not a feature"):
+        check_names(monotone, FeatureConfig(), load_rules(), ContractConfig())
+    rules = load_rules().model_dump(by_alias=True)
+    rules["rules"][0]["feature"] = "decay_demo_requests"
+    with pytest.raises(LeadscoreError, match="rules: feature: 'decay_demo_requests' is not a feature"):
+        check_names(TrainingConfig(), FeatureConfig(), RuleConfig.model_validate(rules), ContractConfig())
