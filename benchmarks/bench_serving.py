@@ -278,8 +278,8 @@ def main() -> None:
     finally:
         _stop(bare)
     os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")})
-    from serving.schemas import Lead
     from serving.loading import load_scorer
+    from serving.schemas import Lead
     from serving.settings import load_settings
 
     scorer = load_scorer(load_settings())

@@ -1,4 +1,9 @@
-"""Shared fixtures: small generated CRM data sets, written once per test session."""
+"""Shared fixtures: small generated CRM data sets, written once per test session.
+
+Tests are split as Made-With-ML does, each folder a marker (`pytest -m model`): code/ (units and
+the package layering), data/ (the contract, generated and real exports, point-in-time features),
+model/ (behaviour of a trained model, the registry, migration of registered models) and
+integration/ (the service, real servers, PostgreSQL, Spark, the browser)."""
 
 from __future__ import annotations
 
@@ -16,7 +21,17 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 PROJECT = Path(__file__).resolve().parents[1]
+KINDS = ("code", "data", "model", "integration")
 SHARED = PROJECT.parent / "shared"
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark each test with the kind its folder names (code, data, model, integration)."""
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        kind = Path(item.path).resolve().relative_to(tests).parts[0]
+        if kind in KINDS:
+            item.add_marker(getattr(pytest.mark, kind))
 
 
 @pytest.fixture(scope="session")

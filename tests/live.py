@@ -9,10 +9,11 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from tests.waiting import wait_for
 
 
 def free_port() -> int:
@@ -22,17 +23,18 @@ def free_port() -> int:
 
 
 def wait_until(ready, server: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    """Poll `ready()` until it is true; fail with the end of the server's log if the server
-    stops or `timeout` seconds pass first."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Await `ready()`; fail with the end of the server's log if the server stops or `timeout`
+    seconds pass first."""
+
+    def settled() -> bool:
         try:
             if ready():
-                return
+                return True
         except (OSError, ValueError):
             pass
-        assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-        time.sleep(0.5)
+        return server.poll() is not None  # stopped: no point waiting
+
+    assert wait_for(settled, timeout, every=0.5) and server.poll() is None, log.read_text()[-3000:]
 
 
 def _ready(url: str) -> bool:
@@ -79,7 +81,7 @@ def postgres_database(prefix: str = "leadscore_test"):
     """A fresh database on the machine's PostgreSQL (127.0.0.1:5432, trust auth), dropped after."""
     import secrets
 
-    from tests.test_mlflow_server import _postgres
+    from tests.integration.test_mlflow_server import _postgres
 
     connection = _postgres()
     database = f"{prefix}_{secrets.token_hex(4)}"

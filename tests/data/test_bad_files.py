@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.test_cli import run
+from tests.code.test_cli import run
 
 MUTATIONS = st.sampled_from(
     ["utf16", "latin1", "bom", "semicolon", "tab", "huge", "empty", "truncate", "duplicate", "garbage", "nul"]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from features.contract import load_dataset
-from tests.test_cli import run
+from tests.code.test_cli import run
 from training.registry import CHALLENGER, CHAMPION, version_of
 
 

@@ -12,7 +12,7 @@ from features.audit import audit
 from features.contract import load_dataset
 from features.flat import import_export, load_mapping
 from tests.conftest import PROJECT, SHARED
-from tests.test_cli import run
+from tests.code.test_cli import run
 
 X_EDUCATION = SHARED / "data" / "x_education" / "Leads.csv"
 X_MAPPING = PROJECT / "configs" / "x_education" / "mapping.yaml"

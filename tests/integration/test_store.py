@@ -10,7 +10,7 @@ import pytest
 
 from core.store import FeedbackStore, decisions, redacted, scores
 from tests.conftest import score_rows
-from tests.test_mlflow_server import _postgres
+from tests.integration.test_mlflow_server import _postgres
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

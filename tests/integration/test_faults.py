@@ -4,7 +4,6 @@ retrain that crashes, and SQL-looking text. Each test says what happened and wha
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -12,8 +11,9 @@ from sqlalchemy import create_engine, text
 from core.errors import LeadscoreError
 from core.store import FeedbackStore
 from tests.conftest import AUTH, _client, decision
+from tests.integration.test_service import HOT_LEAD
 from tests.live import TcpProxy, postgres_database
-from tests.test_service import HOT_LEAD
+from tests.waiting import wait_for
 
 
 def _decision(i: int, **fields) -> dict:
@@ -105,13 +105,6 @@ def test_a_retrain_that_crashes_midway_leaves_the_champion(monkeypatch, trained,
     assert len(registry.search_model_versions("name='leadscore'")) == 1  # nothing half-registered
 
 
-def _wait_for(check, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return check()
-
-
 def test_corrupt_champion_artifacts_mean_rules_until_the_model_loads(monkeypatch, tmp_path):
     """The champion's files are damaged at start: the service comes up on the rules, /readyz and
     every answer say why, and the model is picked up once its files are whole again."""
@@ -136,7 +129,7 @@ def test_corrupt_champion_artifacts_mean_rules_until_the_model_loads(monkeypatch
         answer = client.post("/score", json={"lead": HOT_LEAD}, headers=AUTH).json()
         assert answer["scored_by"] == "rules" and "not loaded" in answer["fallback_reason"]
         pickled.write_bytes(whole)
-        assert _wait_for(lambda: client.get("/readyz").json()["mode"] == "model")
+        assert wait_for(lambda: client.get("/readyz").json()["mode"] == "model", timeout=30, every=0.2)
         assert client.post("/score", json={"lead": HOT_LEAD}, headers=AUTH).json()["scored_by"] == "model"
 
 

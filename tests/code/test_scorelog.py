@@ -3,36 +3,30 @@ bounded, and flushed on close."""
 
 from __future__ import annotations
 
-import time
-
 from core.store import FeedbackStore, StoreUnavailable, scores
 from serving.scorelog import ScoreLog
 from tests.conftest import score_rows
+from tests.waiting import wait_for
 
 
 class Flaky(FeedbackStore):
-    """A store whose database is down until `up` is set."""
+    """A store whose database is down until `up` is set; `attempts` counts the writes tried."""
 
     up = False
+    attempts = 0
 
     def log_scores(self, rows):
+        self.attempts += 1
         if not self.up:
             raise StoreUnavailable("score log unavailable (OperationalError)")
         super().log_scores(rows)
-
-
-def _until(check, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return check()
 
 
 def test_rows_reach_the_database_within_the_interval(tmp_path):
     store = FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
     log = ScoreLog(store, interval=0.1)
     log.add(score_rows(3))
-    assert _until(lambda: store.count(scores) == 3, timeout=2)
+    assert wait_for(lambda: store.count(scores) == 3, timeout=2)
     log.close()
 
 
@@ -40,10 +34,10 @@ def test_rows_wait_while_the_database_is_down_and_are_written_once_when_it_retur
     store = Flaky(f"sqlite:///{tmp_path / 'db.sqlite'}")
     log = ScoreLog(store, interval=0.05)
     log.add(score_rows(5))
-    time.sleep(0.3)  # several failed attempts
+    assert wait_for(lambda: store.attempts >= 3)  # several failed attempts
     assert store.count(scores) == 0 and len(log.pending) == 5
     store.up = True
-    assert _until(lambda: store.count(scores) == 5)
+    assert wait_for(lambda: store.count(scores) == 5)
     log.add(score_rows(2, start=5))
     log.close()
     assert store.count(scores) == 7 and not log.pending  # close wrote the rest; nothing doubled

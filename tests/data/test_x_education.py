@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from tests.conftest import PROJECT
-from tests.test_cli import run
-from tests.test_flat import X_EDUCATION, X_MAPPING, needs_x_education
+from tests.code.test_cli import run
+from tests.data.test_flat import X_EDUCATION, X_MAPPING, needs_x_education
 
 X_RULES = PROJECT / "configs" / "x_education" / "rules.yaml"
 pytestmark = needs_x_education
@@ -81,7 +81,7 @@ def _serves_flat_leads(monkeypatch, tmp_path, uri, imported, scores) -> None:
     """The model trained on the import answers the export's flat, counter-style leads through
     /score, from the same service code, with the probability batch scoring gave them."""
     from features.contract import folder_config, load_dataset
-    from tests.test_service import AUTH, _client
+    from tests.integration.test_service import AUTH, _client
 
     leads = load_dataset(imported, folder_config(imported)).leads.head(20)
     expected = scores.set_index("lead_id")["probability"]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from reports import compare
-from tests.test_cli import run
+from tests.code.test_cli import run
 
 T0 = pd.Timestamp("2025-03-03", tz="UTC")  # a Monday
 

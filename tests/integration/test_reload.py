@@ -48,7 +48,7 @@ def test_a_model_that_becomes_loadable_after_a_rules_only_start(store, settings)
 
 
 def test_the_watch_thread_swaps_the_scorer(store, settings):
-    import time
+    from tests.waiting import wait_for
 
     class Service:
         scorer = None
@@ -60,9 +60,7 @@ def test_the_watch_thread_swaps_the_scorer(store, settings):
     store.delete_registered_model_alias("leadscore", "champion")
     thread = watch(service, ModelWatcher(settings, None), every=0.2)
     store.set_registered_model_alias("leadscore", "champion", "1")
-    deadline = time.monotonic() + 60
-    while service.scorer is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: service.scorer is not None, timeout=60, every=0.2)
     thread.stop.set()
     assert service.scorer is not None and service.scorer.model.version == "leadscore/1"
 

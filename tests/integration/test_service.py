@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import AUTH, _client, decision
+from tests.waiting import wait_for
 
 HOT_LEAD = {
     "lead_id": "L-hot",
@@ -29,10 +28,8 @@ def _rows(tmp_path, table: str) -> list:
 
 def _logged(tmp_path, n: int, timeout: float = 10) -> list:
     """The score log once it holds `n` rows (it is written off the request path, within a second)."""
-    deadline = time.monotonic() + timeout
-    while len(rows := _rows(tmp_path, "scores")) < n and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return rows
+    wait_for(lambda: len(_rows(tmp_path, "scores")) >= n, timeout, every=0.1)
+    return _rows(tmp_path, "scores")
 
 
 @pytest.mark.parametrize("path", ["/score", "/score_batch", "/feedback"])
