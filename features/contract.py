@@ -17,6 +17,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.decisions import DECISIONS, REASONS, TIME_RANGE, bad_text, bad_time, before_handover, missing_reason
 from core.errors import LeadscoreError
 from core.schema import LEAD, fit_fields
 from features.tables import find_table, read_table
@@ -43,19 +44,6 @@ EVENT_TYPES: tuple[str, ...] = (
     "free_trial_signup",
     "product_active_day",
     "unsubscribe",
-)
-DECISIONS: tuple[str, ...] = ("accepted", "rejected", "recycled", "open")
-REASONS: tuple[str, ...] = (
-    "bad_fit",
-    "student_or_personal",
-    "competitor",
-    "no_budget",
-    "no_authority",
-    "no_need",
-    "not_now",
-    "unreachable",
-    "duplicate",
-    "spam_or_invalid",
 )
 FIT_CATEGORICAL: tuple[str, ...] = fit_fields("text")
 FIT_NUMERIC: tuple[str, ...] = fit_fields("number")
@@ -152,28 +140,32 @@ def events_schema(config: ContractConfig, lead_ids: pd.Series) -> pa.DataFrameSc
 
 
 def outcomes_schema(config: ContractConfig, lead_ids: pd.Series) -> pa.DataFrameSchema:
+    """Sales decisions per hand-over, checked by the rules of `core.decisions` (the same that
+    /feedback and retraining from the feedback store apply)."""
     known = pa.Check(lambda s: s.isin(lead_ids), element_wise=False, error="a lead_id present in leads")
+    storable = pa.Check(lambda s: ~bad_text(s), error="text without NUL characters or lone surrogates")
+    dated = pa.Check(lambda s: ~bad_time(s), error=TIME_RANGE)
     decided = pa.Check(
-        lambda d: d["decided_at"].isna() | (d["decided_at"] >= d["mql_at"]),
+        lambda d: ~before_handover(d["mql_at"], d["decided_at"]),
         error="decided_at at or after mql_at",
     )
-    dated = pa.Check(
+    opened = pa.Check(
         lambda d: (d["decision"] == "open") == d["decided_at"].isna(),
         error="decided_at empty for open decisions and present for every other decision",
     )
     reasoned = pa.Check(
-        lambda d: ~d["decision"].isin(["rejected", "recycled"]) | d["reason"].notna(),
+        lambda d: ~missing_reason(d["decision"], d["reason"]),
         error="a reason code for every rejected or recycled lead",
     )
     return pa.DataFrameSchema(
         {
-            "lead_id": _text(nullable=False, checks=known),
-            "mql_at": pa.Column(TIMESTAMP, nullable=False, coerce=True),
+            "lead_id": _text(nullable=False, checks=[known, storable]),
+            "mql_at": pa.Column(TIMESTAMP, dated, nullable=False, coerce=True),
             "decision": _text(nullable=False, checks=_isin(list(DECISIONS))),
-            "reason": _text(checks=_isin(config.reasons)),
-            "decided_at": pa.Column(TIMESTAMP, nullable=True, coerce=True),
+            "reason": _text(checks=[_isin(config.reasons), storable]),
+            "decided_at": pa.Column(TIMESTAMP, dated, nullable=True, coerce=True),
         },
-        checks=[decided, dated, reasoned] if config.require_reasons else [decided, dated],
+        checks=[decided, opened, reasoned] if config.require_reasons else [decided, opened],
         unique=["lead_id", "mql_at"],
         strict=False,
         name="outcomes",

@@ -145,6 +145,46 @@ def test_unknown_reason_and_configured_reasons(data_copy):
     assert (load_dataset(data_copy, custom).outcomes["reason"] == "wrong_timezone").sum() == 1
 
 
+def test_outcome_times_from_1970_to_now_only(data_copy):
+    """The times /feedback refuses (core.decisions) are refused in a file too, by column and row."""
+
+    def change(frame):
+        frame.loc[0, "mql_at"] = "1900-01-01T00:00:00Z"
+        decided = frame.index[frame["decided_at"] != ""]
+        frame.loc[decided[1], "decided_at"] = "9999-12-31T00:00:00Z"
+        change.row = decided[1]
+
+    _break(data_copy, "outcomes", change)
+    message = _error(data_copy)
+    expected = "expected a time from 1970 to now (plus 5 minutes of clock skew); 1 row(s) fail"
+    assert f"column 'mql_at': {expected}: 1 (" in message
+    assert f"column 'decided_at': {expected}: {change.row + 1} (" in message
+
+
+def test_an_offset_is_read_as_the_same_instant_in_utc(data_copy):
+    def change(frame):
+        row = frame.index[frame["decided_at"] != ""][0]
+        frame.loc[row, ["mql_at", "decided_at"]] = ["2026-01-02T04:00:00Z", "2026-01-02T10:30:00+05:30"]
+        change.lead = frame.loc[row, "lead_id"]
+
+    _break(data_copy, "outcomes", change)
+    outcomes = load_dataset(data_copy).outcomes.set_index("lead_id")
+    assert outcomes.loc[change.lead, "decided_at"] == pd.Timestamp("2026-01-02T05:00:00Z")
+
+
+@pytest.mark.parametrize("column", ["lead_id", "reason"])
+def test_a_nul_in_outcome_text_is_named(data_copy, column):
+    """A NUL (which PostgreSQL refuses) in a Parquet outcomes table: the column and row are named."""
+    frame = read_csv(data_copy / "outcomes.csv").replace("", None)
+    row = frame.index[frame["decision"] == "rejected"][0]
+    frame.loc[row, column] = f"{frame.loc[row, column]}\x00"
+    (data_copy / "outcomes.csv").unlink()
+    frame.to_parquet(data_copy / "outcomes.parquet")
+    message = _error(data_copy)
+    assert f"outcomes.parquet, column '{column}': expected text without NUL characters or lone surrogates" in message
+    assert f"1 row(s) fail: {row + 1} (" in message
+
+
 def test_every_problem_is_reported_at_once(data_copy):
     def change(frame):
         frame.loc[0, "created_at"] = "never"

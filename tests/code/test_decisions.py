@@ -1,0 +1,158 @@
+"""The rules of a sales decision (core/decisions.py), on hand-written rows that each say why they
+are in or out: the same verdict for one decision at the service's door (`Decision`) and for a
+table of them (`decision_problems`, what retraining from the store uses)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from core.decisions import (
+    Decision,
+    bad_text,
+    bad_time,
+    before_handover,
+    context,
+    decision_problems,
+    missing_reason,
+    one_line,
+    unknown_reason,
+)
+from core.errors import LeadscoreError
+from features.contract import ContractConfig
+
+BASE = {
+    "feedback_id": "crm-1",
+    "lead_id": "L-1",
+    "decision": "rejected",
+    "reason": "no_budget",
+    "decided_at": "2026-01-02T10:00:00Z",
+    "mql_at": "2026-01-01T09:00:00Z",
+}
+SOON = (datetime.now(UTC) + timedelta(minutes=2)).isoformat()  # inside the 5 minutes of skew
+H4 = "2026-01-01T04:00:00Z"
+LATER = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
+
+# (why, the fields changed from BASE, the problem or None)
+ROWS = [
+    ("a rejection with its reason", {}, None),
+    ("accepted needs no reason", {"decision": "accepted", "reason": None}, None),
+    ("no mql_at: the lead's latest hand-over", {"mql_at": None}, None),
+    ("decided at the hand-over itself", {"decided_at": "2026-01-01T09:00:00Z"}, None),
+    ("+05:30: 04:30 UTC, after a 04:00Z hand-over", {"mql_at": H4, "decided_at": "2026-01-01T10:00:00+05:30"}, None),
+    ("a CRM clock 2 minutes ahead", {"decided_at": SOON, "mql_at": None}, None),
+    ("poisoned: rejected without a reason", {"reason": None}, "reason: required for a rejected decision"),
+    ("poisoned: recycled with an empty reason", {"decision": "recycled", "reason": ""}, "reason: required for a"),
+    ("poisoned: decided before the hand-over", {"decided_at": "2025-12-31T00:00:00Z"}, "decided_at: before mql_at"),
+    (
+        "+05:30: 03:30 UTC, before a 04:00Z hand-over",
+        {"mql_at": H4, "decided_at": "2026-01-01T09:00:00+05:30"},
+        "before",
+    ),
+    ("a reason outside the codes", {"reason": "bad_vibes"}, "reason: 'bad_vibes' is not one of bad_fit, "),
+    ("NUL in the note (PostgreSQL refuses it)", {"note": "called\x00back"}, "note: contains a NUL character"),
+    ("NUL in the feedback id", {"feedback_id": "crm\x00-1"}, "feedback_id: contains a NUL character"),
+    ("a lone surrogate in the rep id", {"rep_id": "rep-\ud800"}, "rep_id: "),
+    ("year 9999", {"decided_at": "9999-12-31T00:00:00Z"}, "decided_at: in the future"),
+    ("year 9999 at -05:00 (past datetime's range in UTC)", {"decided_at": "9999-12-31T23:00:00-05:00"}, "future"),
+    ("1900", {"mql_at": "1900-01-01T00:00:00Z"}, "mql_at: before 1970"),
+    ("1970-01-01T00:00+05:30 is 1969 in UTC", {"mql_at": "1970-01-01T00:00:00+05:30"}, "mql_at: before 1970"),
+    ("10 minutes ahead: past the skew", {"decided_at": LATER, "mql_at": None}, "decided_at: in the future"),
+]
+
+
+def _door(fields: dict, contract=None) -> str | None:
+    try:
+        Decision.model_validate({**BASE, **fields}, context=context(contract))
+    except ValidationError as exc:
+        return one_line(exc)
+    return None
+
+
+@pytest.mark.parametrize(("why", "fields", "problem"), ROWS, ids=[r[0] for r in ROWS])
+def test_the_door_takes_or_refuses_each_row(why, fields, problem):
+    found = _door(fields)
+    if problem is None:
+        assert found is None, why
+    else:
+        assert found is not None and problem in found and "\n" not in found, (why, found)
+
+
+def test_a_table_gets_the_same_verdict_as_the_door():
+    """`decision_problems` (retraining from the store) refuses exactly the rows the door refuses
+    (the lone surrogate excepted: no table can hold one once pandas stores it as UTF-8 text)."""
+    rows = [r for r in ROWS if "surrogate" not in r[0]]
+    table = pd.DataFrame([{**BASE, "rep_id": None, "note": None, **fields} for _, fields, _ in rows], dtype=object)
+    problems = decision_problems(table)
+    for (why, fields, problem), found in zip(rows, problems, strict=True):
+        if problem is None:
+            assert found is None, why
+        else:
+            assert found is not None and found.split(" (")[0] in (_door(fields) or ""), (why, found)
+
+
+def test_a_second_decision_for_the_same_handover_is_a_correction_not_an_error():
+    """Two decisions for one hand-over: both valid; the later one supersedes (the store's job)."""
+    table = pd.DataFrame(
+        [
+            {**BASE, "feedback_id": "crm-1", "decision": "rejected", "reason": "no_budget"},
+            {**BASE, "feedback_id": "crm-2", "decision": "accepted", "reason": None, "decided_at": "2026-01-03"},
+        ]
+    )
+    assert decision_problems(table).isna().all()
+
+
+def test_the_contracts_reason_codes_and_reasons_not_required():
+    custom = ContractConfig(reasons=["price"], require_reasons=False)
+    assert _door({"reason": "price"}, custom) is None
+    assert _door({"reason": None}, custom) is None  # this CRM records no reasons
+    assert _door({"reason": "no_budget"}, custom) == "reason: 'no_budget' is not one of price"
+    table = pd.DataFrame([{**BASE, "reason": "price"}, {**BASE, "reason": None}, {**BASE, "reason": "no_budget"}])
+    assert decision_problems(table, custom).tolist() == [None, None, "reason: 'no_budget' is not one of price"]
+
+
+def test_messages_name_the_field_never_the_text():
+    secret = "jane.doe@example.com"
+    message = _door({"note": f"{secret}\x00", "lead_id": f"{secret}\x00"})
+    assert "note: contains a NUL" in message and "lead_id: contains a NUL" in message and secret not in message
+    table = pd.DataFrame([{**BASE, "note": f"{secret}\x00"}])
+    assert decision_problems(table).tolist() == ["note: contains a NUL character"]
+
+
+def test_times_are_utc_instants():
+    decision = Decision.model_validate({**BASE, "decided_at": "2026-01-02T10:30:00+05:30", "mql_at": None})
+    assert decision.decided_at == datetime(2026, 1, 2, 5, tzinfo=UTC) and decision.decided_at.utcoffset() == timedelta(
+        0
+    )
+    naive = Decision.model_validate({**BASE, "decided_at": "2026-01-02T10:30:00", "mql_at": None})
+    assert naive.decided_at == datetime(2026, 1, 2, 10, 30, tzinfo=UTC)  # no offset means UTC
+
+
+def test_the_rules_on_columns_and_on_single_values_agree():
+    texts = pd.Series(["fine", "nul\x00", None, "\ud800", 7], dtype=object)
+    assert bad_text(texts).tolist() == [False, True, False, True, False]
+    assert [bad_text(v) for v in texts] == [False, True, False, True, False]
+    assert bad_text(pd.Series(["a", "b\x00", None])).tolist() == [False, True, False]  # Arrow strings
+    assert isinstance(bad_text(["a"]), np.ndarray)
+    times = ["2026-01-01T00:00:00Z", "9999-12-31T00:00:00Z", "1900-01-01T00:00:00Z", None]
+    assert bad_time(pd.Series(times)).tolist() == [False, True, True, False]
+    assert [bad_time(None if t is None else pd.Timestamp(t)) for t in times] == [False, True, True, False]
+    assert missing_reason(pd.Series(["rejected", "recycled", "accepted"]), [None, "", None]).tolist() == [
+        True,
+        True,
+        False,
+    ]
+    assert missing_reason("rejected", None) and not missing_reason("rejected", None, required=False)
+    assert unknown_reason(pd.Series(["no_need", "x", None]), ["no_need"]).tolist() == [False, True, False]
+    mql = pd.Series(pd.to_datetime(["2026-01-02", "2026-01-02", None], utc=True))
+    decided = pd.Series(["2026-01-01T23:00:00Z", "2026-01-02T05:30:00+05:30", "2020-01-01T00:00:00Z"])
+    assert before_handover(mql, decided).tolist() == [True, False, False]
+
+
+def test_a_table_without_the_needed_columns_is_one_clear_error():
+    with pytest.raises(LeadscoreError, match=r"^decisions: missing column\(s\) decision, decided_at$"):
+        decision_problems(pd.DataFrame({"lead_id": ["L"]}))
