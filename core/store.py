@@ -2,13 +2,22 @@
 answer logged for monitoring and for comparing model and rules on live traffic.
 
 Default: a SQLite file `leadscore.db` in the current folder; `LEADSCORE_DB_URL` points at
-PostgreSQL (or any SQLAlchemy URL). Tables are created when missing, never dropped. A decision is
-idempotent by the client's id: posting it again stores nothing new and says so.
+PostgreSQL (or any SQLAlchemy URL). `FeedbackStore(url)` never connects: `open()` connects and
+migrates (Alembic, `core/migrations`), and every operation opens on demand, raising
+`StoreUnavailable` while the database cannot be reached. Times are UTC instants on every database.
+
+Decisions: idempotent by the client's `feedback_id` (the same body again is a duplicate, another
+body a `DecisionConflict`). A decision belongs to the hand-over (lead_id, mql_at); the latest of a
+hand-over (greatest decided_at, then received_at, then feedback_id; voided ones left out first)
+supersedes the others, which stay in the history. Status is computed when read, never stored.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,15 +33,57 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     create_engine,
+    event,
+    func,
     insert,
+    inspect,
     select,
+    text,
+    update,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
 from core.errors import LeadscoreError
 from core.schema import ANSWER, TEXT, Field
+
+
+def utc(value) -> datetime | None:
+    """`value` (datetime, pandas Timestamp or ISO 8601 text) as an aware UTC datetime; no offset means UTC."""
+    if value is None or value != value:  # None, NaT
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a point in time, got {type(value).__name__}")
+    if hasattr(value, "to_pydatetime"):  # pandas: microseconds, as the databases keep them
+        value = value.to_pydatetime()
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A point in time on every database: aware in (naive = UTC), aware UTC out. SQLite has no time
+    zone: it keeps the UTC wall time (before, +05:30 was kept as the local wall time and read as UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        value = utc(value)
+        return value.replace(tzinfo=None) if value is not None and dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        return utc(value)
+
 
 metadata = MetaData()
 decisions = Table(
@@ -40,24 +91,26 @@ decisions = Table(
     metadata,
     Column("feedback_id", String(128), primary_key=True),
     Column("lead_id", String(128), nullable=False, index=True),
-    Column("mql_at", DateTime(timezone=True), nullable=True),
+    Column("mql_at", UTCDateTime(), nullable=True),
     Column("decision", String(16), nullable=False),
     Column("reason", String(64), nullable=True),
-    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", UTCDateTime(), nullable=False),
     Column("rep_id", String(128), nullable=True),
     Column("note", Text, nullable=True),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("voided_at", UTCDateTime(), nullable=True),
+    Column("void_reason", Text, nullable=True),
 )
-SQL_TYPES = {"string": String, "double": Float, "long": BigInteger, "boolean": Boolean, "datetime": DateTime}
+BODY = ("lead_id", "mql_at", "decision", "reason", "decided_at", "rep_id", "note")  # what a repeat must match
+STATUS = ("status", "superseded_by")
+SQL_TYPES = {"string": String, "double": Float, "long": BigInteger, "boolean": Boolean, "datetime": UTCDateTime}
 
 
 def _sql(field: Field) -> Column:
     """A score-log column for an answer field: nullable, so that `migrate` can add it to a table that
     an older leadscore created."""
     kind = SQL_TYPES[field.kind]
-    if field.kind == "string":
-        return Column(field.name, kind(field.length), nullable=True)
-    return Column(field.name, kind(timezone=True) if field.kind == "datetime" else kind(), nullable=True)
+    return Column(field.name, kind(field.length) if field.kind == "string" else kind(), nullable=True)
 
 
 def scores_table(meta: MetaData, fields: tuple[Field, ...] = ANSWER) -> Table:
@@ -69,7 +122,7 @@ def scores_table(meta: MetaData, fields: tuple[Field, ...] = ANSWER) -> Table:
         meta,
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column(lead_id.name, String(lead_id.length), nullable=False, index=True),
-        Column("scored_at", DateTime(timezone=True), nullable=False, index=True),
+        Column("scored_at", UTCDateTime(), nullable=False, index=True),
         *(_sql(field) for field in rest),
         Column("scored_by", String(8), nullable=False),
         Column("source", String(TEXT), nullable=True),
@@ -85,13 +138,15 @@ def score_row(answer, source: str | None, scored_at: datetime, fields: tuple[Fie
     return {**row, "scored_at": scored_at, "scored_by": answer.scored_by, "source": source}
 
 
-def migrate(engine: Engine, meta: MetaData = metadata) -> list[str]:
+def migrate(bind: Engine | Connection, meta: MetaData = metadata) -> list[str]:
     """Add the nullable columns a newer leadscore logs to tables an older one created (rows kept,
     the new column empty for them); the schema only ever grows. Returns what it added."""
-    from sqlalchemy import inspect, text
-
+    if isinstance(bind, Engine):
+        with bind.begin() as connection:
+            return migrate(connection, meta)
     added = []
-    existing = inspect(engine)
+    existing = inspect(bind)
+    quote = bind.dialect.identifier_preparer.quote
     for table in meta.sorted_tables:
         have = {column["name"] for column in existing.get_columns(table.name)}
         for column in table.columns:
@@ -99,15 +154,28 @@ def migrate(engine: Engine, meta: MetaData = metadata) -> list[str]:
                 continue
             if not column.nullable:
                 raise LeadscoreError(f"table {table.name} lacks column {column.name}, which cannot be added empty")
-            kind = column.type.compile(dialect=engine.dialect)
-            with engine.begin() as connection:
-                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+            kind = column.type.compile(dialect=bind.dialect)
+            bind.execute(text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"))
             added.append(f"{table.name}.{column.name}")
     return added
 
 
 class StoreUnavailable(LeadscoreError):
     """The database cannot be reached or written now; nothing was stored."""
+
+
+class DecisionConflict(LeadscoreError):
+    """A `feedback_id` already stored with another decision; `fields` names what differs."""
+
+    def __init__(self, feedback_id: str, fields: list[str]):
+        self.feedback_id, self.fields = feedback_id, fields
+        super().__init__(
+            f"feedback_id '{feedback_id}' was stored with another decision (differs in: {', '.join(fields)})"
+        )
+
+
+class DecisionRefused(LeadscoreError):
+    """The database refused a decision (a value it cannot hold); nothing was stored."""
 
 
 def database_url(url: str | None = None) -> str:
@@ -124,24 +192,109 @@ def redacted(url: str) -> str:
         return "(unparseable database URL)"
 
 
+def unreachable(exc: BaseException) -> bool:
+    """Whether a database error means "cannot reach or use the database now" rather than "this row"."""
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | OSError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _engine(url: str) -> Engine:
+    """An engine for `url`, not connected. SQLite: SQLAlchemy emits BEGIN (so savepoints and DDL are
+    transactional; `sqlite_immediate` takes the write lock at once); PostgreSQL: a connect timeout."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+        args = {"timeout": 30} if backend == "sqlite" else {}
+        if backend == "postgresql" and "connect_timeout" not in parsed.query:
+            args["connect_timeout"] = 5
+        engine = create_engine(parsed, pool_pre_ping=True, connect_args=args)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise LeadscoreError(f"feedback store {redacted(url)}: not a usable database URL ({exc})") from None
+    if backend == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _no_driver_begin(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Connection) -> None:
+            immediate = connection.get_execution_options().get("sqlite_immediate")
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
 @dataclass(frozen=True)
 class Stored:
     feedback_id: str
     duplicate: bool
 
 
+@dataclass(frozen=True)
+class Logged:
+    """What `log_scores` did: rows written, rows the database refused (dropped) and its errors' kinds."""
+
+    written: int
+    refused: int = 0
+    errors: tuple[str, ...] = ()
+
+
 class FeedbackStore:
+    """Sales decisions and the score log in one database; see the module's docstring."""
+
     def __init__(self, url: str | None = None):
         self.url = database_url(url)
+        self.engine: Engine = _engine(self.url)
+        self.problem: str | None = None  # why the last open failed (for logs; no password)
+        self._failure = ""  # the kind of that failure, for messages to clients
+        self._migrated = False
+        self._reachable = False
+        self._opening = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the database is migrated and answered the last time it was used."""
+        return self._migrated and self._reachable
+
+    def open(self) -> bool:
+        """Connect and migrate (once; later calls check the database answers). Never raises for a
+        database that is down or refuses: returns False and keeps why in `problem`."""
+        from core.migrations import upgrade
+
+        with self._opening:
+            try:
+                if self._migrated:
+                    with self.engine.connect() as connection:
+                        connection.execute(text("SELECT 1"))
+                else:
+                    upgrade(self.engine, migrate)
+                    self._migrated = True
+            except (SQLAlchemyError, OSError, LeadscoreError) as exc:
+                self._reachable, self._failure = False, type(exc).__name__
+                detail = (str(exc).strip().splitlines() or [""])[0][:200]
+                self.problem = f"{redacted(self.url)}: {self._failure}: {detail}"
+                return False
+            self._reachable, self.problem, self._failure = True, None, ""
+            return True
+
+    @contextmanager
+    def _connection(self, write: bool = False) -> Iterator[Connection]:
+        """A connection (in a transaction that commits when `write`), opening the store first if
+        needed; a database that cannot be reached -> StoreUnavailable."""
+        if not self._migrated and not self.open():
+            raise StoreUnavailable(f"feedback store unavailable: cannot open it ({self._failure})")
         try:
-            self.engine: Engine = create_engine(self.url, pool_pre_ping=True, future=True)
-            metadata.create_all(self.engine)  # creates what is missing; never drops
-            migrate(self.engine)
+            with self.engine.begin() if write else self.engine.connect() as connection:
+                yield connection
         except SQLAlchemyError as exc:
-            raise LeadscoreError(
-                f"feedback store {redacted(self.url)}: cannot open it ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0][:200]})"
-            ) from None
+            if not unreachable(exc):
+                raise
+            self._reachable = False
+            raise StoreUnavailable(f"feedback store unavailable ({type(exc).__name__})") from None
+        self._reachable = True
 
     def add_decision(
         self,
@@ -154,51 +307,131 @@ class FeedbackStore:
         rep_id: str | None = None,
         note: str | None = None,
     ) -> Stored:
-        """Store a sales decision once; a repeat of the same id stores nothing new."""
-        row = dict(
-            feedback_id=feedback_id,
+        """Store a sales decision once: the same body again is a duplicate, another body a
+        `DecisionConflict` naming what differs."""
+        body = dict(
             lead_id=lead_id,
+            mql_at=utc(mql_at),
             decision=decision,
             reason=reason,
-            decided_at=decided_at,
-            mql_at=mql_at,
+            decided_at=utc(decided_at),
             rep_id=rep_id,
             note=note,
-            received_at=datetime.now(UTC),
         )
         try:
-            with self.engine.begin() as connection:
-                connection.execute(insert(decisions).values(**row))
+            with self._connection(write=True) as connection:
+                connection.execute(insert(decisions).values(feedback_id=feedback_id, received_at=_now(), **body))
             return Stored(feedback_id, duplicate=False)
         except IntegrityError:
-            return Stored(feedback_id, duplicate=True)
-        except OperationalError as exc:
-            raise StoreUnavailable(f"feedback store unavailable ({type(exc.orig).__name__})") from None
-
-    def log_scores(self, rows: list[dict]) -> None:
-        if not rows:
-            return
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(insert(scores), rows)
+            pass  # most likely stored before: compare below
         except SQLAlchemyError as exc:
-            raise StoreUnavailable(f"score log unavailable ({type(exc).__name__})") from None
+            raise DecisionRefused(f"decision not stored: the database refused it ({type(exc).__name__})") from None
+        with self._connection() as connection:
+            stored = connection.execute(select(decisions).where(decisions.c.feedback_id == feedback_id)).first()
+        if stored is None:
+            raise DecisionRefused("decision not stored: the database refused it (IntegrityError)")
+        differs = [name for name in BODY if getattr(stored, name) != body[name]]
+        if differs:
+            raise DecisionConflict(feedback_id, differs)
+        return Stored(feedback_id, duplicate=True)
 
-    def decisions_since(self, since: datetime | None = None):
-        """Decisions received after `since` (all when None), as an outcomes-shaped frame."""
+    def decisions(self, since=None, lead_id: str | None = None, decision: str | None = None, reason: str | None = None):
+        """Every stored decision (the history) with its `status` ("latest", "superseded", "voided")
+        and `superseded_by` (the hand-over's latest feedback_id); filters: received after `since`,
+        lead, decision, reason."""
         import pandas as pd
 
-        query = select(decisions)
+        with self._connection() as connection:
+            frame = pd.read_sql(select(decisions), connection)
+        frame = with_status(frame)
+        keep = pd.Series(True, index=frame.index)
         if since is not None:
-            query = query.where(decisions.c.received_at > since)
-        with self.engine.connect() as connection:
-            frame = pd.read_sql(query, connection)
-        for column in ("mql_at", "decided_at", "received_at"):
-            frame[column] = pd.to_datetime(frame[column], utc=True)
-        return frame
+            keep &= frame["received_at"] > pd.Timestamp(utc(since))
+        for column, wanted in (("lead_id", lead_id), ("decision", decision), ("reason", reason)):
+            if wanted is not None:
+                keep &= frame[column] == wanted
+        return frame[keep].reset_index(drop=True)
+
+    def latest_decisions(self):
+        """The decision in force for each hand-over (lead_id, mql_at): the rows with status "latest"."""
+        frame = self.decisions()
+        return frame[frame["status"] == "latest"].reset_index(drop=True)
+
+    def decisions_since(self, since: datetime | None = None):
+        """Decisions received after `since` (all when None): `decisions(since)`, kept for callers of 0.1.0."""
+        return self.decisions(since=since)
+
+    def void(self, feedback_id: str, why: str) -> None:
+        """Leave a decision out of training, kept in the history with when and why."""
+        if not why or not why.strip():
+            raise LeadscoreError("why: say why the decision is voided")
+        with self._connection(write=True) as connection:
+            done = connection.execute(
+                update(decisions)
+                .where(decisions.c.feedback_id == feedback_id, decisions.c.voided_at.is_(None))
+                .values(voided_at=_now(), void_reason=why)
+            ).rowcount
+            if done != 1:
+                query = select(decisions.c.voided_at).where(decisions.c.feedback_id == feedback_id)
+                voided = connection.execute(query).first()
+        if done == 1:
+            return
+        if voided is None:
+            raise LeadscoreError(f"feedback_id '{feedback_id}': no such decision in the feedback store")
+        raise LeadscoreError(f"feedback_id '{feedback_id}' was already voided at {voided[0].isoformat()}")
+
+    def log_scores(self, rows: list[dict]) -> Logged:
+        """Write score-log rows in one transaction. The database unreachable -> StoreUnavailable and
+        nothing written (keep the rows, retry). Rows the database refuses (DataError, IntegrityError,
+        a NUL on PostgreSQL, ...) are found by halving the batch under savepoints, left out and
+        counted in the answer: the others are written, so one row never blocks the log."""
+        if not rows:
+            return Logged(0)
+        errors: list[str] = []
+        with self._connection(write=True) as connection:
+            _insert(connection, rows, errors)
+        return Logged(len(rows) - len(errors), len(errors), tuple(sorted(set(errors))))
 
     def count(self, table: Table) -> int:
-        from sqlalchemy import func
-
-        with self.engine.connect() as connection:
+        with self._connection() as connection:
             return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _insert(connection: Connection, rows: list[dict], errors: list[str]) -> None:
+    """Insert `rows` under a savepoint; when the database refuses, halve until the refused rows are
+    alone and leave those out (their error's kind appended to `errors`)."""
+    try:
+        with connection.begin_nested():
+            connection.execute(insert(scores), rows)
+    except SQLAlchemyError as exc:
+        if unreachable(exc):
+            raise
+        if len(rows) == 1:
+            errors.append(type(exc).__name__)
+            return
+        half = len(rows) // 2
+        _insert(connection, rows[:half], errors)
+        _insert(connection, rows[half:], errors)
+
+
+def with_status(frame):
+    """`frame` (decision rows) with `status` and `superseded_by`, per hand-over (lead_id, mql_at;
+    a missing mql_at is one hand-over of its own per lead): voided rows first left out, then the
+    latest is the greatest (decided_at, received_at, feedback_id)."""
+    import numpy as np
+    import pandas as pd
+
+    for column in ("mql_at", "decided_at", "received_at", "voided_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    frame = frame.sort_values(["decided_at", "received_at", "feedback_id"], kind="stable")
+    voided = frame["voided_at"].notna()
+    live = frame[~voided]
+    latest = live.groupby(["lead_id", "mql_at"], dropna=False, sort=False)["feedback_id"].transform("last")
+    superseded_by = latest.where(latest != live["feedback_id"]).reindex(frame.index)
+    frame["status"] = np.where(voided, "voided", np.where(superseded_by.notna(), "superseded", "latest"))
+    frame["superseded_by"] = superseded_by.astype(object).where(superseded_by.notna(), None)
+    return frame.sort_values(["received_at", "feedback_id"], kind="stable").reset_index(drop=True)

@@ -1,5 +1,5 @@
 """The score log written off the request path: batched, kept while the database is down,
-bounded, and flushed on close."""
+bounded, a refused row dropped alone, and flushed (or what it could not write counted) on close."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class Flaky(FeedbackStore):
         self.attempts += 1
         if not self.up:
             raise StoreUnavailable("score log unavailable (OperationalError)")
-        super().log_scores(rows)
+        return super().log_scores(rows)
 
 
 def test_rows_reach_the_database_within_the_interval(tmp_path):
@@ -54,3 +54,30 @@ def test_a_full_queue_drops_the_oldest_rows_and_counts_them(tmp_path):
     store.up = True
     log.close()
     assert store.count(scores) == 4
+
+
+def test_a_row_the_database_refuses_is_dropped_alone_and_counted(tmp_path, caplog):
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    refused = []
+    log = ScoreLog(store, interval=0.05, on_refused=refused.append)
+    bad = dict(score_rows(1, start=99)[0], lead_id=None, source="secret-source")  # NOT NULL: refused
+    log.add([*score_rows(3), bad, *score_rows(3, start=3)])
+    assert wait_for(lambda: store.count(scores) == 6, timeout=2)
+    log.add(score_rows(100, start=10))  # the log goes on
+    assert wait_for(lambda: store.count(scores) == 106, timeout=2)
+    log.close()
+    assert refused == [1] and log.refused == 1 and not log.pending
+    [line] = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert "1 row(s)" in line and "IntegrityError" in line and "secret-source" not in line
+
+
+def test_rows_that_cannot_be_written_at_close_are_counted_not_lost_silently(tmp_path, caplog):
+    store = Flaky(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    lost = []
+    log = ScoreLog(store, interval=60, on_lost=lost.append)
+    log.add(score_rows(4))
+    assert log.close(timeout=5) == 4
+    log.add(score_rows(1, start=4))  # after close: nowhere to go, counted too
+    assert lost == [4, 1] and log.lost == 5 and store.count(scores) == 0
+    lines = [r.getMessage() for r in caplog.records if "not written" in r.getMessage()]
+    assert len(lines) == 2 and "4 row(s)" in lines[0] and "unavailable" in lines[0]
