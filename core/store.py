@@ -341,9 +341,7 @@ class FeedbackStore:
         lead, decision, reason."""
         import pandas as pd
 
-        with self._connection() as connection:
-            frame = pd.read_sql(select(decisions), connection)
-        frame = with_status(frame)
+        frame = with_status(self.read(select(decisions)))
         keep = pd.Series(True, index=frame.index)
         if since is not None:
             keep &= frame["received_at"] > pd.Timestamp(utc(since))
@@ -351,6 +349,13 @@ class FeedbackStore:
             if wanted is not None:
                 keep &= frame[column] == wanted
         return frame[keep].reset_index(drop=True)
+
+    def read(self, query):
+        """The rows of a select as a DataFrame (the time columns aware UTC)."""
+        import pandas as pd
+
+        with self._connection() as connection:
+            return pd.read_sql(query, connection)
 
     def latest_decisions(self):
         """The decision in force for each hand-over (lead_id, mql_at): the rows with status "latest"."""

@@ -80,10 +80,11 @@ def unseen_from(model_uri: str, tracking_uri: str | None = None) -> pd.Timestamp
 
 def from_store(url: str) -> tuple[pd.DataFrame, dict]:
     """Live traffic: each decided lead's last score before its decision (open leads: last score)."""
-    from sqlalchemy import create_engine, make_url, select
+    from sqlalchemy import make_url, select
+    from sqlalchemy.exc import SQLAlchemyError
 
     from core.errors import LeadscoreError
-    from core.store import decisions, redacted, scores
+    from core.store import FeedbackStore, redacted, scores
 
     try:
         parsed = make_url(url)
@@ -92,15 +93,14 @@ def from_store(url: str) -> tuple[pd.DataFrame, dict]:
     if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).is_file():
         # connecting would create an empty database file there
         raise LeadscoreError(f"{redacted(url)}: no such SQLite file ({parsed.database})")
-    engine = create_engine(url)
+    store = FeedbackStore(url)
     try:
-        with engine.connect() as connection:
-            logged = pd.read_sql(select(scores), connection)
-            decided = pd.read_sql(select(decisions), connection)
-    except Exception as exc:
+        logged = store.read(select(scores))
+        decided = store.latest_decisions()  # voided and superseded decisions left out
+    except (LeadscoreError, SQLAlchemyError) as exc:
         raise LeadscoreError(f"{redacted(url)}: cannot read the score log ({type(exc).__name__})") from None
     finally:
-        engine.dispose()
+        store.engine.dispose()
     for frame, column in ((logged, "scored_at"), (decided, "decided_at")):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     logged = logged.sort_values("scored_at")
