@@ -18,6 +18,7 @@ def build_app() -> typer.Typer:
     from features import cli as features_cli
     from reports import cli as reports_cli
     from serving import cli as serving_cli
+    from serving import feedback_cli
     from training import cli as training_cli
 
     app = typer.Typer(
@@ -30,6 +31,7 @@ def build_app() -> typer.Typer:
     features_cli.register(app)
     training_cli.register(app)
     serving_cli.register(app)
+    feedback_cli.register(app)
     reports_cli.register(app)
     return app
 

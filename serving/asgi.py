@@ -8,7 +8,8 @@ plain-text /readyz into a 503; it cannot give our JSON answer. So the gate asks 
 service instance of this process with its public `bentoml.get_current_service()` (set once the
 instance is created, unset at shutdown) and reads from it what the service owns: `gate` (the
 key and body limit from the settings it read at start) and `readiness()` (which model or the
-rules answer). No module-level state: before the instance exists, /readyz is 503 "starting".
+rules answer, whether the feedback store is open). No module-level state: before the instance
+exists, /readyz is 503 "starting".
 
 BentoML 1.4's `TimeoutMiddleware` arms `loop.call_later(timeout, ...)` for every request and
 never cancels it. The timer handle holds a copy of the request's context variables (BentoML's
@@ -38,7 +39,7 @@ from starlette.responses import JSONResponse
 from serving.settings import ServiceSettings
 
 OPEN_PATHS = ("/healthz", "/livez", "/readyz")  # health only: /metrics and /docs need the key too
-STARTING = {"status": "starting", "mode": "starting", "model_version": None, "reason": None}
+STARTING = {"status": "starting", "mode": "starting", "model_version": None, "reason": None, "store": "unavailable"}
 RETRY_AFTER = "5"  # seconds a client should wait before posting a refused decision again
 
 

@@ -1,11 +1,14 @@
-"""The Scorer the service answers with, built from the service's settings: the service uses it at
-start and the model watcher (serving/reload.py) when the champion moves."""
+"""What the service loads when it starts: the Scorer it answers with, built from the service's
+settings (the model watcher, serving/reload.py, uses it too when the champion moves), and its
+feedback store, opened in the background so that a database that is down never stops scoring."""
 
 from __future__ import annotations
 
 import logging
+import threading
 
 from core.config import load_config
+from core.store import FeedbackStore, redacted
 from features.contract import ContractConfig
 from features.defaults import load_features_config, load_rules
 from serving.scorer import Scorer, ServingConfig
@@ -27,3 +30,56 @@ def load_scorer(settings: ServiceSettings) -> Scorer:
         log.warning(reason)
         return Scorer(None, rules, load_features_config(), ContractConfig(), config, unavailable=reason)
     return Scorer(model, rules, model.feature_config, model.contract, config)
+
+
+class StoreOpener:
+    """Keeps the feedback store open from a background thread: the first attempt when the service
+    starts (`start` waits for it, at most `first_wait` seconds), then every `every` seconds while
+    the store is not ready (never opened, or found down since). Scoring never waits for it;
+    /feedback answers 503 until the store has opened once. One log line when the store becomes
+    unavailable (no password), one when it is back; `stop()` ends the attempts."""
+
+    def __init__(self, store: FeedbackStore, every: float = 5.0, first_wait: float = 15.0):
+        self.store = store
+        self.every = every
+        self.first_wait = first_wait
+        self._opened = False
+        self._stop = threading.Event()
+        self._tried = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="leadscore-store-open", daemon=True)
+
+    @property
+    def opened(self) -> bool:
+        """Whether the store has been open at least once since the start (by us or by a use of it)."""
+        self._opened = self._opened or self.store.ready
+        return self._opened
+
+    def start(self) -> StoreOpener:
+        self._thread.start()
+        self._tried.wait(self.first_wait)
+        return self
+
+    def _run(self) -> None:
+        down = False
+        while True:
+            if self.store.ready or self.store.open():
+                self._opened = True
+                if down:
+                    log.warning("feedback store %s: open again", redacted(self.store.url))
+                down = False
+            elif not down:
+                log.warning(
+                    "feedback store unavailable (%s): scoring goes on, /feedback answers 503; retrying every %g s",
+                    self.store.problem or redacted(self.store.url),
+                    self.every,
+                )
+                down = True
+            self._tried.set()
+            if self._stop.wait(self.every):
+                return
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """No further attempts; waits up to `timeout` seconds for one under way."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from core.schema import ANSWER, LEAD, TEXT, Reason
 from core.schema import Field as Column
+from core.text import text_problem
 from features.contract import EVENT_TYPES
 
 MAX_TEXT = TEXT
@@ -111,6 +112,32 @@ class Lead(LeadFields):
             if isinstance(item, str) and len(item) > MAX_TEXT:
                 raise ValueError(f"extra.{key}: at most {MAX_TEXT} characters")
         return value
+
+
+def unstorable_text(value: object, where: str = "") -> str | None:
+    """The first text in a request (a lead's fields, extra keys and values, its events' and
+    contacts' texts) that no store can hold, as `where.field: what` (never the text itself), or
+    None. NUL or a lone surrogate: the score log would refuse the row."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return None if problem is None else f"{where}: {problem}"
+    if isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            found = unstorable_text(getattr(value, name), f"{where}.{name}" if where else name)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if found := unstorable_text(item, f"{where}[{i}]"):
+                return found
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            problem = text_problem(key)
+            if problem is not None:
+                return f"{where}: a key {problem}"
+            if found := unstorable_text(item, f"{where}.{key}"):
+                return found
+    return None
 
 
 def answer_model(fields: tuple[Column, ...] = ANSWER) -> type[BaseModel]:

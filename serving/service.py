@@ -1,8 +1,10 @@
 """The scoring service the CRM talks to (BentoML 1.4).
 
 POST /score (one lead), /score_batch (many, each answered in its own slot), /feedback (a sales
-decision, stored before the answer); GET /healthz, /readyz (model or rules-only, which version).
-Every endpoint but health and the API docs needs `Authorization: Bearer $LEADSCORE_API_KEY`.
+decision, validated by `core.decisions` and stored before the answer); GET /healthz, /readyz (model
+or rules-only, which version, whether the feedback store is open). Every endpoint but health and
+the API docs needs `Authorization: Bearer $LEADSCORE_API_KEY`. The feedback store is opened in the
+background: the service starts and scores with its database down.
 
 Configuration: `serving.settings.ServiceSettings`, read from the environment once when a worker
 starts and passed to what needs it (the store, the scorer loader, the model watcher, the gate).
@@ -15,16 +17,16 @@ import gc
 import logging
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import bentoml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, WrapValidator
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, WrapValidator
 from starlette.responses import Response
 
+from core.decisions import Decision, context, one_line
 from core.store import score_row
-from features.contract import DECISIONS, REASONS
 from serving.asgi import RETRY_AFTER, Gate, setup
-from serving.schemas import Lead, Score
+from serving.schemas import Lead, Score, unstorable_text
 
 log = logging.getLogger("leadscore.serving")
 FALLBACKS = bentoml.metrics.Counter(
@@ -36,6 +38,15 @@ SCORE_LOG_DROPPED = bentoml.metrics.Counter(
     name="leadscore_score_log_dropped",
     documentation="Score log rows dropped because the queue was full (database down for long)",
 )
+SCORE_LOG_REFUSED = bentoml.metrics.Counter(
+    name="leadscore_score_log_refused",
+    documentation="Score log rows the database refused (a value it cannot hold), dropped alone",
+)
+SCORE_LOG_LOST = bentoml.metrics.Counter(
+    name="leadscore_score_log_lost",
+    documentation="Score log rows still queued at shutdown that could not be written",
+)
+STORE_RETRY_SECONDS = 5.0  # between attempts to open a feedback store that is down
 DECISIONS_STORED = bentoml.metrics.Counter(
     name="leadscore_sales_decisions",
     documentation="Sales decisions stored, by decision and reason",
@@ -52,16 +63,18 @@ def fallback_cause(reason: str) -> str:
     return "missing_data"
 
 
-class Feedback(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    feedback_id: str = Field(min_length=1, max_length=128, description="Client id: posting it again is a no-op.")
-    lead_id: str = Field(min_length=1, max_length=128)
-    decision: Literal[tuple(d for d in DECISIONS if d != "open")]  # type: ignore[valid-type]
-    reason: str | None = Field(default=None, max_length=64, description=f"One of: {', '.join(REASONS)}.")
-    decided_at: datetime
-    mql_at: datetime | None = Field(default=None, description="The hand-over this decision is about.")
-    rep_id: str | None = Field(default=None, max_length=128)
-    note: str | None = Field(default=None, max_length=2_000)
+class Posted:
+    """A /feedback body not validated yet: the served model's contract (its reason codes) is only
+    known in the endpoint, so `Decision` validates it there, with that contract as context."""
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: Any):
+        self.body = body
+
+
+# documented as `Decision` (the OpenAPI schema), validated by the endpoint
+Feedback = Annotated[Decision, WrapValidator(lambda value, _handler: Posted(value))]
 
 
 class FeedbackReceipt(BaseModel):
@@ -85,17 +98,23 @@ class Invalid:
 
     __slots__ = ("problems",)
 
-    def __init__(self, exc: ValidationError):
-        self.problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"] for e in exc.errors()[:5]
-        )
+    def __init__(self, problems: str):
+        self.problems = problems
 
 
 def _lead_or_invalid(value: Any, handler) -> Lead | Invalid:
     try:
-        return handler(value)
+        lead = handler(value)
     except ValidationError as exc:
-        return Invalid(exc)
+        return Invalid(
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"] for e in exc.errors()[:5])
+        )
+    problem = unstorable_text(lead)
+    return lead if problem is None else Invalid(problem)
+
+
+def _unprocessable(message: str) -> bentoml.exceptions.BentoMLException:
+    return bentoml.exceptions.BentoMLException(message, error_code=HTTPStatus.UNPROCESSABLE_ENTITY)
 
 
 # a batch's leads, validated as the request body is read (one pass over the JSON, no dicts in
@@ -120,15 +139,18 @@ BatchLead = Annotated[Lead, WrapValidator(_lead_or_invalid)]
 class LeadScoring:
     def __init__(self) -> None:
         from core.store import FeedbackStore
-        from serving.loading import load_scorer
+        from serving.loading import StoreOpener, load_scorer
         from serving.reload import ModelWatcher, watch
         from serving.scorelog import ScoreLog
         from serving.settings import load_settings
 
         self.settings = load_settings()  # once, here: a bad value stops the start naming the variable
         self.gate = Gate.from_settings(self.settings)
-        self.store = FeedbackStore(self.settings.db_url)
-        self.score_log = ScoreLog(self.store, on_drop=SCORE_LOG_DROPPED.inc)
+        self.store = FeedbackStore(self.settings.db_url)  # not connected: opened in the background
+        self.store_opener = StoreOpener(self.store, STORE_RETRY_SECONDS).start()
+        self.score_log = ScoreLog(
+            self.store, on_drop=SCORE_LOG_DROPPED.inc, on_refused=SCORE_LOG_REFUSED.inc, on_lost=SCORE_LOG_LOST.inc
+        )
         self.use(load_scorer(self.settings))
         served = self.scorer.model.version if self.scorer.model else None
         self.watcher = watch(self, ModelWatcher(self.settings, served), self.settings.reload_seconds)
@@ -141,13 +163,15 @@ class LeadScoring:
         log.info("leadscore ready: %s %s", ready["mode"], ready["model_version"] or "")
 
     def readiness(self) -> dict:
-        """The /readyz answer: whether the model (which version) or the rules answer, and why."""
+        """The /readyz answer: whether the model (which version) or the rules answer, and why; and
+        whether the feedback store is open (scoring does not need it: the status stays ready)."""
         scorer = self.scorer  # one read: a reload swapping it meanwhile cannot mix two answers
         return {
             "status": "ready",
             "mode": "model" if scorer.model else "rules",
             "model_version": scorer.model.version if scorer.model else None,
             "reason": scorer.unavailable,
+            "store": "ready" if self.store.ready else "unavailable",
         }
 
     def _log(self, answers: list[Score], leads: list[Lead]) -> None:
@@ -159,7 +183,8 @@ class LeadScoring:
 
     @bentoml.on_shutdown
     def close(self) -> None:
-        """Write the queued score log before the worker exits."""
+        """Stop opening the store, and write the queued score log before the worker exits."""
+        self.store_opener.stop()
         self.score_log.close()
 
     @bentoml.api
@@ -167,6 +192,9 @@ class LeadScoring:
         """Score one lead: calibrated probability, grade, MQL flags of model and rules, reasons.
 
         Runs on the event loop: a few milliseconds of CPU, cheaper there than a thread hop."""
+        problem = unstorable_text(lead, "lead")
+        if problem is not None:
+            raise _unprocessable(problem)
         [answer] = self.scorer.score([lead])
         self._log([answer], [lead])
         return answer
@@ -199,26 +227,35 @@ class LeadScoring:
 
     @bentoml.api
     def feedback(self, feedback: Feedback, ctx: bentoml.Context) -> FeedbackReceipt:
-        """Store a sales decision (idempotent by feedback_id) before answering; 503 with
-        Retry-After when the store is down (nothing stored: post the same decision again)."""
-        from core.store import StoreUnavailable
+        """Store a sales decision before answering. 422 naming the field for a decision retraining
+        would refuse; the same feedback_id again: 200 `duplicate` for the same body, 409 naming what
+        differs for another; a new feedback_id for the same hand-over is a correction (it supersedes
+        the earlier decision). 503 with Retry-After while the store is unavailable (nothing stored:
+        post the same decision again)."""
+        from core.errors import LeadscoreError
+        from core.store import DecisionConflict, StoreUnavailable
 
-        if feedback.reason is not None and feedback.reason not in self.scorer.contract.reasons:
-            raise bentoml.exceptions.BentoMLException(
-                f"reason: '{feedback.reason}' is not one of {', '.join(self.scorer.contract.reasons)}",
-                error_code=HTTPStatus.UNPROCESSABLE_ENTITY,
-            )
         try:
-            stored = self.store.add_decision(**feedback.model_dump())
+            decision = Decision.model_validate(feedback.body, context=context(self.scorer.contract))
+        except ValidationError as exc:
+            raise _unprocessable(one_line(exc)) from None
+        try:
+            if not self.store_opener.opened:  # never reachable since the start: the opener retries
+                raise StoreUnavailable("feedback store unavailable (not connected yet)")
+            stored = self.store.add_decision(**decision.model_dump())
         except StoreUnavailable as exc:
             ctx.response.status_code = HTTPStatus.SERVICE_UNAVAILABLE
             ctx.response.metadata["retry-after"] = RETRY_AFTER
             log.warning("decision not stored: %s", exc)
             return FeedbackReceipt(
-                feedback_id=feedback.feedback_id, stored=False, duplicate=False, error=f"{exc}; post it again later"
+                feedback_id=decision.feedback_id, stored=False, duplicate=False, error=f"{exc}; post it again later"
             )
+        except DecisionConflict as exc:
+            raise bentoml.exceptions.BentoMLException(str(exc), error_code=HTTPStatus.CONFLICT) from None
+        except LeadscoreError as exc:  # a value the database cannot hold: nothing stored
+            raise _unprocessable(str(exc)) from None
         if not stored.duplicate:
-            DECISIONS_STORED.labels(decision=feedback.decision, reason=feedback.reason or "none").inc()
+            DECISIONS_STORED.labels(decision=decision.decision, reason=decision.reason or "none").inc()
         return FeedbackReceipt(feedback_id=stored.feedback_id, stored=not stored.duplicate, duplicate=stored.duplicate)
 
 

@@ -8,8 +8,6 @@ import shutil
 import pytest
 from sqlalchemy import create_engine, text
 
-from core.errors import LeadscoreError
-from core.store import FeedbackStore
 from tests.conftest import AUTH, _client, decision
 from tests.integration.test_service import HOT_LEAD
 from tests.live import TcpProxy, postgres_database
@@ -59,13 +57,51 @@ def test_feedback_store_down_then_back_keeps_every_decision_once(monkeypatch, tm
         proxy.cut()
 
 
-def test_a_full_disk_or_read_only_store_is_a_clear_error_at_start(tmp_path):
-    with pytest.raises(LeadscoreError, match=r"feedback store .*cannot open it"):
-        FeedbackStore("sqlite:////dev/full")  # every write fails: no space left on device
+def _store_unavailable_yet_scoring(client) -> None:
+    """What a CRM sees while the service's database is down: scores, and 503 + Retry-After for
+    decisions (nothing stored, post again later); /readyz stays ready and says the store is not."""
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready" and ready.json()["store"] == "unavailable"
+    scored = client.post("/score", json={"lead": HOT_LEAD}, headers=AUTH)
+    assert scored.status_code == 200 and scored.json()["scored_by"] == "model"
+    refused = client.post("/feedback", json={"feedback": _decision(1)}, headers=AUTH)
+    assert refused.status_code == 503 and refused.headers.get("retry-after") == "5"
+    assert refused.json()["stored"] is False and "unavailable" in refused.json()["error"]
+
+
+def test_a_service_whose_database_is_unreachable_starts_scores_and_connects_when_it_returns(
+    monkeypatch, tmp_path, trained
+):
+    """Acceptance: LEADSCORE_DB_URL points at a PostgreSQL port nobody listens on (yet); the
+    service starts, answers /score 200 and /feedback 503; once the database answers, decisions
+    are stored without a restart."""
+    shutil.copy(trained["root"] / "mlflow.db", tmp_path / "mlflow.db")
+    with postgres_database("leadscore_down") as database:
+        proxy = TcpProxy(5432)  # not started: its port is closed
+        client_env = _client(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}")
+        monkeypatch.setenv(
+            "LEADSCORE_DB_URL", f"postgresql+psycopg://postgres:pw-s3cret@127.0.0.1:{proxy.port}/{database}"
+        )
+        with client_env as client:
+            _store_unavailable_yet_scoring(client)
+            proxy.start()
+            assert wait_for(lambda: client.get("/readyz").json()["store"] == "ready", timeout=20, every=0.2)
+            stored = client.post("/feedback", json={"feedback": _decision(1)}, headers=AUTH)
+            assert stored.status_code == 200 and stored.json()["stored"] is True
+        proxy.cut()
+        assert _count(f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}", "decisions") == 1
+
+
+@pytest.mark.parametrize("where", ["/dev/full", "read-only"])
+def test_a_full_disk_or_read_only_store_means_scores_without_decisions(monkeypatch, tmp_path, trained, where):
+    shutil.copy(trained["root"] / "mlflow.db", tmp_path / "mlflow.db")
     readonly = tmp_path / "ro.db"
     readonly.touch()
-    with pytest.raises(LeadscoreError, match=r"feedback store .*cannot open it"):
-        FeedbackStore(f"sqlite:///file:{readonly}?mode=ro&uri=true")
+    url = "sqlite:////dev/full" if where == "/dev/full" else f"sqlite:///file:{readonly}?mode=ro&uri=true"
+    client_env = _client(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("LEADSCORE_DB_URL", url)
+    with client_env as client:
+        _store_unavailable_yet_scoring(client)
 
 
 def test_sql_looking_text_is_stored_verbatim_and_changes_nothing_else(client, tmp_path):

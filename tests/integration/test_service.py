@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -49,6 +52,7 @@ def test_health_needs_no_key_and_readyz_names_the_model(client):
     assert client.get("/healthz").status_code == 200 and client.get("/livez").status_code == 200
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["mode"] == "model" and ready["model_version"] == "leadscore/1"
+    assert ready["store"] == "ready"  # opened before the service says it is up
 
 
 def test_score_answers_with_model_rules_reasons_and_logs_it(client, tmp_path):
@@ -115,6 +119,120 @@ def test_feedback_with_an_unknown_reason_is_refused(client, tmp_path):
     assert _rows(tmp_path, "decisions") == []
 
 
+def _post(client, body: dict):
+    return client.post("/feedback", json={"feedback": body}, headers=AUTH)
+
+
+def _error(response) -> str:
+    """The one-line error of a refused request (BentoML answers `[{"error": ...}]` for a 4xx it raised)."""
+    body = response.json()
+    return (body[0] if isinstance(body, list) else body)["error"]
+
+
+POISONED = [
+    ("rejected without a reason", {"reason": None}, "reason: required for a rejected decision"),
+    ("decided before the hand-over", {"mql_at": "2026-01-03T00:00:00Z"}, "decided_at: before mql_at"),
+    ("a NUL in the note", {"note": "secret\x00note"}, "note: contains a NUL character"),
+    ("a NUL in the feedback id", {"feedback_id": "crm\x00-1"}, "feedback_id: contains a NUL character"),
+    ("year 9999", {"decided_at": "9999-12-31T00:00:00Z"}, "decided_at: in the future"),
+    ("1900", {"mql_at": "1900-01-01T00:00:00Z"}, "mql_at: before 1970"),
+    ("no decision time", {"decided_at": None}, "decided_at: Input should be a valid datetime"),
+    ("an open decision", {"decision": "open"}, "decision: Input should be 'accepted', 'rejected' or 'recycled'"),
+    ("an unknown field", {"colour": "red"}, "colour: Extra inputs are not permitted"),
+]
+
+
+@pytest.mark.parametrize(("why", "fields", "message"), POISONED, ids=[p[0] for p in POISONED])
+def test_feedback_that_retraining_would_refuse_is_a_422_naming_the_field(client, tmp_path, why, fields, message):
+    response = _post(client, {**decision("crm-1", "L-1", decided_at="2026-01-02T10:00:00Z"), **fields})
+    assert response.status_code == 422, why
+    error = _error(response)
+    assert error.startswith(message) and "\n" not in error and "secret" not in error, (why, error)
+    assert _rows(tmp_path, "decisions") == []
+
+
+def test_a_lone_surrogate_is_refused_and_nothing_is_stored(client, tmp_path):
+    body = json.dumps({"feedback": decision("crm-1", "L-1", note="x\ud800")})  # "\ud800": not a character
+    response = client.post("/feedback", content=body.encode(), headers={**AUTH, "content-type": "application/json"})
+    assert 400 <= response.status_code < 500 and "ud800" not in response.text
+    assert _rows(tmp_path, "decisions") == []
+
+
+def test_the_same_feedback_id_with_another_body_is_a_409_naming_what_differs(client, tmp_path):
+    body = decision("crm-7", "L-7", decided_at="2026-01-02T10:00:00Z")
+    assert _post(client, body).json()["stored"] is True
+    changed = _post(client, {**body, "decision": "accepted", "reason": None})
+    assert changed.status_code == 409
+    assert _error(changed) == "feedback_id 'crm-7' was stored with another decision (differs in: decision, reason)"
+    again = _post(client, body)
+    assert again.status_code == 200 and again.json() == {
+        "feedback_id": "crm-7",
+        "stored": False,
+        "duplicate": True,
+        "error": None,
+    }
+    assert [(r.feedback_id, r.decision) for r in _rows(tmp_path, "decisions")] == [("crm-7", "rejected")]
+
+
+def test_a_new_feedback_id_for_the_same_handover_is_a_correction(client):
+    from core.store import FeedbackStore
+
+    first = decision("crm-1", "L-1", mql_at="2026-01-01T09:00:00Z", decided_at="2026-01-02T10:00:00Z")
+    fixed = {**first, "feedback_id": "crm-2", "decision": "accepted", "reason": None, "decided_at": "2026-01-02T11:00Z"}
+    assert _post(client, first).status_code == 200 and _post(client, fixed).status_code == 200
+    store = FeedbackStore()  # LEADSCORE_DB_URL: the service's store
+    history = store.decisions().set_index("feedback_id")
+    assert history.loc["crm-1", "status"] == "superseded" and history.loc["crm-1", "superseded_by"] == "crm-2"
+    assert store.latest_decisions()["feedback_id"].tolist() == ["crm-2"]
+    store.engine.dispose()
+
+
+def test_a_decision_time_with_an_offset_is_stored_as_the_same_instant(client):
+    from core.store import FeedbackStore
+
+    assert _post(client, decision("crm-5", "L-5", decided_at="2026-01-02T10:30:00+05:30")).status_code == 200
+    store = FeedbackStore()
+    [stored] = store.decisions()["decided_at"].tolist()
+    assert stored == datetime(2026, 1, 2, 5, 0, tzinfo=UTC)
+    store.engine.dispose()
+
+
+def test_feedback_reasons_are_the_served_models(client, monkeypatch):
+    """The reason codes come from the served model's contract, not from the defaults."""
+    from features.contract import ContractConfig
+    from serving.asgi import running
+
+    monkeypatch.setattr(running().scorer, "contract", ContractConfig(reasons=["price"]))
+    assert _post(client, decision("crm-p", "L-p", reason="price")).status_code == 200
+    refused = _post(client, decision("crm-q", "L-q", reason="no_budget"))
+    assert refused.status_code == 422 and _error(refused) == "reason: 'no_budget' is not one of price"
+
+
+TEXT_FIELDS = [
+    ({"job_title": "VP\x00 Sales"}, "lead.job_title"),
+    ({"extra": {"visits": "many\x00"}}, "lead.extra.visits"),
+    ({"events": [{"ts": "2025-12-30T10:00:00Z", "type": "page_view", "detail": "a\x00"}]}, "lead.events[0].detail"),
+    ({"events": [{"ts": "2025-12-30T10:00:00Z", "type": "page_view\x00"}]}, "lead.events[0].type"),
+    (
+        {"contacts": [{"lead_id": "C-1", "created_at": "2025-12-01T00:00:00Z", "job_title": "x\x00"}]},
+        "lead.contacts[0]",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "where"), TEXT_FIELDS, ids=[w for _, w in TEXT_FIELDS])
+def test_a_nul_in_any_text_of_a_lead_is_a_422_naming_the_field(client, tmp_path, fields, where):
+    response = client.post("/score", json={"lead": {**HOT_LEAD, **fields}}, headers=AUTH)
+    assert response.status_code == 422
+    error = _error(response)
+    assert error.startswith(f"{where}") and error.endswith("contains a NUL character") and "\x00" not in error
+    batch = [HOT_LEAD, {**HOT_LEAD, "lead_id": "L-2", **fields}]
+    items = client.post("/score_batch", json={"leads": batch}, headers=AUTH).json()
+    assert items[0]["result"]["lead_id"] == "L-hot" and items[1]["result"] is None
+    assert items[1]["error"] == f"leads[1]: {error.removeprefix('lead.')}"
+    assert [r.lead_id for r in _logged(tmp_path, 1)] == ["L-hot"]  # only the good lead is logged
+
+
 def test_empty_registry_serves_rules_and_says_why(monkeypatch, tmp_path):
     with _client(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'empty.db'}") as c:
         ready = c.get("/readyz").json()
@@ -145,7 +263,6 @@ def test_a_contacts_time_without_offset_is_utc_and_one_in_the_future_is_refused(
 
 
 def test_the_readme_example_is_a_hot_lead(client):
-    import json
 
     from tests.conftest import PROJECT
 
@@ -186,7 +303,13 @@ def test_readyz_says_starting_until_the_service_runs():
 
     response = TestClient(service_app()).get("/readyz")  # no lifespan: no service instance yet
     assert response.status_code == 503
-    assert response.json() == {"status": "starting", "mode": "starting", "model_version": None, "reason": None}
+    assert response.json() == {
+        "status": "starting",
+        "mode": "starting",
+        "model_version": None,
+        "reason": None,
+        "store": "unavailable",
+    }
 
 
 def test_a_bad_setting_stops_the_start_with_one_line_naming_it(monkeypatch, tmp_path):
