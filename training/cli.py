@@ -61,7 +61,7 @@ def _report(result) -> None:
     stdout.print(f"version {result.version} {state}: {result.gate_reason}")
 
 
-def _run(data: Path, training_config, features_config, rules, tracking_uri, search, extra=None):
+def _run(data: Path, training_config, features_config, rules, tracking_uri, search, extra=None, feedback=None):
     from training.train import STEPS, train
 
     config, feature_config, rule_config = _configs(training_config, features_config, rules)
@@ -76,6 +76,7 @@ def _run(data: Path, training_config, features_config, rules, tracking_uri, sear
             search,
             extra,
             progress=lambda s: bar.update(task, advance=1, description=s),
+            feedback=feedback,
         )
     _report(result)
 
@@ -126,21 +127,33 @@ def retrain(
             raise LeadscoreError(f"{decisions}: no decisions in the file")
         stdout.print(f"{len(extra):,} decision(s) from {decisions} merged into the history")
         parts.append(extra)
+    feedback = None
     if feedback_db is not None:
-        from core.store import FeedbackStore, redacted
-        from training.feedback import decisions_as_outcomes
-
-        store = FeedbackStore(None if feedback_db == "default" else feedback_db)
-        rows, counts = decisions_as_outcomes(
-            store.decisions_since(), history.outcomes, history.leads, folder_config(data)
-        )
-        stdout.print(
-            f"{counts['merged']:,} of {counts['decisions']:,} stored decision(s) from {redacted(store.url)} merged "
-            f"({counts['unknown_lead']:,} for leads not in {data}, {counts['no_handover']:,} without a hand-over)"
-        )
-        parts.append(rows)
+        feedback = _stored_decisions(feedback_db, data, history)
+        parts.append(feedback.outcomes)
     extra = pd.concat(parts, ignore_index=True) if parts else None
-    _run(data, training_config, features_config, rules, tracking_uri, False, extra)
+    _run(data, training_config, features_config, rules, tracking_uri, False, extra, feedback)
+
+
+def _stored_decisions(feedback_db: str, data: Path, history):
+    """The latest stored decision per hand-over, merged against the history; what was left out
+    is said, each skipped decision by its feedback_id."""
+    from core.store import FeedbackStore, redacted
+    from features.contract import folder_config
+    from training.feedback import read_store, skipped_lines
+
+    store = FeedbackStore(None if feedback_db == "default" else feedback_db)
+    summary = read_store(store, history, folder_config(data), redacted(store.url))
+    for line in skipped_lines(summary):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    stdout.print(
+        f"{summary.merged:,} of {summary.stored:,} stored decision(s) from {summary.source} merged "
+        f"({summary.unknown_lead:,} for leads not in {data}, {summary.no_handover:,} without a hand-over, "
+        f"{len(summary.skipped):,} skipped as invalid; {summary.superseded:,} superseded by a correction)",
+        markup=False,
+        highlight=False,
+    )
+    return summary
 
 
 def promote(

@@ -4,9 +4,9 @@
 splits them by time; `fit` fits the `LeadModel`; `assess` evaluates it on the test period against
 the rule score and the current champion and takes the gate's decision; `log_run` records the
 `TrainingRun` (the parameter object holding all of the above) as an MLflow run: its parameters,
-config files, a data fingerprint, the metrics, tables and plots, and the model, registered as a new
-version and `@challenger`; the gate then moves `@champion` to it only if it is not worse than the
-current champion on the newest period.
+config files, a data fingerprint, the decisions merged from the feedback store, the metrics,
+tables and plots, and the model, registered as a new version and `@challenger`; the gate then
+moves `@champion` to it only if it is not worse than the current champion on the newest period.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from features.settings import FeatureConfig
 from features.spec import FeatureSpec
 from training import registry
 from training.evaluate import Evaluation, evaluate
+from training.feedback import FeedbackSummary, log_feedback
 from training.fit import Period, fit_model
 from training.labels import label_outcomes, label_summary
 from training.model import LeadModel
@@ -129,6 +130,7 @@ class TrainingRun:
     data: TrainingData
     fitted: Fitted
     assessment: Assessment
+    feedback: FeedbackSummary | None = None  # decisions merged from the feedback store, if any
 
 
 def champion_scores(
@@ -158,9 +160,11 @@ def train(
     search: bool = False,
     extra_outcomes: pd.DataFrame | None = None,
     progress: Callable[[str], None] | None = None,
+    feedback: FeedbackSummary | None = None,
 ) -> TrainResult:
     """Train, evaluate, log and register a model from a data folder (plus any new decisions);
-    `progress` hears the name of each of `STEPS` as it ends."""
+    `progress` hears the name of each of `STEPS` as it ends; `feedback` (what `extra_outcomes`
+    took from the feedback store) is recorded on the run."""
     step = progress or _quiet
     check_names(config, feature_config, rules, folder_config(data))
     prepared = training_data(data, config, feature_config, extra_outcomes, step)
@@ -170,7 +174,7 @@ def train(
     with tempfile.TemporaryDirectory() as tmp:
         assessment = assess(prepared, fitted.model, config, feature_config, client, Path(tmp))
         step("evaluate")
-        run = TrainingRun(config, feature_config, rules, prepared, fitted, assessment)
+        run = TrainingRun(config, feature_config, rules, prepared, fitted, assessment, feedback)
         run_id, version = log_run(client, run, Path(tmp))
     step("log")
     decision = assessment.decision
@@ -269,6 +273,8 @@ def log_run(client: MlflowClient, run: TrainingRun, tmp: Path) -> tuple[str, str
         experiment = registry.experiment_id(client, run.config.experiment)
         with mlflow.start_run(experiment_id=experiment) as active:
             _log_inputs(run)
+            if run.feedback is not None:
+                log_feedback(run.feedback, tmp)
             _log_results(run, tmp)
             version = _log_model(client, run, active.info.run_id)
     return active.info.run_id, version
