@@ -155,16 +155,14 @@ def score_times(store: FeedbackStore, lead_ids: list[str], chunk: int = 500) -> 
     from sqlalchemy import select
     from sqlalchemy.exc import SQLAlchemyError
 
-    rows = []
+    parts = []
     try:
-        with store.engine.connect() as connection:
-            for start in range(0, len(lead_ids), chunk):
-                part = lead_ids[start : start + chunk]
-                query = select(scores.c.lead_id, scores.c.scored_at).where(scores.c.lead_id.in_(part))
-                rows += [tuple(r) for r in connection.execute(query)]
+        for start in range(0, len(lead_ids), chunk):
+            part = lead_ids[start : start + chunk]
+            parts.append(store.read(select(scores.c.lead_id, scores.c.scored_at).where(scores.c.lead_id.in_(part))))
     except SQLAlchemyError as exc:
         raise LeadscoreError(f"{redacted(store.url)}: cannot read the score log ({type(exc).__name__})") from None
-    frame = pd.DataFrame(rows, columns=["lead_id", "scored_at"])
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["lead_id", "scored_at"])
     frame["scored_at"] = pd.to_datetime(frame["scored_at"], utc=True).astype(pd.DatetimeTZDtype("us", "UTC"))
     return frame
 

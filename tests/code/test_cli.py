@@ -12,6 +12,7 @@ from leadscore_cli import main
 from tests.conftest import read_csv, write_csv
 
 COMMANDS = [
+    "feedback",
     "generate",
     "validate",
     "features",
