@@ -89,21 +89,15 @@ def test_rollback_without_history_is_a_clear_error(capsys, store):
     assert code == 2 and "no earlier champion to roll back to" in err
 
 
+def _score(capsys, trained, uri: str, out, *options: str):
+    """`leadscore score` of the trained data folder with the test's tracking store."""
+    return run(capsys, "score", "--data", str(trained["data"]), "--out", str(out), "--tracking-uri", uri, *options)
+
+
 def test_score_writes_one_row_per_lead(capsys, trained, store, tmp_path):
     uri, _ = store
     out = tmp_path / "scores.parquet"
-    code, _, err = run(
-        capsys,
-        "score",
-        "--data",
-        str(trained["data"]),
-        "--out",
-        str(out),
-        "--as-of",
-        "2025-06-01",
-        "--tracking-uri",
-        uri,
-    )
+    code, _, err = _score(capsys, trained, uri, out, "--as-of", "2025-06-01")
     assert code == 0, err
     scores = pd.read_parquet(out)
     leads = load_dataset(trained["data"]).leads
@@ -126,9 +120,7 @@ def test_score_at_handover_matches_training_probabilities(capsys, trained, store
 
     uri, _ = store
     out = tmp_path / "h.parquet"
-    code, _, err = run(
-        capsys, "score", "--data", str(trained["data"]), "--out", str(out), "--at-handover", "--tracking-uri", uri
-    )
+    code, _, err = _score(capsys, trained, uri, out, "--at-handover")
     assert code == 0, err
     scores = pd.read_parquet(out)
     assert len(scores) == len(load_dataset(trained["data"]).outcomes)
@@ -170,18 +162,7 @@ def test_connect_and_training_leave_mlflow_global_uris_alone(trained, tmp_path):
 
 def test_score_with_unknown_model_is_a_clear_error(capsys, trained, store, tmp_path):
     uri, _ = store
-    code, _, err = run(
-        capsys,
-        "score",
-        "--data",
-        str(trained["data"]),
-        "--out",
-        str(tmp_path / "s.csv"),
-        "--model-uri",
-        "models:/nothing@champion",
-        "--tracking-uri",
-        uri,
-    )
+    code, _, err = _score(capsys, trained, uri, tmp_path / "s.csv", "--model-uri", "models:/nothing@champion")
     assert code == 2 and "cannot load model models:/nothing@champion" in err
     assert not (tmp_path / "s.csv").exists()
 
