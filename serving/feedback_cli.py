@@ -99,6 +99,12 @@ def _iso(times: pd.Series) -> pd.Series:
     return whole.where(times.dt.microsecond == 0, fraction).astype(object).where(times.notna(), None)
 
 
+def _short(times: pd.Series) -> pd.Series:
+    """UTC instants to the minute, for a table people read in a terminal (files keep every digit)."""
+    times = pd.to_datetime(times, utc=True)
+    return times.dt.strftime("%Y-%m-%d %H:%MZ").astype(object).where(times.notna(), None)
+
+
 def write(frame: pd.DataFrame, out: Path) -> None:
     """A table as Parquet (times as UTC timestamps) or CSV (times as ISO 8601 with Z)."""
     from features.tables import write_table
@@ -135,7 +141,7 @@ def list_decisions(
     for name in ("feedback_id", "lead_id", "mql_at", "decision", "reason", "decided_at", "received_at", "status"):
         table.add_column(name, overflow="fold")  # a narrow terminal wraps values, never cuts them
     shown = frame.head(SHOWN)
-    texts = {c: _iso(shown[c]) for c in ("mql_at", "decided_at", "received_at")}
+    texts = {c: _short(shown[c]) for c in ("mql_at", "decided_at", "received_at")}
     for i, row in shown.iterrows():
         status = row["status"]
         if status == "superseded":
