@@ -3,17 +3,20 @@
 Three signals per column, each computed against the label:
 
 - strength: the ROC AUC of the column alone (out-of-fold target encoding, so a column with many
-  values cannot score by memorising; numbers are binned). A status that sales sets after the
-  decision predicts it far better than anything known at hand-over.
-- missingness: how much the acceptance rate differs between rows where the column is empty and
-  rows where it is filled. Fields that sales fills in while working a lead are filled mostly for
-  the leads they worked.
-- one-outcome values: the share of rows whose value occurs with only one outcome (at least 10
-  rows, acceptance <= 2% or >= 98%), as a value set after the decision does ("Closed by X",
-  "Lost to Y").
+  values cannot score by memorising; numbers and times are binned, a value most rows share in a bin
+  of its own so its rare neighbours are not lost in it). A status that sales sets after the decision
+  predicts it far better than anything known at hand-over.
+- missingness: whether emptiness depends on the label, by Fisher's exact test on filled x label
+  (Bonferroni over the columns audited), however few rows are filled. A column filled (or left empty)
+  only for one outcome is the strongest leak there is; a gap of >= 25 points in acceptance between
+  empty and filled rows is suspect.
+- one-outcome values: the share of rows whose value occurs with one outcome only (acceptance <= 2% or
+  >= 98%), counting a value only when an exact binomial test against the base rate says it is no
+  chance (Benjamini-Hochberg over all values of the column): at a 10% base rate a date with ten leads
+  and no win is chance, "Closed by X" on 300 wins is not.
 
-Verdict: `leak` (strength >= 0.85 or one-outcome share >= 0.10), `suspect` (strength >= 0.75,
-missingness gap >= 0.25 with enough rows on both sides, or one-outcome share >= 0.03), else `ok`.
+Verdict: `leak` (strength >= 0.85, filled or empty for one outcome only, or one-outcome share >= 0.10),
+`suspect` (strength >= 0.75, missingness gap >= 0.25, or one-outcome share >= 0.03), else `ok`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binom, false_discovery_control, fisher_exact
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import TargetEncoder
@@ -34,19 +38,40 @@ class Thresholds:
     missing_gap: float = 0.25
     leak_pure: float = 0.10
     suspect_pure: float = 0.03
+    pure: float = 0.02  # a value is "one outcome" when its acceptance is within this of 0 or 1
+    alpha: float = 0.01  # significance of the exact tests, after correction
 
 
 MISSING = "(missing)"
 
 
-def _categories(values: pd.Series, bins: int = 20) -> pd.Series:
-    """A column as categories: numbers in quantile bins, text as is, missing as its own value."""
+def _as_number(values: pd.Series) -> pd.Series | None:
+    """The column as numbers (times as seconds since 1970), or None when it is text."""
+    given = values.notna().sum()
     number = pd.to_numeric(values, errors="coerce")
-    numeric = number.notna().sum() >= 0.95 * values.notna().sum() and values.nunique() > bins
-    if numeric:
-        binned = pd.qcut(number, bins, duplicates="drop").astype(str)
-        return binned.where(number.notna(), MISSING)
-    return values.astype(object).where(values.notna(), MISSING).astype(str)
+    if given and number.notna().sum() >= 0.95 * given:
+        return number
+    if values.dtype == object or pd.api.types.is_string_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        when = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+        if given and when.notna().sum() >= 0.95 * given:
+            return pd.Series(when.astype("int64") // 10**9, index=values.index).where(when.notna())
+    return None
+
+
+def _categories(values: pd.Series, bins: int = 20) -> pd.Series:
+    """A column as categories: numbers and times in quantile bins, a value shared by many rows in a
+    bin of its own, text as is, missing as its own value."""
+    number = _as_number(values)
+    if number is None or values.nunique() <= bins:
+        return values.astype(object).where(values.notna(), MISSING).astype(str)
+    codes = pd.Series(MISSING, index=values.index, dtype=object)
+    mode = number.mode().iloc[0]
+    alone = (number == mode) & ((number == mode).sum() >= number.notna().sum() / bins)
+    codes[alone] = f"= {mode:g}"
+    rest = number.notna() & ~alone
+    if rest.any():
+        codes[rest] = pd.qcut(number[rest], bins, duplicates="drop").astype(str)
+    return codes
 
 
 def _strength(codes: pd.Series, y: np.ndarray, random_state: int) -> float:
@@ -59,50 +84,79 @@ def _strength(codes: pd.Series, y: np.ndarray, random_state: int) -> float:
     return max(auc, 1 - auc)
 
 
+def _missingness(missing: np.ndarray, y: np.ndarray, limits: Thresholds, alpha: float) -> tuple[float, str]:
+    """The acceptance gap between empty and filled rows (nan when not significant), and 'empty' or
+    'filled' when the rows on that side all have one outcome."""
+    if missing.all() or not missing.any():
+        return np.nan, ""
+    table = [
+        [int((y & missing).sum()), int((~y & missing).sum())],
+        [int((y & ~missing).sum()), int((~y & ~missing).sum())],
+    ]
+    if fisher_exact(table).pvalue >= alpha:
+        return np.nan, ""
+    for side, rows in (("filled", ~missing), ("empty", missing)):
+        rate = y[rows].mean()
+        if rate <= limits.pure or rate >= 1 - limits.pure:
+            return abs(y[missing].mean() - y[~missing].mean()), side
+    return abs(y[missing].mean() - y[~missing].mean()), ""
+
+
+def _one_outcome_values(codes: pd.Series, y: np.ndarray, limits: Thresholds) -> pd.DataFrame:
+    """The values seen with one outcome only that chance does not explain: acceptance within
+    `limits.pure` of 0 or 1 and an exact binomial test against the base rate, corrected over all
+    values of the column (Benjamini-Hochberg)."""
+    stats = pd.Series(y.astype(int)).groupby(codes.to_numpy()).agg(["sum", "size"])
+    stats = stats.drop(index=MISSING, errors="ignore")
+    if stats.empty:
+        return stats
+    base = y.mean()
+    high = binom.sf(stats["sum"] - 1, stats["size"], base)  # P(at least this many accepted)
+    low = binom.cdf(stats["sum"], stats["size"], base)  # P(at most this many accepted)
+    p = false_discovery_control(np.minimum(1.0, 2 * np.minimum(high, low)))
+    rate = stats["sum"] / stats["size"]
+    return stats[((rate <= limits.pure) | (rate >= 1 - limits.pure)) & (p < limits.alpha)]
+
+
+def _verdict(row: dict, limits: Thresholds) -> tuple[str, str]:
+    """The verdict on one column's signals, and why."""
+    why = []
+    if row["auc"] >= limits.suspect_auc:
+        why.append(f"alone it predicts the label with AUC {row['auc']:.2f}")
+    if row["one_side"]:
+        why.append(f"{row['one_side']} only for one outcome (exact test)")
+    elif not np.isnan(row["missing_gap"]) and row["missing_gap"] >= limits.missing_gap:
+        why.append(f"acceptance differs by {row['missing_gap']:.0%} between empty and filled rows")
+    if row["one_outcome_share"] >= limits.suspect_pure:
+        why.append(f"{row['one_outcome_share']:.0%} of rows hold values seen with one outcome only ({row['examples']})")
+    leak = row["auc"] >= limits.leak_auc or row["one_side"] or row["one_outcome_share"] >= limits.leak_pure
+    return ("leak" if leak else "suspect" if why else "ok"), "; ".join(why)
+
+
 def audit(
     frame: pd.DataFrame, label: np.ndarray, thresholds: Thresholds | None = None, random_state: int = 0
 ) -> pd.DataFrame:
     """One row per column of `frame`: the three signals, a verdict and why."""
     limits = thresholds or Thresholds()
-    y = np.asarray(label, dtype=int)
-    min_rows = max(30, int(0.01 * len(y)))
+    y = np.asarray(label, dtype=bool)
+    alpha = limits.alpha / max(1, frame.shape[1])
     rows = []
     for column in frame.columns:
         codes = _categories(frame[column])
         missing = (codes == MISSING).to_numpy()
-        gap = np.nan
-        if missing.sum() >= min_rows and (~missing).sum() >= min_rows:
-            gap = abs(y[missing].mean() - y[~missing].mean())
-        stats = pd.Series(y).groupby(codes.to_numpy()).agg(["mean", "size"])
-        stats = stats.drop(index=MISSING, errors="ignore")
-        pure = stats[(stats["size"] >= 10) & ((stats["mean"] <= 0.02) | (stats["mean"] >= 0.98))]
-        pure_share = pure["size"].sum() / len(y)
-        strength = _strength(codes, y, random_state)
-        why = []
-        if strength >= limits.suspect_auc:
-            why.append(f"alone it predicts the label with AUC {strength:.2f}")
-        if not np.isnan(gap) and gap >= limits.missing_gap:
-            why.append(f"acceptance differs by {gap:.0%} between empty and filled rows")
-        if pure_share >= limits.suspect_pure:
-            examples = ", ".join(repr(v) for v in pure.sort_values("size", ascending=False).index[:2])
-            why.append(f"{pure_share:.0%} of rows hold values seen with one outcome only ({examples})")
-        if strength >= limits.leak_auc or pure_share >= limits.leak_pure:
-            verdict = "leak"
-        elif why:
-            verdict = "suspect"
-        else:
-            verdict = "ok"
-        rows.append(
-            {
-                "column": column,
-                "auc": strength,
-                "missing": missing.mean(),
-                "missing_gap": gap,
-                "one_outcome_share": pure_share,
-                "verdict": verdict,
-                "why": "; ".join(why),
-            }
-        )
+        gap, one_side = _missingness(missing, y, limits, alpha)
+        pure = _one_outcome_values(codes, y, limits)
+        row = {
+            "column": column,
+            "auc": _strength(codes, y.astype(int), random_state),
+            "missing": missing.mean(),
+            "missing_gap": gap,
+            "one_side": one_side,
+            "one_outcome_share": pure["size"].sum() / len(y),
+            "examples": ", ".join(repr(v) for v in pure.sort_values("size", ascending=False).index[:2]),
+        }
+        row["verdict"], row["why"] = _verdict(row, limits)
+        rows.append(row)
     order = {"leak": 0, "suspect": 1, "ok": 2}
-    result = pd.DataFrame(rows)
+    result = pd.DataFrame(rows).drop(columns="examples")
     return result.sort_values(["verdict", "auc"], key=lambda s: s.map(order) if s.name == "verdict" else -s)

@@ -279,12 +279,39 @@ def _labelled(frame, export: Path, plan, label, positive, missing_value):
         raise LeadscoreError(f"{export}: no label column '{label_column}'")
     missing = plan.missing_values if plan else (missing_value or [""])
     frame = frame.mask(frame.isin(missing))
-    values = frame[label_column].astype("str").str.strip()
-    positives = plan.label.positive if plan else (positive or ["1", "yes", "true"])
-    y = values.str.lower().isin([p.lower() for p in positives]).to_numpy()
+    if plan:
+        y = _import_label(frame, plan, export)
+    else:
+        values = frame[label_column].astype("str").str.strip()
+        positives = positive or ["1", "yes", "true"]
+        y = values.str.lower().isin([p.lower() for p in positives]).to_numpy()
     if y.all() or not y.any():
         raise LeadscoreError(f"column '{label_column}': every row has the same label; check --positive")
     return frame, y
+
+
+def _import_label(frame, plan, export: Path):
+    """Accepted or not per row, matched exactly as `leadscore import` matches (strict, one error
+    naming the odd rows). TODO: call features.flat.label once flat.py makes `_label` public."""
+    from features.flat import _label
+
+    return _label(frame, plan, export)
+
+
+def _mapping_role(plan, column: str) -> tuple[str, bool]:
+    """What the mapping does with `column` (a time role wins over `exclude`: the import reads it),
+    and whether it reaches the model (a feature, or a hand-over/creation time it is cut at)."""
+    if plan is None:
+        return "", False
+    times = {c: name for name, c in plan.times.model_dump().items() if name != "exported_at" and c}
+    if column in times:
+        return f"time ({times[column]})", times[column] != "decided_at"
+    role = plan.columns.get(column)
+    if role is None:
+        return "", False
+    if role.role in ("exclude", "reason"):  # a reason code is outcome data, never a feature
+        return ("excluded" if role.role == "exclude" else "reason code"), False
+    return f"kept ({role.role})", True
 
 
 def _audit_table(report, plan) -> tuple[Table, list[str]]:
@@ -298,9 +325,8 @@ def _audit_table(report, plan) -> tuple[Table, list[str]]:
     colour = {"leak": "bold red", "suspect": "yellow", "ok": "green"}
     disagree = []
     for r in report.itertuples():
-        role = plan.columns.get(r.column) if plan else None
-        says = "" if role is None else ("excluded" if role.role == "exclude" else f"kept ({role.role})")
-        if r.verdict == "leak" and role is not None and role.role != "exclude":
+        says, kept = _mapping_role(plan, r.column)
+        if r.verdict == "leak" and kept:
             disagree.append(r.column)
         table.add_row(
             r.column,

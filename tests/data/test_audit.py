@@ -1,0 +1,106 @@
+"""The leakage audit (issue #17): sparse leaks, no alarms by chance, tied numbers, time columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from features.audit import audit
+from tests.code.test_cli import run
+from tests.data.test_flat import X_EDUCATION, X_MAPPING, needs_x_education
+
+N = 8_000
+
+
+def _write(tmp_path, frame: pd.DataFrame, columns: dict, times: dict | None = None):
+    """The export and a mapping declaring `columns` (besides Id and Won)."""
+    path = tmp_path / "export.csv"
+    frame.to_csv(path, index=False)
+    mapping = {
+        "source": "generated export",
+        "id_column": "Id",
+        "label": {"column": "Won", "positive": ["Yes"], "negative": ["No"]},
+        "times": {"exported_at": "2024-01-01T00:00:00Z", **(times or {})},
+        "columns": columns,
+    }
+    mapping_path = tmp_path / "mapping.yaml"
+    mapping_path.write_text(yaml.safe_dump(mapping))
+    return path, mapping_path
+
+
+def _base(seed: int, rate: float = 0.1) -> tuple[pd.DataFrame, np.ndarray, np.random.Generator]:
+    rng = np.random.default_rng(seed)
+    won = rng.random(N) < rate
+    frame = pd.DataFrame(
+        {"Id": [f"L{i}" for i in range(N)], "Won": np.where(won, "Yes", "No"), "Job": rng.choice(["a", "b", "c"], N)}
+    )
+    return frame, won, rng
+
+
+def test_a_column_filled_in_1_percent_of_rows_all_won_is_a_leak_and_keeping_it_fails(capsys, tmp_path):
+    frame, won, rng = _base(0)
+    filled = won & (rng.random(N) < 0.1)  # ~80 rows (1%), every one a win
+    frame["Deal size"] = np.where(filled, rng.integers(1_000, 9_000, N).astype(str), "")
+    report = audit(frame[["Job", "Deal size"]].replace("", None), won).set_index("column")
+    assert 0.005 < filled.mean() < 0.015
+    assert (
+        report.loc["Deal size", "verdict"] == "leak" and "filled only for one outcome" in report.loc["Deal size", "why"]
+    )
+    assert report.loc["Job", "verdict"] == "ok"
+    fit = {"Job": {"role": "fit", "as": "job"}}
+    path, mapping_path = _write(tmp_path, frame, {**fit, "Deal size": {"role": "fit", "as": "deal", "kind": "numeric"}})
+    code, out, _ = run(capsys, "audit", "--mapping", str(mapping_path), str(path))
+    assert code == 1 and "keeps column(s) that look like leaks: Deal size" in out
+    path, mapping_path = _write(tmp_path, frame, {**fit, "Deal size": {"role": "exclude", "reason": "set when won"}})
+    code, out, _ = run(capsys, "audit", "--mapping", str(mapping_path), str(path))
+    assert code == 0 and "Deal size (leak)" in out
+
+
+def test_a_random_date_at_a_10_percent_base_rate_is_not_flagged():
+    frame, won, rng = _base(1)
+    days = pd.date_range("2022-01-01", periods=730, freq="D")
+    dates = pd.Series(rng.choice(days, N)).dt.strftime("%Y-%m-%d")  # ~11 leads a day: many days without a win
+    per_day = pd.Series(won).groupby(dates).agg(["sum", "size"])
+    assert (per_day["sum"] == 0).sum() > 100  # the chance pattern the old audit called a leak
+    report = audit(pd.DataFrame({"First contact": dates, "Job": frame["Job"]}), won).set_index("column")
+    assert report.loc["First contact", "verdict"] == "ok", report.loc["First contact", "why"]
+
+
+def test_a_96_percent_constant_number_whose_rare_values_predict_the_label_is_flagged():
+    _, won, rng = _base(2)
+    rare = won & (rng.random(N) < 0.4)  # 4% of rows: the rare values, all wins
+    assert 0.03 < rare.mean() < 0.05
+    score = np.where(rare, rng.uniform(10, 100, N).round(1), 0.0)
+    report = audit(pd.DataFrame({"Score": score}), won).set_index("column")
+    assert report.loc["Score", "verdict"] != "ok" and report.loc["Score", "auc"] > 0.6
+
+
+def test_a_time_column_that_encodes_the_outcome_is_flagged_and_its_role_shown(capsys, tmp_path):
+    frame, won, rng = _base(3)
+    created = pd.Timestamp("2023-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 365 * 86_400, N), unit="s")
+    frame["Created"] = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    handed_over = created + pd.to_timedelta(rng.integers(3_600, 30 * 86_400, N), unit="s")
+    frame["Handed over"] = np.where(won, handed_over.strftime("%Y-%m-%dT%H:%M:%SZ"), "")  # only when won
+    columns = {"Job": {"role": "fit", "as": "job"}, "Created": {"role": "exclude", "reason": "a time"}}
+    path, mapping_path = _write(tmp_path, frame, columns, {"created_at": "Created", "mql_at": "Handed over"})
+    code, out, _ = run(capsys, "audit", "--mapping", str(mapping_path), str(path))
+    assert code == 1 and "keeps column(s) that look like leaks: Handed over" in out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
+    assert "leak" in rows["Handed over"] and "time (mql_at)" in rows["Handed over"]
+    assert "ok" in rows["Created"] and "time (created_at)" in rows["Created"]  # not "excluded": the import reads it
+
+
+def test_audit_matches_label_values_as_the_import_does(capsys, tmp_path):
+    frame, _, _ = _base(4)
+    frame.loc[5, "Won"] = "yes"  # the import refuses it; the audit must not read it as 'No'
+    path, mapping_path = _write(tmp_path, frame, {"Job": {"role": "fit", "as": "job"}})
+    code, _, err = run(capsys, "audit", "--mapping", str(mapping_path), str(path))
+    assert code == 2 and "column 'Won': expected one of ['Yes', 'No']; 1 row(s) fail: 6 ('yes')" in err
+
+
+@needs_x_education
+def test_x_education_no_leak_on_a_kept_column_and_tags_stays_a_leak(capsys):
+    code, out, _ = run(capsys, "audit", "--mapping", str(X_MAPPING), str(X_EDUCATION))
+    assert code == 0 and "the mapping excludes every column the audit calls a leak" in out
+    assert "Tags (leak)" in out.split("flagged:")[1]
