@@ -4,17 +4,21 @@ Real CRMs export one row per lead with everything in it: profile fields, engagem
 the outcome, and columns sales filled in after contacting the lead. The mapping declares every
 column's role, so nothing enters the features by accident:
 
-- `id`: the lead id; `label`: the outcome column, with its positive and negative values;
+- `id_column`: the lead id (null: the row number, 1 = the first row after the header);
+- `label`: the outcome column, with its positive and negative values;
 - `fit`: a profile attribute (`as:` a contract column such as `source`, or a new name), kept as a
   category, or as a number with `kind: numeric`;
 - `counter`: an engagement counter the CRM already aggregated (visits, time on site);
 - `exclude`: left out, with the reason (e.g. "filled in by sales after contact").
 
 An export column the mapping does not declare is an error: leakage is a decision, not a default.
+The file's delimiter, BOM and encoding are detected (`delimiter:` / `encoding:` override), and
+errors name the export's file and columns, never the import's own staging tables.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -24,8 +28,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.errors import LeadscoreError
-from features.contract import CONFIG_FILE, FIT_CATEGORICAL, ContractConfig, load_dataset
-from features.tables import read_table, write_table
+from features.contract import (
+    CONFIG_FILE,
+    FIT_CATEGORICAL,
+    ContractConfig,
+    ContractError,
+    leads_schema,
+    load_dataset,
+    outcomes_schema,
+    validate,
+)
+from features.tables import DELIMITERS, read_export, write_table
 
 RESERVED = {"lead_id", "account_id", "created_at", "company_size"}
 
@@ -67,7 +80,16 @@ class Mapping(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     source: str = Field(description="What the export is, for people.")
-    id_column: str
+    id_column: str | None = Field(
+        description="The lead id column; null: the export has none and the lead id is the row number "
+        "(1 is the first row after the header, as error messages count rows)."
+    )
+    delimiter: Literal[",", ";", "\t", "|"] | None = Field(
+        default=None, description=f"The CSV delimiter; none: detected among {list(DELIMITERS)}."
+    )
+    encoding: str | None = Field(
+        default=None, description="The CSV text encoding (e.g. cp1252); none: UTF-8 (BOM or not), else cp1252."
+    )
     account_column: str | None = Field(default=None, description="Company column; none: one account per lead.")
     label: Label
     times: Times
@@ -103,11 +125,10 @@ def load_mapping(path: Path | str) -> Mapping:
 
 
 def _check_columns(export: pd.DataFrame, mapping: Mapping, path: Path) -> None:
-    declared = set(mapping.columns) | {mapping.id_column, mapping.label.column}
+    declared = set(mapping.columns) | {mapping.label.column}
+    times = mapping.times
     declared |= {
-        c
-        for c in (mapping.account_column, mapping.times.created_at, mapping.times.mql_at, mapping.times.decided_at)
-        if c
+        c for c in (mapping.id_column, mapping.account_column, times.created_at, times.mql_at, times.decided_at) if c
     }
     undeclared = [c for c in export.columns if c not in declared]
     if undeclared:
@@ -143,10 +164,15 @@ def convert(export: pd.DataFrame, mapping: Mapping, path: Path) -> tuple[dict[st
     def when(column: str | None) -> pd.Series:
         return export[column] if column else pd.Series(times.exported_at, index=export.index)
 
+    ids = (
+        export[mapping.id_column]
+        if mapping.id_column
+        else pd.Series(np.arange(1, len(export) + 1).astype(str), index=export.index)
+    )
     leads = pd.DataFrame(
         {
-            "lead_id": export[mapping.id_column],
-            "account_id": export[mapping.account_column or mapping.id_column],
+            "lead_id": ids,
+            "account_id": export[mapping.account_column] if mapping.account_column else ids,
             "created_at": when(times.created_at),
         }
     )
@@ -167,7 +193,7 @@ def convert(export: pd.DataFrame, mapping: Mapping, path: Path) -> tuple[dict[st
     decision = np.where(accepted, "accepted", "rejected")
     outcomes = pd.DataFrame(
         {
-            "lead_id": export[mapping.id_column],
+            "lead_id": ids,
             "mql_at": when(times.mql_at),
             "decision": decision,
             "reason": reason.where(~accepted) if reason is not None else None,
@@ -178,10 +204,50 @@ def convert(export: pd.DataFrame, mapping: Mapping, path: Path) -> tuple[dict[st
     return {"leads": leads, "outcomes": outcomes}, contract
 
 
-def import_export(export_path: Path, mapping: Mapping, out: Path, fmt: str = "parquet") -> dict[str, int]:
-    """Convert a flat export into a validated data folder (leads, outcomes, contract.yaml)."""
-    export = read_table(export_path)
+_COLUMN = re.compile(r"column '([^']*)'")
+
+
+def export_names(mapping: Mapping) -> dict[str, str]:
+    """The export column (or mapping setting) behind each contract column the import writes."""
+    times = mapping.times
+    exported = "times.exported_at (mapping)"
+    names = {
+        "lead_id": mapping.id_column or "row number",
+        "account_id": mapping.account_column or mapping.id_column or "row number",
+        "created_at": times.created_at or exported,
+        "mql_at": times.mql_at or exported,
+        "decided_at": times.decided_at or exported,
+        "decision": mapping.label.column,
+    }
+    names |= {mapping.target(c): c for c, r in mapping.columns.items() if r.role in ("fit", "counter")}
+    for column, role in mapping.columns.items():
+        if role.role == "reason":
+            names["reason"] = column
+    return names
+
+
+def check_tables(tables: dict[str, pd.DataFrame], contract: ContractConfig, mapping: Mapping, path: Path) -> None:
+    """Validate the converted tables against the contract, naming the export's file, columns and rows
+    (the tables keep the export's row order) instead of the contract's."""
+    names = export_names(mapping)
+
+    def export_column(match: re.Match) -> str:
+        return f"column '{names.get(match.group(1), match.group(1))}'"
+
+    try:
+        leads = validate(tables["leads"], leads_schema(contract), path)
+        validate(tables["outcomes"], outcomes_schema(contract, leads["lead_id"]), path)
+    except ContractError as exc:
+        raise ContractError(_COLUMN.sub(export_column, str(exc))) from None
+
+
+def import_export(export_path: Path, mapping: Mapping, out: Path, fmt: str = "parquet") -> dict[str, int | str]:
+    """Convert a flat export into a validated data folder (leads, outcomes, contract.yaml); the counts
+    of leads, outcomes and accepted, and the `delimiter` and `encoding` the export was read with."""
+    export = read_export(export_path, mapping.delimiter, mapping.encoding)
+    read = dict(export.attrs)
     tables, contract = convert(export, mapping, export_path)
+    check_tables(tables, contract, mapping, export_path)
     out.mkdir(parents=True, exist_ok=True)
     staging = out / ".import"
     staging.mkdir(exist_ok=True)
@@ -204,4 +270,9 @@ def import_export(export_path: Path, mapping: Mapping, out: Path, fmt: str = "pa
             path.unlink()
         staging.rmdir()
     accepted = int((dataset.outcomes["decision"] == "accepted").sum())
-    return {"leads": len(dataset.leads), "outcomes": len(dataset.outcomes), "accepted": accepted}
+    counts: dict[str, int | str] = {
+        "leads": len(dataset.leads),
+        "outcomes": len(dataset.outcomes),
+        "accepted": accepted,
+    }
+    return counts | {k: read[k] for k in ("delimiter", "encoding") if k in read}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import os
 import tempfile
 from collections import Counter
@@ -16,6 +18,9 @@ import pyarrow.parquet as pq
 from core.errors import LeadscoreError
 
 FORMATS = ("csv", "parquet")
+DELIMITERS = (",", ";", "\t", "|")
+FALLBACK_ENCODINGS = ("cp1252", "latin-1")
+_SAMPLE_CHARS = 64_000
 
 
 def find_table(folder: Path, name: str) -> Path | None:
@@ -44,23 +49,116 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise LeadscoreError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8") from None
     except csv.Error as exc:
         raise LeadscoreError(f"{path}: cannot read the header row ({exc})") from None
+    _check_header(header, path)
+    try:
+        return _parse_csv(path, path, ",", encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LeadscoreError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8") from None
+
+
+def _check_header(header: list[str] | None, path: Path) -> None:
     if not header or all(not col.strip() for col in header):
         raise LeadscoreError(f"{path}: the file is empty; expected a header row of column names")
     dupes = sorted(name for name, n in Counter(header).items() if n > 1)
     if dupes:
         raise LeadscoreError(f"{path}: duplicate column names in the header: {', '.join(dupes)}")
+
+
+def _parse_csv(source: Path | io.StringIO, path: Path, sep: str, encoding: str | None = None) -> pd.DataFrame:
+    """Parse CSV text with every value as text and empty = missing."""
     try:
-        return pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            encoding="utf-8-sig",
-        )
-    except UnicodeDecodeError as exc:
-        raise LeadscoreError(f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); save it as UTF-8") from None
-    except (pd.errors.ParserError, ValueError, csv.Error) as exc:
+        frame = pd.read_csv(source, sep=sep, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding)
+    except (pd.errors.ParserError, csv.Error) as exc:
         raise LeadscoreError(f"{path}: malformed CSV ({exc})".replace("\n", " ")) from None
+    except pd.errors.EmptyDataError:
+        raise LeadscoreError(f"{path}: the file is empty; expected a header row of column names") from None
+    except ValueError as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            raise
+        raise LeadscoreError(f"{path}: malformed CSV ({exc})".replace("\n", " ")) from None
+    return frame
+
+
+def read_export(path: Path, delimiter: str | None = None, encoding: str | None = None) -> pd.DataFrame:
+    """Read a flat CRM export as it comes: CSV with its delimiter (`,` `;` tab `|`), BOM and encoding
+    detected unless given, or Parquet. Every CSV value is text, empty = missing; `frame.attrs`
+    holds the `delimiter` and `encoding` used (for the import summary)."""
+    if path.suffix == ".parquet":
+        return read_table(path)
+    text, used = _decode(path, encoding)
+    sep = delimiter or sniff_delimiter(text)
+    try:
+        _check_header(next(csv.reader(io.StringIO(text), delimiter=sep), None), path)
+    except csv.Error as exc:
+        raise LeadscoreError(f"{path}: cannot read the header row ({exc})") from None
+    frame = _parse_csv(io.StringIO(text), path, sep)
+    _check_delimiter(frame, path, sep)
+    frame.attrs.update(delimiter=sep, encoding=used)
+    return frame
+
+
+def _decode(path: Path, encoding: str | None) -> tuple[str, str]:
+    """The file's text and the encoding it was read with: `encoding` if given, else UTF-8 (with or
+    without a BOM; UTF-16 with a BOM), else cp1252, else latin-1 (which reads any byte)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LeadscoreError(f"{path}: cannot read the file ({exc.strerror})") from None
+    if encoding:
+        try:
+            return data.decode(encoding), encoding
+        except LookupError:
+            raise LeadscoreError(f"{path}: unknown encoding '{encoding}' (e.g. utf-8, cp1252, latin-1)") from None
+        except UnicodeDecodeError as exc:
+            raise LeadscoreError(f"{path}: not {encoding} text (byte {exc.start} cannot be decoded)") from None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16"), "utf-16"
+    for candidate in ("utf-8-sig", *FALLBACK_ENCODINGS):
+        try:
+            text = data.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+        return text, "utf-8" if candidate == "utf-8-sig" else candidate
+    raise AssertionError("latin-1 decodes any byte")  # pragma: no cover
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter among `,` `;` tab `|` that splits the first lines of `text` into the most
+    columns, the same number on every line (quoted fields parsed as CSV does); `,` when none does."""
+    sample = text[:_SAMPLE_CHARS]
+    truncated = len(text) > len(sample)
+    if truncated and "\n" in sample:
+        sample = sample[: sample.rindex("\n") + 1]
+    best, best_score = ",", (False, 1)
+    for sep in DELIMITERS:
+        try:
+            rows = [row for row in csv.reader(io.StringIO(sample), delimiter=sep) if row]
+        except csv.Error:
+            continue
+        if truncated:
+            rows = rows[:-1]  # the last record may be cut inside a quoted field
+        if not rows:
+            continue
+        width = len(rows[0])
+        score = (all(len(row) == width for row in rows), width)
+        if width > 1 and score > best_score:
+            best, best_score = sep, score
+    return best
+
+
+def _check_delimiter(frame: pd.DataFrame, path: Path, sep: str) -> None:
+    """One column whose name holds another delimiter: the file was split with the wrong one."""
+    if frame.shape[1] != 1:
+        return
+    header = str(frame.columns[0])
+    likely = [d for d in DELIMITERS if d != sep and d in header]
+    if likely:
+        shown = header if len(header) <= 40 else header[:40] + "…"
+        named = {"\t": "tab"}.get(likely[0], likely[0])
+        raise LeadscoreError(
+            f"{path}: one column {shown!r} — the file looks {named}-separated; "
+            f"set `delimiter: {likely[0]!r}` in the mapping"
+        )
 
 
 def write_table(frame: pd.DataFrame | pa.Table, path: Path) -> None:

@@ -11,8 +11,8 @@ from core.errors import LeadscoreError
 from features.audit import audit
 from features.contract import load_dataset
 from features.flat import import_export, load_mapping
-from tests.conftest import PROJECT, SHARED
 from tests.code.test_cli import run
+from tests.conftest import PROJECT, SHARED
 
 X_EDUCATION = SHARED / "data" / "x_education" / "Leads.csv"
 X_MAPPING = PROJECT / "configs" / "x_education" / "mapping.yaml"
@@ -173,3 +173,18 @@ def test_x_education_import_gives_valid_contract_tables(capsys, tmp_path):
     assert not excluded & set(data.leads.columns)
     assert {"total_visits", "time_on_site", "occupation", "source"} <= set(data.leads.columns)
     assert data.leads["industry"].notna().mean() < 0.7  # 'Select' became missing
+
+
+@needs_x_education
+def test_x_education_semicolon_export_with_a_bom_imports_like_the_original(tmp_path):
+    semicolon = tmp_path / "Leads.csv"
+    pd.read_csv(X_EDUCATION, dtype=str, keep_default_na=False).to_csv(
+        semicolon, index=False, sep=";", encoding="utf-8-sig"
+    )
+    mapping = load_mapping(X_MAPPING)
+    original = import_export(X_EDUCATION, mapping, tmp_path / "comma")
+    counts = import_export(semicolon, mapping, tmp_path / "semicolon")
+    assert (original["delimiter"], counts["delimiter"], counts["encoding"]) == (",", ";", "utf-8")
+    expected, got = load_dataset(tmp_path / "comma"), load_dataset(tmp_path / "semicolon")
+    pd.testing.assert_frame_equal(got.leads, expected.leads)
+    pd.testing.assert_frame_equal(got.outcomes, expected.outcomes)
