@@ -151,3 +151,11 @@ def test_duplicate_ids_are_named_by_the_id_column(tmp_path):
     frame.to_csv(path, index=False, sep="\t")
     with pytest.raises(LeadscoreError, match=r"Leads\.csv, column 'Id'"):
         import_export(path, _mapping(tmp_path), tmp_path / "out")
+
+
+def test_excel_unicode_text_export_utf16_tab_separated(tmp_path):
+    frame = _frame()
+    _, expected = _import(tmp_path, frame, "comma.csv")
+    counts, got = _import(tmp_path, frame, "unicode.txt", sep="\t", encoding="utf-16")
+    assert (counts["delimiter"], counts["encoding"]) == ("\t", "utf-16")
+    pd.testing.assert_frame_equal(got.leads, expected.leads)
