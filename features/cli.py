@@ -227,7 +227,8 @@ def import_(
     excluded = sum(r.role == "exclude" for r in plan.columns.values())
     stdout.print(
         f"{out}: {counts['leads']:,} leads, {counts['accepted']:,} accepted; "
-        f"{kept} columns kept as features, {excluded} excluded"
+        f"{kept} columns kept as features, {excluded} excluded; read as {counts['encoding']}, "
+        f"delimiter {counts['delimiter']!r}"
     )
 
 
@@ -247,13 +248,14 @@ def audit(
     from core.errors import LeadscoreError
     from features.audit import audit as run_audit
     from features.flat import load_mapping
-    from features.tables import read_table
+    from features.tables import read_export
 
     if (mapping is None) == (label is None):
         raise LeadscoreError("give either --mapping or --label")
     plan = load_mapping(mapping) if mapping else None
-    frame, y = _labelled(read_table(export), export, plan, label, positive, missing_value)
-    ignore = {plan.label.column if plan else label} | ({plan.id_column} if plan else set())
+    frame = read_export(export, plan.delimiter, plan.encoding) if plan else read_export(export)
+    frame, y = _labelled(frame, export, plan, label, positive, missing_value)
+    ignore = {plan.label.column if plan else label} | ({plan.id_column} if plan and plan.id_column else set())
     with console.status(f"auditing {frame.shape[1] - len(ignore)} columns"):
         report = run_audit(frame.drop(columns=list(ignore)), y)
     table, disagree = _audit_table(report, plan)
@@ -271,8 +273,10 @@ def audit(
 
 def _labelled(frame, export: Path, plan, label, positive, missing_value):
     """The export with its 'not given' values made missing, and whether each row was accepted:
-    as the mapping `plan` says, else as `--label`, `--positive` and `--missing-value` say."""
+    as the mapping `plan` says (read exactly as `leadscore import` reads it), else as `--label`,
+    `--positive` and `--missing-value` say."""
     from core.errors import LeadscoreError
+    from features.flat import label as import_label
 
     label_column = plan.label.column if plan else label
     if label_column not in frame.columns:
@@ -280,7 +284,7 @@ def _labelled(frame, export: Path, plan, label, positive, missing_value):
     missing = plan.missing_values if plan else (missing_value or [""])
     frame = frame.mask(frame.isin(missing))
     if plan:
-        y = _import_label(frame, plan, export)
+        y = import_label(frame, plan, export)
     else:
         values = frame[label_column].astype("str").str.strip()
         positives = positive or ["1", "yes", "true"]
@@ -288,14 +292,6 @@ def _labelled(frame, export: Path, plan, label, positive, missing_value):
     if y.all() or not y.any():
         raise LeadscoreError(f"column '{label_column}': every row has the same label; check --positive")
     return frame, y
-
-
-def _import_label(frame, plan, export: Path):
-    """Accepted or not per row, matched exactly as `leadscore import` matches (strict, one error
-    naming the odd rows). TODO: call features.flat.label once flat.py makes `_label` public."""
-    from features.flat import _label
-
-    return _label(frame, plan, export)
 
 
 def _mapping_role(plan, column: str) -> tuple[str, bool]:

@@ -141,7 +141,7 @@ def _check_columns(export: pd.DataFrame, mapping: Mapping, path: Path) -> None:
         raise LeadscoreError(f"{path}: the mapping names column(s) the export does not have: {', '.join(absent)}")
 
 
-def _label(export: pd.DataFrame, mapping: Mapping, path: Path) -> np.ndarray:
+def label(export: pd.DataFrame, mapping: Mapping, path: Path) -> np.ndarray:
     values = export[mapping.label.column].astype("str").str.strip()
     positive, negative = values.isin(mapping.label.positive), values.isin(mapping.label.negative)
     odd = np.flatnonzero(~(positive | negative).to_numpy())
@@ -158,7 +158,7 @@ def convert(export: pd.DataFrame, mapping: Mapping, path: Path) -> tuple[dict[st
     """The contract tables and contract config for one flat export."""
     _check_columns(export, mapping, path)
     export = export.mask(export.isin(mapping.missing_values))
-    accepted = _label(export, mapping, path)
+    accepted = label(export, mapping, path)
     times = mapping.times
 
     def when(column: str | None) -> pd.Series:

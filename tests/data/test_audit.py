@@ -104,3 +104,25 @@ def test_x_education_no_leak_on_a_kept_column_and_tags_stays_a_leak(capsys):
     code, out, _ = run(capsys, "audit", "--mapping", str(X_MAPPING), str(X_EDUCATION))
     assert code == 0 and "the mapping excludes every column the audit calls a leak" in out
     assert "Tags (leak)" in out.split("flagged:")[1]
+
+
+def test_the_audit_reads_a_semicolon_export_without_ids_as_the_import_does(tmp_path, capsys):
+    """The audit and the import share one reader: a `;`-separated export with a BOM and no id
+    column is audited with the same mapping the import takes (`id_column: null`)."""
+    rng = np.random.default_rng(3)
+    n = 600
+    won = rng.random(n) < 0.3
+    frame = pd.DataFrame({"Won": np.where(won, "Yes", "No"), "Visits": rng.poisson(3, n)})
+    export = tmp_path / "export.csv"
+    export.write_text("\ufeff" + frame.to_csv(sep=";", index=False), encoding="utf-8")
+    mapping = {
+        "source": "generated export",
+        "id_column": None,
+        "label": {"column": "Won", "positive": ["Yes"], "negative": ["No"]},
+        "times": {"exported_at": "2024-06-01T00:00:00Z"},
+        "columns": {"Visits": {"role": "counter"}},
+    }
+    (tmp_path / "mapping.yaml").write_text(yaml.safe_dump(mapping), encoding="utf-8")
+    code, out, err = run(capsys, "audit", str(export), "--mapping", str(tmp_path / "mapping.yaml"))
+    assert code == 0, err
+    assert "Visits" in out
