@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tests.conftest import PROJECT
 from tests.code.test_cli import run
+from tests.conftest import PROJECT
 from tests.data.test_flat import X_EDUCATION, X_MAPPING, needs_x_education
 
 X_RULES = PROJECT / "configs" / "x_education" / "rules.yaml"
