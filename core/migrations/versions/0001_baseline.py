@@ -2,7 +2,7 @@
 
 A database that 0.1.0 made (both tables, no alembic_version) is adopted as it is: nothing is
 created, dropped or changed here; the score log's later answer columns are added by the grow step
-after the revisions (`core.store.migrate`).
+after the revisions (`core.tables.migrate`).
 
 Revision ID: 0001
 Revises:
@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from core.store import scores_table
+from core.tables import scores_table
 
 revision = "0001"
 down_revision = None

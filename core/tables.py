@@ -1,0 +1,147 @@
+"""The store's tables (SQLAlchemy): sales decisions and the score log, their UTC time type, the
+score log's columns derived from the one answer definition (`core.schema.ANSWER`), the generic
+step that grows a table an older leadscore made, and which decision of a hand-over is in force."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    inspect,
+    text,
+)
+from sqlalchemy.engine import Connection, Engine
+
+from core.errors import LeadscoreError
+from core.schema import ANSWER, TEXT, Field
+
+
+def utc(value) -> datetime | None:
+    """`value` (datetime, pandas Timestamp or ISO 8601 text) as an aware UTC datetime; no offset means UTC."""
+    if value is None or value != value:  # None, NaT
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a point in time, got {type(value).__name__}")
+    if hasattr(value, "to_pydatetime"):  # pandas: microseconds, as the databases keep them
+        value = value.to_pydatetime()
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A point in time on every database: aware in (naive = UTC), aware UTC out. SQLite has no time
+    zone: it keeps the UTC wall time (before, +05:30 was kept as the local wall time and read as UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        value = utc(value)
+        return value.replace(tzinfo=None) if value is not None and dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        return utc(value)
+
+
+metadata = MetaData()
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("feedback_id", String(128), primary_key=True),
+    Column("lead_id", String(128), nullable=False, index=True),
+    Column("mql_at", UTCDateTime(), nullable=True),
+    Column("decision", String(16), nullable=False),
+    Column("reason", String(64), nullable=True),
+    Column("decided_at", UTCDateTime(), nullable=False),
+    Column("rep_id", String(128), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("voided_at", UTCDateTime(), nullable=True),
+    Column("void_reason", Text, nullable=True),
+)
+SQL_TYPES = {"string": String, "double": Float, "long": BigInteger, "boolean": Boolean, "datetime": UTCDateTime}
+
+
+def _sql(field: Field) -> Column:
+    """A score-log column for an answer field: nullable, so that `migrate` can add it to a table that
+    an older leadscore created."""
+    kind = SQL_TYPES[field.kind]
+    return Column(field.name, kind(field.length) if field.kind == "string" else kind(), nullable=True)
+
+
+def scores_table(meta: MetaData, fields: tuple[Field, ...] = ANSWER) -> Table:
+    """The score log: every answer's fields (`core.schema.ANSWER`), when, by what, and the lead's
+    source. Columns added to the answer after a table was created are added by `migrate`."""
+    lead_id, *rest = fields
+    return Table(
+        "scores",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column(lead_id.name, String(lead_id.length), nullable=False, index=True),
+        Column("scored_at", UTCDateTime(), nullable=False, index=True),
+        *(_sql(field) for field in rest),
+        Column("scored_by", String(8), nullable=False),
+        Column("source", String(TEXT), nullable=True),
+    )
+
+
+scores = scores_table(metadata)
+
+
+def score_row(answer, source: str | None, scored_at: datetime, fields: tuple[Field, ...] = ANSWER) -> dict:
+    """The score-log row of one answer (any object with the answer's fields as attributes)."""
+    row = {field.name: getattr(answer, field.name) for field in fields}
+    return {**row, "scored_at": scored_at, "scored_by": answer.scored_by, "source": source}
+
+
+def migrate(bind: Engine | Connection, meta: MetaData = metadata) -> list[str]:
+    """Add the nullable columns a newer leadscore logs to tables an older one created (rows kept,
+    the new column empty for them); the schema only ever grows. Returns what it added."""
+    if isinstance(bind, Engine):
+        with bind.begin() as connection:
+            return migrate(connection, meta)
+    added = []
+    existing = inspect(bind)
+    quote = bind.dialect.identifier_preparer.quote
+    for table in meta.sorted_tables:
+        have = {column["name"] for column in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            if not column.nullable:
+                raise LeadscoreError(f"table {table.name} lacks column {column.name}, which cannot be added empty")
+            kind = column.type.compile(dialect=bind.dialect)
+            bind.execute(text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"))
+            added.append(f"{table.name}.{column.name}")
+    return added
+
+
+def with_status(frame):
+    """`frame` (decision rows) with `status` and `superseded_by`, per hand-over (lead_id, mql_at;
+    a missing mql_at is one hand-over of its own per lead): voided rows first left out, then the
+    latest is the greatest (decided_at, received_at, feedback_id)."""
+    import numpy as np
+    import pandas as pd
+
+    for column in ("mql_at", "decided_at", "received_at", "voided_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    frame = frame.sort_values(["decided_at", "received_at", "feedback_id"], kind="stable")
+    voided = frame["voided_at"].notna()
+    live = frame[~voided]
+    latest = live.groupby(["lead_id", "mql_at"], dropna=False, sort=False)["feedback_id"].transform("last")
+    superseded_by = latest.where(latest != live["feedback_id"]).reindex(frame.index)
+    frame["status"] = np.where(voided, "voided", np.where(superseded_by.notna(), "superseded", "latest"))
+    frame["superseded_by"] = superseded_by.astype(object).where(superseded_by.notna(), None)
+    return frame.sort_values(["received_at", "feedback_id"], kind="stable").reset_index(drop=True)
