@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from pydantic_core import PydanticCustomError
 
 from core.errors import LeadscoreError
+from core.tables import utc
 from core.text import bad_text, text_problem
 
 __all__ = ["Decision", "bad_text", "bad_time", "before_handover", "decision_problems", "missing_reason"]
@@ -71,6 +72,8 @@ def context(contract: Rules | None) -> dict[str, Any]:
 
 
 def _utc(value: datetime) -> datetime:
+    """Naive = UTC; an aware time is compared as it is (converting 9999-12-31 at -05:00 to UTC would
+    overflow, and it is simply in the future)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
@@ -208,7 +211,7 @@ class Decision(BaseModel):
         problem = time_problem(value)
         if problem is not None:
             raise _refuse(problem)
-        return _utc(value).astimezone(UTC)
+        return utc(value)
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> Decision:

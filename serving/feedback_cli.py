@@ -15,7 +15,7 @@ history's hand-overs instead.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -26,7 +26,7 @@ from rich.table import Table
 
 from core.decisions import SALES_DECISIONS
 from core.errors import LeadscoreError
-from core.store import FeedbackStore, StoreUnavailable, database_url, redacted, scores
+from core.store import FeedbackStore, StoreUnavailable, database_url, redacted, scores, utc
 
 stdout = Console(soft_wrap=True)
 OUTCOMES = ["lead_id", "mql_at", "decision", "reason", "decided_at"]
@@ -88,7 +88,7 @@ def parse_since(value: str | None) -> datetime | None:
         raise LeadscoreError(
             f"--since {value!r}: not a date or time (ISO 8601, e.g. 2026-01-02 or 2026-01-02T10:30:00Z)"
         ) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return utc(when)
 
 
 def _iso(times: pd.Series) -> pd.Series:

@@ -3,33 +3,36 @@
 from __future__ import annotations
 
 import math
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from core.decisions import TOO_EARLY, TOO_LATE, time_problem
 from core.schema import ANSWER, LEAD, TEXT, Reason
 from core.schema import Field as Column
+from core.tables import utc
 from core.text import text_problem
 from features.contract import EVENT_TYPES
 
 MAX_TEXT = TEXT
-SKEW_SECONDS = 300.0  # a CRM's clock may run a few minutes ahead
 
 
 def _not_future(value: datetime, field: str) -> datetime:
-    """UTC, and within what a CRM can have seen: not before 1970, not in the future."""
+    """UTC, and within what a CRM can have seen: not before 1970, not in the future (the sales
+    decisions' own time rule, `core.decisions.time_problem`, with its clock skew)."""
+    problem = time_problem(value)
     try:
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        seconds = value.timestamp()
-    except (OverflowError, ValueError):
-        raise ValueError(f"{field} is not a usable time ({value!r})") from None
-    if seconds > time.time() + SKEW_SECONDS:
-        raise ValueError(f"{field} is in the future ({value.isoformat()})")
-    if seconds < 0:
-        raise ValueError(f"{field} is before 1970 ({value.isoformat()})")
-    return value
+        instant = utc(value)
+    except OverflowError:  # e.g. 9999-12-31 at -05:00: past the range of a UTC datetime
+        instant = None
+    if instant is None or problem not in (None, TOO_EARLY, TOO_LATE):
+        raise ValueError(f"{field} is not a usable time ({value!r})")
+    if problem == TOO_LATE:
+        raise ValueError(f"{field} is in the future ({instant.isoformat()})")
+    if problem == TOO_EARLY:
+        raise ValueError(f"{field} is before 1970 ({instant.isoformat()})")
+    return instant
 
 
 class Event(BaseModel):
