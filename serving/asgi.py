@@ -36,6 +36,7 @@ from bentoml._internal.server.http import traffic
 from bentoml.exceptions import BentoMLException
 from starlette.responses import JSONResponse
 
+from serving.metrics import Timed
 from serving.settings import ServiceSettings
 
 OPEN_PATHS = ("/healthz", "/livez", "/readyz")  # health only: /metrics and /docs need the key too
@@ -79,6 +80,7 @@ def setup(service) -> None:
     `PromptTimeout` in place of BentoML's timeout (BentoML looks the class up in its `traffic`
     module each time it builds an app's middleware stack)."""
     traffic.TimeoutMiddleware = PromptTimeout
+    service.add_asgi_middleware(Timed)  # outside the gate: refused requests are timed too
     service.add_asgi_middleware(Gatekeeper)
 
 

@@ -26,6 +26,7 @@ def serve(
 ) -> None:
     """Serve /score, /score_batch, /feedback, /healthz and /readyz (needs LEADSCORE_API_KEY)."""
     from core.errors import LeadscoreError
+    from serving.metrics import start_home
     from serving.settings import load_settings
 
     settings = load_settings(model_uri=model_uri)  # a missing key or a bad value: one line, before bentoml
@@ -34,6 +35,7 @@ def serve(
         raise LeadscoreError("bentoml is not installed in this environment (run `make install`)")
     env = {**os.environ, "LEADSCORE_MODEL_URI": model_uri, "BENTOML_DO_NOT_TRACK": "true"}
     env["MLFLOW_TRACKING_URI"] = settings.tracking_uri  # resolved here: the workers run in --working-dir
+    env["BENTOML_HOME"] = str(start_home())  # this start's own metrics folder (serving/metrics.py)
     env.setdefault("MLFLOW_REGISTRY_URI", env["MLFLOW_TRACKING_URI"])
     if workers is not None:
         options = env.get("BENTOML_CONFIG_OPTIONS", "")

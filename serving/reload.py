@@ -21,12 +21,20 @@ class ModelWatcher:
         self.settings = settings
         self.current = current_version
 
-    def _alias_target(self) -> str | None:
+    @property
+    def alias(self) -> tuple[str, str] | None:
+        """The registered model name and the alias the service follows, if it follows one."""
         uri = self.settings.model_uri
         ref = uri.removeprefix("models:/")
         if not uri.startswith("models:/") or "@" not in ref:
             return None  # a fixed version or run: nothing to follow
         name, alias = ref.split("@", 1)
+        return name, alias
+
+    def _alias_target(self) -> str | None:
+        if self.alias is None:
+            return None
+        name, alias = self.alias
         try:
             found = version_of(connect(self.settings.tracking_uri), name, alias)
         except Exception:  # the registry is unreachable: keep serving what we have
@@ -45,6 +53,17 @@ class ModelWatcher:
         return scorer
 
 
+def short(version: str | None) -> str:
+    """A registered NAME/VERSION as vVERSION; the rules when no model answered."""
+    return f"v{version.rsplit('/', 1)[-1]}" if version else "rules"
+
+
+def moved(watcher: ModelWatcher, before: str | None, after: str) -> str:
+    """The log line of a swap: `champion moved v3 → v4 (models:/leadscore@champion)`."""
+    alias = watcher.alias[1] if watcher.alias else "model"
+    return f"{alias} moved {short(before)} → {short(after)} ({watcher.settings.model_uri})"
+
+
 def watch(service, watcher: ModelWatcher, every: float) -> threading.Thread | None:
     """Check every `every` seconds (the settings' reload_seconds; 0 turns it off) and swap
     `service.scorer` when a new champion is loadable."""
@@ -54,6 +73,7 @@ def watch(service, watcher: ModelWatcher, every: float) -> threading.Thread | No
 
     def loop() -> None:
         while not stop.wait(every):
+            before = watcher.current
             try:
                 scorer = watcher.check()
             except Exception as exc:  # never take the service down over a reload
@@ -61,7 +81,7 @@ def watch(service, watcher: ModelWatcher, every: float) -> threading.Thread | No
                 continue
             if scorer is not None:
                 service.use(scorer)
-                log.info("now serving %s", scorer.model.version)
+                log.info(moved(watcher, before, scorer.model.version))
 
     thread = threading.Thread(target=loop, name="leadscore-model-watcher", daemon=True)
     thread.stop = stop

@@ -5,7 +5,8 @@ seconds, sooner when `batch` rows wait), so no answer waits on a database commit
 database is down the rows stay queued and are retried; beyond `capacity` queued rows the oldest
 are dropped and counted (`on_drop`; scoring never stops for the log). A row the database refuses
 (a value it cannot hold) is dropped alone and counted (`on_refused`): the others are written, so
-one row never blocks the log. `close()` writes what is queued and counts what it could not write
+one row never blocks the log. `on_queue` hears how many rows wait whenever a write starts and
+ends. `close()` writes what is queued and counts what it could not write
 (`on_lost`). Each of these is one log line without row contents. Sales decisions do not go
 through here: `/feedback` stores them before it answers.
 """
@@ -32,6 +33,7 @@ class ScoreLog:
         on_drop: Callable[[int], None] | None = None,
         on_refused: Callable[[int], None] | None = None,
         on_lost: Callable[[int], None] | None = None,
+        on_queue: Callable[[int], None] | None = None,
     ):
         self.store = store
         self.interval = interval
@@ -40,6 +42,7 @@ class ScoreLog:
         self.on_drop = on_drop or (lambda _n: None)
         self.on_refused = on_refused or (lambda _n: None)
         self.on_lost = on_lost or (lambda _n: None)
+        self.on_queue = on_queue or (lambda _n: None)  # rows waiting, after each write (a gauge)
         self.pending: deque[dict] = deque()
         self.dropped = 0  # queue full: oldest rows dropped
         self.refused = 0  # rows the database refused
@@ -79,7 +82,9 @@ class ScoreLog:
                 self.pending.clear()
                 self._writing = len(rows)
             if not rows:
+                self.on_queue(0)
                 return True
+            self.on_queue(len(rows))
             try:
                 logged = self.store.log_scores(rows)
             except StoreUnavailable as exc:
@@ -89,6 +94,7 @@ class ScoreLog:
                 if not self._failing:
                     log.warning("score log: %s; %d row(s) kept to retry", exc, len(rows))
                 self._failing = True
+                self.on_queue(self.queued)
                 return False
             except Exception as exc:  # a fault of ours, not of a row: never retried forever either
                 logged = Logged(0, len(rows), (type(exc).__name__,))
@@ -104,7 +110,14 @@ class ScoreLog:
             if self._failing:
                 log.warning("score log: writing again")
             self._failing = False
+            self.on_queue(self.queued)
             return True
+
+    @property
+    def queued(self) -> int:
+        """Rows waiting to be written (queued, and taken by a write not yet settled)."""
+        with self._wake:
+            return len(self.pending) + self._writing
 
     def _run(self) -> None:
         while True:

@@ -25,42 +25,12 @@ from starlette.responses import Response
 
 from core.decisions import Decision, context, one_line
 from core.store import score_row
+from serving import metrics
 from serving.asgi import RETRY_AFTER, Gate, setup
 from serving.schemas import Lead, Score, unstorable_text
 
 log = logging.getLogger("leadscore.serving")
-FALLBACKS = bentoml.metrics.Counter(
-    name="leadscore_rule_fallbacks",
-    documentation="Leads the rules answered, by why the model did not",
-    labelnames=["cause"],
-)
-SCORE_LOG_DROPPED = bentoml.metrics.Counter(
-    name="leadscore_score_log_dropped",
-    documentation="Score log rows dropped because the queue was full (database down for long)",
-)
-SCORE_LOG_REFUSED = bentoml.metrics.Counter(
-    name="leadscore_score_log_refused",
-    documentation="Score log rows the database refused (a value it cannot hold), dropped alone",
-)
-SCORE_LOG_LOST = bentoml.metrics.Counter(
-    name="leadscore_score_log_lost",
-    documentation="Score log rows still queued at shutdown that could not be written",
-)
 STORE_RETRY_SECONDS = 5.0  # between attempts to open a feedback store that is down
-DECISIONS_STORED = bentoml.metrics.Counter(
-    name="leadscore_sales_decisions",
-    documentation="Sales decisions stored, by decision and reason",
-    labelnames=["decision", "reason"],
-)
-
-
-def fallback_cause(reason: str) -> str:
-    """A few stable label values for the fallback counter (the reason text itself varies)."""
-    if reason.startswith("model failed"):
-        return "model_error"
-    if "not loaded" in reason or reason == "no model loaded":
-        return "no_model"
-    return "missing_data"
 
 
 class Posted:
@@ -140,16 +110,22 @@ class LeadScoring:
     def __init__(self) -> None:
         from core.store import FeedbackStore
         from serving.loading import StoreOpener, load_scorer
+        from serving.logs import configure as configure_logs
         from serving.reload import ModelWatcher, watch
         from serving.scorelog import ScoreLog
         from serving.settings import load_settings
 
         self.settings = load_settings()  # once, here: a bad value stops the start naming the variable
+        configure_logs(self.settings.log_format)
         self.gate = Gate.from_settings(self.settings)
         self.store = FeedbackStore(self.settings.db_url)  # not connected: opened in the background
         self.store_opener = StoreOpener(self.store, STORE_RETRY_SECONDS).start()
         self.score_log = ScoreLog(
-            self.store, on_drop=SCORE_LOG_DROPPED.inc, on_refused=SCORE_LOG_REFUSED.inc, on_lost=SCORE_LOG_LOST.inc
+            self.store,
+            on_drop=metrics.SCORE_LOG_DROPPED.inc,
+            on_refused=metrics.SCORE_LOG_REFUSED.inc,
+            on_lost=metrics.SCORE_LOG_LOST.inc,
+            on_queue=metrics.SCORE_LOG_QUEUE.set,
         )
         self.use(load_scorer(self.settings))
         served = self.scorer.model.version if self.scorer.model else None
@@ -158,9 +134,12 @@ class LeadScoring:
 
     def use(self, scorer) -> None:
         """Serve with `scorer` from the next request on (one assignment: nothing in flight breaks)."""
+        before = getattr(self, "scorer", None)
         self.scorer = scorer
-        ready = self.readiness()
-        log.info("leadscore ready: %s %s", ready["mode"], ready["model_version"] or "")
+        metrics.serving(_version(before), _version(scorer))
+        if before is None:
+            ready = self.readiness()
+            log.info("leadscore ready: %s %s", ready["mode"], ready["model_version"] or "")
 
     def readiness(self) -> dict:
         """The /readyz answer: whether the model (which version) or the rules answer, and why; and
@@ -175,9 +154,7 @@ class LeadScoring:
         }
 
     def _log(self, answers: list[Score], leads: list[Lead]) -> None:
-        for answer in answers:
-            if answer.scored_by == "rules":
-                FALLBACKS.labels(cause=fallback_cause(answer.fallback_reason or "")).inc()
+        metrics.count_answers(answers)
         now = datetime.now(UTC)
         self.score_log.add([score_row(a, lead.source, now) for a, lead in zip(answers, leads, strict=True)])
 
@@ -238,6 +215,7 @@ class LeadScoring:
         try:
             decision = Decision.model_validate(feedback.body, context=context(self.scorer.contract))
         except ValidationError as exc:
+            metrics.FEEDBACK.labels(outcome="refused").inc()
             raise _unprocessable(one_line(exc)) from None
         try:
             if not self.store_opener.opened:  # never reachable since the start: the opener retries
@@ -246,17 +224,26 @@ class LeadScoring:
         except StoreUnavailable as exc:
             ctx.response.status_code = HTTPStatus.SERVICE_UNAVAILABLE
             ctx.response.metadata["retry-after"] = RETRY_AFTER
+            metrics.FEEDBACK.labels(outcome="unavailable").inc()
             log.warning("decision not stored: %s", exc)
             return FeedbackReceipt(
                 feedback_id=decision.feedback_id, stored=False, duplicate=False, error=f"{exc}; post it again later"
             )
         except DecisionConflict as exc:
+            metrics.FEEDBACK.labels(outcome="conflict").inc()
             raise bentoml.exceptions.BentoMLException(str(exc), error_code=HTTPStatus.CONFLICT) from None
         except LeadscoreError as exc:  # a value the database cannot hold: nothing stored
+            metrics.FEEDBACK.labels(outcome="refused").inc()
             raise _unprocessable(str(exc)) from None
+        metrics.FEEDBACK.labels(outcome="duplicate" if stored.duplicate else "stored").inc()
         if not stored.duplicate:
-            DECISIONS_STORED.labels(decision=decision.decision, reason=decision.reason or "none").inc()
+            metrics.DECISIONS_STORED.labels(decision=decision.decision, reason=decision.reason or "none").inc()
         return FeedbackReceipt(feedback_id=stored.feedback_id, stored=not stored.duplicate, duplicate=stored.duplicate)
+
+
+def _version(scorer) -> str | None:
+    """The registered version `scorer` answers with; None when the rules answer."""
+    return scorer.model.version if scorer is not None and scorer.model is not None else None
 
 
 # The gate and the prompt timeout are declared with the service, as BentoML's decorator and

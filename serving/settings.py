@@ -9,6 +9,7 @@ appears in a message, a log line or a repr.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,6 +54,9 @@ class ServiceSettings(BaseSettings):
         default=60, ge=0, allow_inf_nan=False, description="seconds between checks for a new champion; 0 = off"
     )
     max_body_bytes: int = Field(default=16 * 2**20, gt=0, description="the largest request body, in bytes")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="the workers' log lines: text, or json (one object per line)"
+    )
 
 
 def variable(field: str) -> str:

@@ -81,3 +81,14 @@ def test_rows_that_cannot_be_written_at_close_are_counted_not_lost_silently(tmp_
     assert lost == [4, 1] and log.lost == 5 and store.count(scores) == 0
     lines = [r.getMessage() for r in caplog.records if "not written" in r.getMessage()]
     assert len(lines) == 2 and "4 row(s)" in lines[0] and "unavailable" in lines[0]
+
+
+def test_the_queue_depth_is_reported_while_the_database_is_down_and_after(tmp_path):
+    store = Flaky(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    depths: list[int] = []
+    log = ScoreLog(store, interval=0.05, on_queue=depths.append)
+    log.add(score_rows(5))
+    assert wait_for(lambda: depths[-1:] == [5] and store.attempts >= 2)  # kept, and said so
+    store.up = True
+    assert wait_for(lambda: depths[-1:] == [0] and store.count(scores) == 5)
+    log.close()
