@@ -29,6 +29,12 @@ def compare(
         int | None, typer.Option(min=1, help="Leads sales can take a week (default: the rules' weekly volume).")
     ] = None,
     target_acceptance: Annotated[float, typer.Option(min=0.01, max=1.0, help="Acceptance rate to aim for.")] = 0.5,
+    pdf: Annotated[
+        bool, typer.Option("--pdf", help="Also print the page to a PDF beside it (same name, .pdf; needs Chromium).")
+    ] = False,
+    chromium: Annotated[
+        str | None, typer.Option(help="The Chromium to print with (default: chromium on the PATH).")
+    ] = None,
 ) -> None:
     """Which leads the model would send to sales that the rules would not (and the reverse), and
     what sales made of them: a self-contained HTML report."""
@@ -54,9 +60,16 @@ def compare(
         capacity_per_week=capacity_per_week,
         target_acceptance=target_acceptance,
     )
+    printed = out.with_suffix(".pdf") if pdf else None
+    if printed is not None:
+        from reports.browser import find
+
+        find(chromium)  # before the notebook runs: a missing browser is said at once
     with Console(stderr=True).status("running the comparison notebook"):
-        write_report(parameters, out)
-    Console(soft_wrap=True).print(f"{out}: model vs rules report written")
+        write_report(parameters, out, printed, chromium)
+    Console(soft_wrap=True).print(
+        f"{out}: model vs rules report written" + (f"; {printed}: its PDF" if printed else "")
+    )
 
 
 def register(app: typer.Typer) -> None:

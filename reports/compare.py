@@ -1,130 +1,35 @@
 """Model MQLs vs rule MQLs on the same hand-overs: who each would have sent to sales, and what
 sales made of them.
 
-One row per hand-over: the model's probability and MQL flag, the rule score and its MQL flag, the
-sales decision and reason. From a data folder (history, scored as of each hand-over with the
-registered model) or from the service's database (the live score log joined with the sales
-decisions posted back). Every table below is computed from that one frame.
+One row per hand-over (`reports.sources`: history from a data folder, or the live score log):
+the model's probability and MQL flag, the rule score and its MQL flag, the sales decision and
+reason. Every figure of the report is computed here from that one frame. The leads that change
+hands are the ones the two methods disagree on: "model only" (the model would send them, the
+rules hold them back) and "rules only" (the reverse). Acceptance is accepted / decided (accepted,
+rejected or recycled; open leads are left out), with a 95% Wilson interval; fewer than
+`MIN_DECIDED` decided leads are too few to say.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
+from scipy.stats import binomtest, fisher_exact
 
-from core.schema import ANSWER, Field
+from reports.sources import COLUMNS, from_folder, from_store, report_columns
+
+__all__ = ["COLUMNS", "GROUPS", "from_folder", "from_store", "report_columns"]
 
 GROUPS = ["both", "model only", "rules only", "neither"]
-
-
-def report_columns(fields: tuple[Field, ...] = ANSWER) -> list[str]:
-    """The comparison frame's columns: each hand-over's time and source, the answer's fields
-    (`core.schema.ANSWER`) and what sales decided."""
-    lead_id, *answer = (f.name for f in fields)
-    return [lead_id, "handed_over_at", "source", *answer, "decision", "reason"]
-
-
-COLUMNS = report_columns()
-
-
-def from_folder(
-    data: Path, model_uri: str, tracking_uri: str | None = None, rules: str | None = None, with_reasons: bool = True
-) -> tuple[pd.DataFrame, dict]:
-    """Every hand-over of a data folder, scored as of its hand-over by the model, and by its rules
-    or by the rule config in the YAML file `rules`; joined with its decision by (lead, hand-over)."""
-    from features.contract import TIMESTAMP, load_dataset
-    from features.defaults import load_rules
-    from training import registry
-    from training.score import score_dataset
-
-    model = registry.load_model(model_uri, registry.connect(tracking_uri))
-    dataset = load_dataset(data, model.contract)
-    rule_config = load_rules(rules) if rules else None
-    answer = score_dataset(model, dataset, at_handover=True, reasons=with_reasons, rules=rule_config)
-    answer = answer.rename(columns={"as_of": "handed_over_at"}).astype({"handed_over_at": TIMESTAMP})
-    handovers = dataset.outcomes[["lead_id", "mql_at", "decision", "reason"]].rename(
-        columns={"mql_at": "handed_over_at"}
-    )
-    handovers = handovers.merge(dataset.leads[["lead_id", "account_id", "source"]], on="lead_id", how="left")
-    frame = answer.merge(handovers, on=["lead_id", "handed_over_at"], how="left", validate="one_to_one")
-    frame["source"] = frame["source"].fillna("unknown").astype(str)
-    frame["segment"] = frame["segment"].astype(str)
-    info = {"model_version": model.version, "unseen_from": unseen_from(model_uri, tracking_uri)}
-    if info["unseen_from"] is not None:
-        # training kept each account in the oldest period it appears in: a hand-over is unseen
-        # only if its account's first hand-over is in the test period
-        first = frame.groupby("account_id")["handed_over_at"].transform("min")
-        frame["trained_on"] = (first < info["unseen_from"]).to_numpy()
-    extras = [c for c in ("top_reasons", "trained_on") if c in frame]
-    return frame[[*COLUMNS, *extras]], info
-
-
-def unseen_from(model_uri: str, tracking_uri: str | None = None) -> pd.Timestamp | None:
-    """The first hand-over time the model was not trained or calibrated on (its test period),
-    when its training run recorded it."""
-    from training import registry
-
-    client = registry.connect(tracking_uri)
-    run_id = registry.run_id_of(model_uri, client)
-    if run_id is None:  # a model outside the registry
-        return None
-    try:
-        tag = client.get_run(run_id).data.tags.get("split.test_from")
-    except Exception:  # a run the store no longer has
-        return None
-    return pd.Timestamp(tag) if tag else None
-
-
-def from_store(url: str) -> tuple[pd.DataFrame, dict]:
-    """Live traffic: each decided lead's last score before its decision (open leads: last score)."""
-    from sqlalchemy import make_url, select
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from core.errors import LeadscoreError
-    from core.store import FeedbackStore, redacted, scores
-
-    try:
-        parsed = make_url(url)
-    except Exception:
-        raise LeadscoreError(f"--db: '{redacted(url)}' is not a database URL (e.g. sqlite:///leadscore.db)") from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).is_file():
-        # connecting would create an empty database file there
-        raise LeadscoreError(f"{redacted(url)}: no such SQLite file ({parsed.database})")
-    store = FeedbackStore(url)
-    try:
-        logged = store.read(select(scores))
-        decided = store.latest_decisions()  # voided and superseded decisions left out
-    except (LeadscoreError, SQLAlchemyError) as exc:
-        raise LeadscoreError(f"{redacted(url)}: cannot read the score log ({type(exc).__name__})") from None
-    finally:
-        store.engine.dispose()
-    for frame, column in ((logged, "scored_at"), (decided, "decided_at")):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
-    logged = logged.sort_values("scored_at")
-    last = logged.drop_duplicates("lead_id", keep="last")
-    if len(decided):
-        decided = decided.sort_values("decided_at").drop_duplicates("lead_id", keep="last")
-        before = logged.merge(decided[["lead_id", "decided_at"]], on="lead_id")
-        before = before[before["scored_at"] <= before["decided_at"]].drop_duplicates("lead_id", keep="last")
-        last = pd.concat([before.drop(columns="decided_at"), last[~last["lead_id"].isin(before["lead_id"])]])
-    frame = last.merge(decided[["lead_id", "decision", "reason"]], on="lead_id", how="left")
-    frame = frame.rename(columns={"scored_at": "handed_over_at"})
-    frame["decision"] = frame["decision"].fillna("open")
-    frame["source"] = frame["source"].fillna("unknown") if "source" in frame else "unknown"
-    frame["is_mql"] = frame["is_mql"].astype(bool)
-    frame["rule_is_mql"] = frame["rule_is_mql"].astype(bool)
-    versions = sorted(v for v in frame["model_version"].dropna().unique())
-    return frame.reindex(columns=COLUMNS).reset_index(drop=True), {
-        "model_version": ", ".join(versions) or None,
-        "unseen_from": None,
-    }
+SENT = GROUPS[:3]  # the groups someone would send to sales
+CHANGING = ["model only", "rules only"]
+MIN_DECIDED = 30  # fewer decided leads than this: "too few to say"
+RATE = ["leads", "decided", "accepted", "rate", "low", "high"]
 
 
 def prepare(frame: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
-    """The period's rows, with the overlap group, the week and `accepted` (NaN while open)."""
+    """The period's rows, with the overlap group, the week (starting Monday) and `accepted`
+    (1.0 / 0.0, NaN while open)."""
     when = pd.to_datetime(frame["handed_over_at"], utc=True)
     keep = pd.Series(True, index=frame.index)
     if start is not None:
@@ -145,76 +50,122 @@ def _utc(value) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
 
 
-def has_weeks(frame: pd.DataFrame) -> bool:
-    """False for a flat snapshot (every hand-over at one time): no weekly view then."""
-    return frame["week"].nunique() > 1
+def dated(frame: pd.DataFrame) -> bool:
+    """False for a flat snapshot (every hand-over at one export time): no weekly view then. Live
+    traffic of a single week is dated: it gets a weekly view of one week."""
+    return frame["handed_over_at"].nunique() > 1
 
 
-def volume_by_week(frame: pd.DataFrame) -> pd.DataFrame:
-    """MQLs per week by the rules and by the model, and how they overlap."""
-    table = pd.crosstab(frame["week"], frame["group"]).reindex(columns=GROUPS, fill_value=0)
-    table.insert(0, "model MQLs", table["both"] + table["model only"])
-    table.insert(0, "rule MQLs", table["both"] + table["rules only"])
-    table.index = table.index.strftime("%Y-%m-%d")
-    table.index.name = "week of"
-    return table
-
-
-def _rate(accepted: pd.Series) -> pd.Series:
+def rate(accepted: pd.Series) -> dict:
+    """Leads, decided, accepted, acceptance and its 95% Wilson interval (NaN when none decided)."""
     decided = accepted.dropna()
     k, n = int(decided.sum()), len(decided)
     if n == 0:
-        return pd.Series(
-            {"leads": len(accepted), "decided": 0, "accepted": 0, "rate": np.nan, "low": np.nan, "high": np.nan}
-        )
+        return dict(leads=len(accepted), decided=0, accepted=0, rate=np.nan, low=np.nan, high=np.nan)
     ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return pd.Series(
-        {"leads": len(accepted), "decided": n, "accepted": k, "rate": k / n, "low": ci.low, "high": ci.high}
+    return dict(leads=len(accepted), decided=n, accepted=k, rate=k / n, low=ci.low, high=ci.high)
+
+
+def acceptance(frame: pd.DataFrame, by: list[str] | None = None, groups=GROUPS) -> pd.DataFrame:
+    """Acceptance of each group (and of all model MQLs and all rule MQLs when `groups` is GROUPS),
+    per value of the `by` columns when given. Columns: *by, who, leads, decided, accepted, rate,
+    low, high."""
+    pieces = {g: frame["group"] == g for g in groups}
+    if list(groups) == GROUPS:
+        pieces = {"model MQLs": frame["is_mql"].astype(bool), "rule MQLs": frame["rule_is_mql"].astype(bool), **pieces}
+    rows = []
+    parts = [((), frame)] if not by else frame.groupby(by, observed=True, sort=True)
+    for key, part in parts:
+        key = key if isinstance(key, tuple) else (key,)
+        for name, mask in pieces.items():
+            rows.append(
+                {**dict(zip(by or [], key, strict=True)), "who": name, **rate(part.loc[mask[part.index], "accepted"])}
+            )
+    return pd.DataFrame(rows, columns=[*(by or []), "who", *RATE]).astype(
+        {"leads": int, "decided": int, "accepted": int}
     )
 
 
-def acceptance(frame: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
-    """Acceptance (MQL -> SQL) of the model's MQLs, the rules' MQLs and each overlap group, with
-    95% Wilson intervals; per value of `by` (segment, source) when given."""
-    pieces = {
-        "model MQLs": frame["is_mql"].astype(bool),
-        "rule MQLs": frame["rule_is_mql"].astype(bool),
-        **{g: frame["group"] == g for g in GROUPS},
-    }
-    rows = []
-    for key, part in [(None, frame)] if by is None else frame.groupby(by, observed=True):
-        for name, mask in pieces.items():
-            row = _rate(part.loc[mask[part.index], "accepted"])
-            rows.append({**({by: key} if by else {}), "who": name, **row})
-    out = pd.DataFrame(rows)
-    return out.astype({"leads": int, "decided": int, "accepted": int})
+def weekly(frame: pd.DataFrame) -> pd.DataFrame:
+    """Week by week, for both / model only / rules only: the week's leads and acceptance, and the
+    acceptance to date (every week up to this one) with its interval (`*_to_date` columns)."""
+    table = acceptance(frame, by=["week"], groups=SENT)
+    table = table.sort_values(["who", "week"], kind="stable")
+    grouped = table.groupby("who", sort=False)
+    table["decided_to_date"] = grouped["decided"].cumsum()
+    table["accepted_to_date"] = grouped["accepted"].cumsum()
+    intervals = [_wilson(k, n) for k, n in zip(table["accepted_to_date"], table["decided_to_date"], strict=True)]
+    table[["rate_to_date", "low_to_date", "high_to_date"]] = intervals
+    return table.sort_values(["week", "who"], key=_group_order, kind="stable").reset_index(drop=True)
 
 
-def rejection_reasons(frame: pd.DataFrame) -> pd.DataFrame:
-    """Share of each rejection reason among the rejected leads of each group."""
-    rejected = frame[frame["decision"].isin(["rejected", "recycled"])]
-    table = pd.crosstab(rejected["reason"].fillna("none given"), rejected["group"], normalize="columns")
-    return table.reindex(columns=[g for g in GROUPS if g in table.columns])
+def _wilson(k: int, n: int) -> tuple[float, float, float]:
+    if n == 0:
+        return (np.nan, np.nan, np.nan)
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    return (k / n, ci.low, ci.high)
+
+
+def _group_order(column: pd.Series) -> pd.Series:
+    return column.map(GROUPS.index) if column.name == "who" else column
+
+
+def by_source_and_segment(frame: pd.DataFrame) -> pd.DataFrame:
+    """Acceptance of the leads that change hands per segment and source; a segment's `source` is
+    "all sources" on its total row, and segment "all segments" holds the totals per source."""
+    changing = frame[frame["group"].isin(CHANGING)]
+    parts = [
+        acceptance(changing, ["segment", "source"], CHANGING),
+        acceptance(changing, ["segment"], CHANGING).assign(source="all sources"),
+        acceptance(changing, ["source"], CHANGING).assign(segment="all segments"),
+        acceptance(changing, None, CHANGING).assign(segment="all segments", source="all sources"),
+    ]
+    table = pd.concat(parts, ignore_index=True)
+    first = {"all segments": 0, "all sources": 0}
+    order = table.assign(
+        _seg=table["segment"].map(first).fillna(1),
+        _src=table["source"].map(first).fillna(1),
+        _who=table["who"].map(GROUPS.index),
+    )
+    order = order.sort_values(["_seg", "segment", "_src", "source", "_who"], kind="stable")
+    return order[["segment", "source", "who", *RATE]].reset_index(drop=True)
+
+
+def rejection_reasons(frame: pd.DataFrame, groups=SENT) -> pd.DataFrame:
+    """For each group: how many of its leads sales turned down (rejected or recycled) for each
+    reason, and that reason's share of the group's turned-down leads. Columns: reason, who,
+    count, share."""
+    down = frame[frame["decision"].isin(["rejected", "recycled"]) & frame["group"].isin(groups)]
+    counts = pd.crosstab(down["reason"].fillna("none given"), down["group"]).reindex(columns=list(groups), fill_value=0)
+    table = counts.reset_index(names="reason").melt(id_vars="reason", var_name="who", value_name="count")
+    totals = table.groupby("who")["count"].transform("sum")
+    table["share"] = table["count"] / totals.where(totals > 0)
+    table["_all"] = table.groupby("reason")["count"].transform("sum")
+    return table.sort_values(["_all", "reason"], ascending=[False, True]).drop(columns="_all").reset_index(drop=True)
+
+
+def capacity(frame: pd.DataFrame, per_week: int | None = None) -> int:
+    """Leads sales can take a week: `per_week`, else the rules' own weekly MQL volume."""
+    weeks = max(frame["week"].nunique(), 1)
+    return int(per_week or max(round(frame["rule_is_mql"].sum() / weeks), 1))
 
 
 def at_equal_volume(frame: pd.DataFrame, per_week: int) -> pd.DataFrame:
     """If sales can take `per_week` leads a week: the top ones by model probability vs by rule
-    score, each week, and how many of them sales accepted."""
+    score, each week, and how many of them sales accepted (index: model, rules)."""
     rows = []
-    for week, part in frame.groupby("week"):
+    for _, part in frame.groupby("week"):
         k = min(per_week, len(part))
         for who, column in (("model", "probability"), ("rules", "rule_score")):
             top = part.nlargest(k, column)
             rows.append(
-                {
-                    "week of": week,
-                    "who": who,
-                    "sent": k,
-                    "decided": top["accepted"].notna().sum(),
-                    "accepted": int(top["accepted"].sum()),
-                }
+                dict(who=who, sent=k, decided=int(top["accepted"].notna().sum()), accepted=int(top["accepted"].sum()))
             )
-    table = pd.DataFrame(rows).groupby("who")[["sent", "decided", "accepted"]].sum()
+    table = (
+        pd.DataFrame(rows, columns=["who", "sent", "decided", "accepted"])
+        .groupby("who")[["sent", "decided", "accepted"]]
+        .sum()
+    )
     table["acceptance"] = table["accepted"] / table["decided"].where(table["decided"] > 0)
     return table
 
@@ -236,42 +187,69 @@ def threshold_for_rate(frame: pd.DataFrame, target: float) -> dict:
     }
 
 
-def calibration_in_words(frame: pd.DataFrame, edges=(0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)) -> list[str]:
-    """'Of leads the model scored 30-40%, 34% were accepted (120 decided)', per score band."""
+def calibration(frame: pd.DataFrame, edges=(0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)) -> pd.DataFrame:
+    """Per band of the model's probability: decided leads and how many sales accepted."""
     decided = frame.dropna(subset=["accepted"])
     bands = pd.cut(decided["probability"], list(edges), include_lowest=True)
-    lines = []
-    for band, part in decided.groupby(bands, observed=True):
-        lines.append(
-            f"Of leads the model scored {max(band.left, 0):.0%}-{band.right:.0%}, {part['accepted'].mean():.0%} "
-            f"were accepted ({len(part):,} decided)."
-        )
-    return lines
+    rows = [
+        {"low": max(band.left, 0.0), "high": band.right, **rate(part["accepted"])}
+        for band, part in decided.groupby(bands, observed=True)
+    ]
+    return pd.DataFrame(rows, columns=["low", "high", *RATE])
 
 
 def changed_hands(frame: pd.DataFrame, n: int = 10, random_state: int = 0) -> dict[str, pd.DataFrame]:
-    """A sample of the leads only the model would send and of those only the rules would send."""
+    """A sample of the leads only the model would send and of those only the rules would send,
+    the likeliest first."""
     columns = [
         c
         for c in ("lead_id", "segment", "source", "probability", "rule_score", "decision", "reason", "top_reasons")
         if c in frame
     ]
     out = {}
-    for group in ("model only", "rules only"):
+    for group in CHANGING:
         part = frame[frame["group"] == group]
-        out[group] = part.sample(min(n, len(part)), random_state=random_state)[columns].reset_index(drop=True)
+        sample = part.sample(min(n, len(part)), random_state=random_state)
+        out[group] = sample.sort_values("probability", ascending=False)[columns].reset_index(drop=True)
     return out
 
 
+def headline(frame: pd.DataFrame, per_week: int) -> dict:
+    """The page's answer: acceptance of model-only and rules-only leads (and of those both send),
+    whether the difference could be chance (Fisher's exact test), and at equal volume how many
+    accepted leads a week the model gains or loses against the rules."""
+    rates = acceptance(frame, groups=SENT).set_index("who")
+    model, rules = rates.loc["model only"], rates.loc["rules only"]
+    table = [
+        [model["accepted"], model["decided"] - model["accepted"]],
+        [rules["accepted"], rules["decided"] - rules["accepted"]],
+    ]
+    enough = min(model["decided"], rules["decided"]) >= MIN_DECIDED
+    p_value = float(fisher_exact(table).pvalue) if model["decided"] and rules["decided"] else np.nan
+    volume = at_equal_volume(frame, per_week)
+    weeks = max(frame["week"].nunique(), 1)
+    return {
+        "rates": rates,
+        "enough": bool(enough),
+        "p_value": p_value,
+        "weeks": weeks,
+        "per_week": per_week,
+        "equal_volume": volume,
+        "gained_per_week": float(volume.loc["model", "accepted"] - volume.loc["rules", "accepted"]) / weeks,
+        "changing_per_week": float(model["leads"] + rules["leads"]) / weeks,
+        "handovers": len(frame),
+    }
+
+
 def summary(frame: pd.DataFrame) -> dict:
-    """The headline figures: volumes, overlap and acceptance of each method."""
-    rate = acceptance(frame).set_index("who")
+    """Volumes, overlap and acceptance of each method, as numbers."""
+    rates = acceptance(frame).set_index("who")
     counts = frame["group"].value_counts().reindex(GROUPS, fill_value=0)
     return {
         "hand-overs": len(frame),
         "rule MQLs": int(frame["rule_is_mql"].sum()),
         "model MQLs": int(frame["is_mql"].sum()),
         **{k: int(v) for k, v in counts.items()},
-        "rule MQL acceptance": float(rate.loc["rule MQLs", "rate"]),
-        "model MQL acceptance": float(rate.loc["model MQLs", "rate"]),
+        "rule MQL acceptance": float(rates.loc["rule MQLs", "rate"]),
+        "model MQL acceptance": float(rates.loc["model MQLs", "rate"]),
     }

@@ -1,5 +1,6 @@
 """Run the model-vs-rules notebook with parameters and turn it into a self-contained HTML page
-(no code cells, charts embedded, nothing fetched from the network when it is opened)."""
+(no code cells, charts embedded, nothing fetched from the network when it is opened), and print
+that page to PDF when asked."""
 
 from __future__ import annotations
 
@@ -7,21 +8,11 @@ import html
 from pathlib import Path
 
 from core.errors import LeadscoreError
+from reports.style import STYLE
 
 PROJECT = Path(__file__).resolve().parents[1]
 NOTEBOOK = PROJECT / "notebooks" / "model_vs_rules.ipynb"
-STYLE = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 1100px; margin: 2em auto;
-       padding: 0 1em; color: #222; line-height: 1.45; }
-h1 { border-bottom: 2px solid #4c72b0; padding-bottom: .3em; }
-h2 { margin-top: 2em; color: #4c72b0; }
-table { border-collapse: collapse; margin: .8em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ddd; padding: 4px 8px; text-align: right; }
-th { background: #f3f5f9; }
-tr:nth-child(even) td { background: #fafafa; }
-img { max-width: 100%; }
-.jp-OutputPrompt, .jp-InputPrompt { display: none; }
-"""
+TITLE = "Model vs rules: which leads should go to sales?"
 
 
 def execute(parameters: dict, out: Path | None = None, timeout: int = 1_200):
@@ -46,8 +37,9 @@ def execute(parameters: dict, out: Path | None = None, timeout: int = 1_200):
         raise LeadscoreError(f"compare: {exc.ename}: {message}") from None
 
 
-def to_html(notebook, title: str = "Model MQLs vs rule MQLs") -> str:
-    """One HTML page with the notebook's text, tables and charts, without its code."""
+def to_html(notebook, title: str = TITLE) -> str:
+    """One HTML page with the notebook's text, tables and charts, without its code, prompts or
+    heading anchors."""
     from nbconvert import HTMLExporter
 
     for cell in notebook.cells:  # warnings and logs on stderr are for whoever runs it, not readers
@@ -56,20 +48,30 @@ def to_html(notebook, title: str = "Model MQLs vs rule MQLs") -> str:
                 o for o in cell.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
             ]
     exporter = HTMLExporter(
-        template_name="basic", exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True
+        template_name="basic",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        exclude_anchor_links=True,
     )
     body, _ = exporter.from_notebook_node(notebook)
     return (
-        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>\n"
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>\n<main>\n{body}\n</main>\n</body></html>\n"
     )
 
 
-def write_report(parameters: dict, out: Path) -> Path:
-    """Run the notebook and write the HTML report at `out` (atomically)."""
+def write_report(parameters: dict, out: Path, pdf: Path | None = None, browser: str | None = None) -> Path:
+    """Run the notebook and write the HTML report at `out` (atomically); with `pdf`, the same page
+    printed to that PDF."""
     page = to_html(execute(parameters))
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial")
     partial.write_text(page, encoding="utf-8")
     partial.replace(out)
+    if pdf is not None:
+        from reports.browser import print_pdf
+
+        print_pdf(out, pdf, browser)
     return out

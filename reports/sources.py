@@ -1,0 +1,146 @@
+"""Where the comparison's rows come from: one row per hand-over with the model's answer, the rule
+score, and what sales decided.
+
+From a data folder: history, each hand-over scored as of its `mql_at` with the registered model,
+joined with its decision by (lead, hand-over). From the service's database: live traffic, where
+each score in the score log is a hand-over at its `scored_at`; a decision belongs to the lead's
+latest score at or before its `mql_at` (when the CRM sent it) or else at or before `decided_at`
+(the answer sales acted on); of two decisions landing on one score the latest (decided_at,
+received_at, feedback_id) is in force. A lead without a decision counts once, at its latest
+score, as open. Scores the rules gave alone (the model was unavailable) have no model opinion and
+are left out of the comparison, as are decisions about a lead never scored before them; both
+are counted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from core.schema import ANSWER, Field
+
+UTC_NS = "datetime64[ns, UTC]"
+
+
+def report_columns(fields: tuple[Field, ...] = ANSWER) -> list[str]:
+    """The comparison frame's columns: each hand-over's time and source, the answer's fields
+    (`core.schema.ANSWER`) and what sales decided."""
+    lead_id, *answer = (f.name for f in fields)
+    return [lead_id, "handed_over_at", "source", *answer, "decision", "reason"]
+
+
+COLUMNS = report_columns()
+
+
+def from_folder(
+    data: Path, model_uri: str, tracking_uri: str | None = None, rules: str | None = None, with_reasons: bool = True
+) -> tuple[pd.DataFrame, dict]:
+    """Every hand-over of a data folder, scored as of its hand-over by the model, and by its rules
+    or by the rule config in the YAML file `rules`; joined with its decision by (lead, hand-over)."""
+    from features.contract import TIMESTAMP, load_dataset
+    from features.defaults import load_rules
+    from training import registry
+    from training.score import score_dataset
+
+    model = registry.load_model(model_uri, registry.connect(tracking_uri))
+    dataset = load_dataset(data, model.contract)
+    rule_config = load_rules(rules) if rules else None
+    answer = score_dataset(model, dataset, at_handover=True, reasons=with_reasons, rules=rule_config)
+    answer = answer.rename(columns={"as_of": "handed_over_at"}).astype({"handed_over_at": TIMESTAMP})
+    handovers = dataset.outcomes[["lead_id", "mql_at", "decision", "reason"]].rename(
+        columns={"mql_at": "handed_over_at"}
+    )
+    handovers = handovers.merge(dataset.leads[["lead_id", "account_id", "source"]], on="lead_id", how="left")
+    frame = answer.merge(handovers, on=["lead_id", "handed_over_at"], how="left", validate="one_to_one")
+    frame["source"] = frame["source"].fillna("unknown").astype(str)
+    frame["segment"] = frame["segment"].astype(str)
+    split = run_split(model_uri, tracking_uri)
+    info = {"model_version": model.version, "source": "history", **split}
+    if info["unseen_from"] is not None:
+        # training kept each account in the oldest period it appears in: a hand-over is unseen
+        # only if its account's first hand-over is in the test period
+        first = frame.groupby("account_id")["handed_over_at"].transform("min")
+        frame["trained_on"] = (first < info["unseen_from"]).to_numpy()
+    extras = [c for c in ("top_reasons", "trained_on") if c in frame]
+    return frame.reindex(columns=[*COLUMNS, *extras]), info
+
+
+def run_split(model_uri: str, tracking_uri: str | None = None) -> dict:
+    """How the model's training run split its history: `split_kind` "time" (tested on the newest
+    hand-overs, from `unseen_from` on), "random" (a flat snapshot without hand-over times: tested
+    on accounts drawn at random), or None when the run is unknown or did not say."""
+    from training import registry
+
+    client = registry.connect(tracking_uri)
+    run_id = registry.run_id_of(model_uri, client)
+    tags = {}
+    if run_id is not None:  # else a model outside the registry
+        try:
+            tags = client.get_run(run_id).data.tags
+        except Exception:  # a run the store no longer has
+            tags = {}
+    test_from = tags.get("split.test_from")
+    return {"split_kind": tags.get("split.kind"), "unseen_from": pd.Timestamp(test_from) if test_from else None}
+
+
+def from_store(url: str) -> tuple[pd.DataFrame, dict]:
+    """Live traffic from the service's database: the score log's hand-overs and the decisions in
+    force (voided and superseded left out), joined as the module's docstring says."""
+    from sqlalchemy import make_url, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from core.errors import LeadscoreError
+    from core.store import FeedbackStore, redacted, scores
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise LeadscoreError(f"--db: '{redacted(url)}' is not a database URL (e.g. sqlite:///leadscore.db)") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).is_file():
+        # connecting would create an empty database file there
+        raise LeadscoreError(f"{redacted(url)}: no such SQLite file ({parsed.database})")
+    store = FeedbackStore(url)
+    try:
+        logged = store.read(select(scores))
+        decided = store.latest_decisions()
+    except (LeadscoreError, SQLAlchemyError) as exc:
+        raise LeadscoreError(f"{redacted(url)}: cannot read the score log ({type(exc).__name__})") from None
+    finally:
+        store.engine.dispose()
+    frame, counts = live_handovers(logged, decided)
+    versions = sorted(str(v) for v in frame["model_version"].dropna().unique())
+    info = {"model_version": ", ".join(versions) or None, "source": "live", "split_kind": None, "unseen_from": None}
+    return frame, {**info, **counts}
+
+
+def live_handovers(logged: pd.DataFrame, decided: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The comparison rows of a score log (`logged`, with its `id`) and the decisions in force
+    (`decided`), and how many rows were left out: {"rules_answered": ..., "unplaced": ...}."""
+    logged = logged.assign(scored_at=pd.to_datetime(logged["scored_at"], utc=True).astype(UTC_NS))
+    decided = decided.copy()
+    for column in ("mql_at", "decided_at", "received_at"):
+        decided[column] = pd.to_datetime(decided[column], utc=True).astype(UTC_NS)
+    decided["at"] = decided["mql_at"].fillna(decided["decided_at"])
+    placed = pd.merge_asof(
+        decided.sort_values("at"),
+        logged[["id", "lead_id", "scored_at"]].sort_values("scored_at"),
+        left_on="at",
+        right_on="scored_at",
+        by="lead_id",
+        direction="backward",
+    )
+    unplaced = int(placed["id"].isna().sum())
+    placed = placed.dropna(subset=["id"]).sort_values(["decided_at", "received_at", "feedback_id"], kind="stable")
+    placed = placed.drop_duplicates("id", keep="last").astype({"id": logged["id"].dtype})
+    handed = logged.merge(placed[["id", "decision", "reason"]], on="id")
+    undecided = logged[~logged["lead_id"].isin(handed["lead_id"])].sort_values(["scored_at", "id"])
+    opened = undecided.drop_duplicates("lead_id", keep="last").assign(decision="open", reason=None)
+    frame = pd.concat([handed, opened], ignore_index=True)
+    rules_answered = frame["probability"].isna()
+    frame = frame[~rules_answered].rename(columns={"scored_at": "handed_over_at"})
+    frame["source"] = frame["source"].fillna("unknown").astype(str) if "source" in frame else "unknown"
+    for column in ("is_mql", "rule_is_mql"):
+        frame[column] = frame[column].astype(bool)
+    frame = frame.sort_values(["handed_over_at", "lead_id"], kind="stable").reindex(columns=COLUMNS)
+    return frame.reset_index(drop=True), {"rules_answered": int(rules_answered.sum()), "unplaced": unplaced}
