@@ -102,3 +102,17 @@ def requirements() -> list[str]:
 
     names = ("lightgbm", "scikit-learn", "pandas", "numpy", "pandera", "pyarrow", "pydantic", "pyyaml", "mlflow")
     return [f"{n}=={version(n)}" for n in names]
+
+
+def log_model(model: LeadModel, name: str, example: pd.DataFrame | None = None) -> str:
+    """Log `model` to the active run (with its signature, `example` rows as the input example and
+    pinned requirements), registered under `name`; returns the registered version."""
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=LeadscorePyfunc(model),
+        signature=signature(model),
+        input_example=input_example(example) if example is not None else None,
+        pip_requirements=requirements(),
+        registered_model_name=name,
+    )
+    return str(info.registered_model_version)

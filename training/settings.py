@@ -126,6 +126,11 @@ class TrainingConfig(BaseModel):
     gate: GateConfig = GateConfig()
     experiment: str = "leadscore"
     model_name: str = "leadscore"
+    refit: bool = Field(
+        default=True,
+        description="After the evaluation, serve the model refit on every hand-over but the newest calibration "
+        "window and calibrated on that window (training/refit.py); false: serve the evaluated model as it is.",
+    )
     grades: dict[str, float] = Field(
         default={"A": 0.6, "B": 0.35, "C": 0.15},
         description="Grade by calibrated probability: the first grade whose minimum the probability reaches; "

@@ -5,8 +5,10 @@ splits them by time; `fit` fits the `LeadModel`; `assess` evaluates it on the te
 the rule score and the current champion and takes the gate's decision; `log_run` records the
 `TrainingRun` (the parameter object holding all of the above) as an MLflow run: its parameters,
 config files, a data fingerprint, the decisions merged from the feedback store, the metrics,
-tables and plots, and the model, registered as a new version and `@challenger`; the gate then
-moves `@champion` to it only if it is not worse than the current champion on the newest period.
+tables and plots, and the served model (`training/refit.py`: the evaluated model refit on the
+newest history), registered as a new version and `@challenger`; the gate then moves `@champion`
+to it only if the evaluated model is not worse than the current champion on the test hand-overs
+the champion never learnt from.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from features.arrays import to_columns
 from features.build import build_features, feature_names
 from features.contract import FIT_CATEGORICAL, FIT_NUMERIC, ContractConfig, Dataset, folder_config, load_dataset
 from features.fit import fit_features
-from features.rules import RuleConfig
+from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
 from features.spec import FeatureSpec
 from training import registry
@@ -37,11 +39,15 @@ from training.feedback import FeedbackSummary, log_feedback
 from training.fit import Period, fit_model
 from training.labels import label_outcomes, label_summary
 from training.model import LeadModel
-from training.pyfunc import LeadscorePyfunc, input_example, requirements, signature
+from training.notes import training_notes
+from training.pyfunc import log_model
+from training.refit import Served, refit
 from training.settings import TrainingConfig
 from training.split import Split, time_split
+from training.thresholds import capacity_fallback
 
-STEPS = ("labels", "features", "fit", "evaluate", "log", "gate")
+STEPS = ("labels", "features", "fit", "evaluate", "refit", "log", "gate")
+MIN_COMPARED = 100  # test hand-overs the champion never learnt from, below which the gate cannot compare
 
 
 def _quiet(_step: str) -> None:
@@ -56,6 +62,8 @@ class TrainResult:
     gate_reason: str
     metrics: dict[str, float]
     split: dict[str, int]
+    notes: list[str]  # warnings for the person who trains (training/notes.py)
+    served: str  # what the served model was fitted and calibrated on, in words
 
 
 def fingerprint(dataset: Dataset) -> dict[str, str]:
@@ -103,6 +111,7 @@ class TrainingData:
     dataset: Dataset  # the folder's tables, with any new decisions merged into the outcomes
     labelled: pd.DataFrame  # the outcomes with their label and weight
     rows: pd.DataFrame  # labelled hand-overs joined with their leads: one per feature row
+    features: pd.DataFrame  # their features as of each hand-over, in the same order
     split: Split
     parts: dict[str, Period]  # train, calibrate, test
 
@@ -118,6 +127,7 @@ class Assessment:
     evaluation: Evaluation  # the test period: model vs rule score
     champion: dict[str, float] | None  # the current champion's ROC AUC and log-loss there, if any
     decision: registry.GateResult
+    notes: list[str]  # training/notes.py
 
 
 @dataclass(frozen=True)
@@ -130,25 +140,45 @@ class TrainingRun:
     data: TrainingData
     fitted: Fitted
     assessment: Assessment
+    served: Served  # the model registered and served (training/refit.py)
     feedback: FeedbackSummary | None = None  # decisions merged from the feedback store, if any
 
 
-def champion_scores(
-    client: MlflowClient, name: str, data: TrainingData, feature_config: FeatureConfig
-) -> dict[str, float] | None:
-    """The current champion's ROC AUC and log-loss on the test period's hand-overs, or None."""
+def _figures(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    return {"roc_auc": float(roc_auc_score(y, p)), "log_loss": float(log_loss(y, p, labels=[0, 1]))}
+
+
+def champion_comparison(
+    client: MlflowClient, name: str, data: TrainingData, feature_config: FeatureConfig, challenger_p: np.ndarray
+) -> tuple[dict[str, float], dict[str, float], str] | str | None:
+    """The current champion's and the challenger's ROC AUC and log-loss on the test hand-overs the
+    champion never learnt from (after its `trained_through`), with a sentence saying which; a
+    sentence only when too few are left to compare; None when there is no champion."""
     if registry.version_of(client, name, registry.CHAMPION) is None:
         return None
     champion = registry.load_model(f"models:/{name}@{registry.CHAMPION}", client)
-    test = data.parts["test"]
+    test, mask = data.parts["test"], data.split.mask("test")
     features = test.features
     if champion.feature_config != feature_config or champion.contract != data.contract:
-        rows, dataset = data.rows[data.split.mask("test")], data.dataset
+        rows, dataset = data.rows[mask], data.dataset
         features = build_features(
             rows, dataset.events, "mql_at", champion.feature_config, champion.contract, population=dataset.leads
         )
-    p = champion.probability(features)
-    return {"roc_auc": float(roc_auc_score(test.y, p)), "log_loss": float(log_loss(test.y, p, labels=[0, 1]))}
+    seen = champion.trained_through
+    if seen is None:
+        unseen, where = np.ones(len(test.y), dtype=bool), "on the whole test period (the champion's data not recorded)"
+    else:
+        seen = pd.Timestamp(seen)
+        unseen = (data.rows.loc[mask, "mql_at"] > seen).to_numpy()
+        where = f"on the {int(unseen.sum()):,} test hand-overs after {seen:%Y-%m-%d}, which the champion never saw"
+        if unseen.sum() < MIN_COMPARED or len(np.unique(test.y[unseen])) < 2:
+            return (
+                f"not compared: the champion learnt from decisions up to {seen:%Y-%m-%d}, so only "
+                f"{int(unseen.sum())} test hand-overs are new to it; at least {MIN_COMPARED} with both outcomes "
+                "are needed to compare fairly (promote by hand if you trust the test figures)"
+            )
+    champion_p = champion.probability(features.iloc[np.flatnonzero(unseen)])
+    return _figures(test.y[unseen], champion_p), _figures(test.y[unseen], challenger_p[unseen]), where
 
 
 def train(
@@ -172,17 +202,29 @@ def train(
     step("fit")
     client = registry.connect(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
-        assessment = assess(prepared, fitted.model, config, feature_config, client, Path(tmp))
+        assessment = assess(prepared, fitted.model, config, feature_config, client, Path(tmp), rules)
         step("evaluate")
-        run = TrainingRun(config, feature_config, rules, prepared, fitted, assessment, feedback)
+        served = serve(prepared, fitted, config, feature_config, rules)
+        step("refit")
+        run = TrainingRun(config, feature_config, rules, prepared, fitted, assessment, served, feedback)
         run_id, version = log_run(client, run, Path(tmp))
     step("log")
     decision = assessment.decision
     if decision.promote:
         registry.promote(client, config.model_name, version)
     step("gate")
+    metrics, sizes = assessment.evaluation.metrics, prepared.split.sizes()
     return TrainResult(
-        run_id, version, decision.promote, decision.reason, assessment.evaluation.metrics, prepared.split.sizes()
+        run_id, version, decision.promote, decision.reason, metrics, sizes, assessment.notes, served.sentence()
+    )
+
+
+def serve(
+    data: TrainingData, fitted: Fitted, config: TrainingConfig, feature_config: FeatureConfig, rules: RuleConfig
+) -> Served:
+    """Step 4: the model to register and serve, refit on the newest history (`training/refit.py`)."""
+    return refit(
+        data.features, data.rows, data.split, fitted.model, config, rules, feature_config, data.contract, fitted.params
     )
 
 
@@ -230,7 +272,7 @@ def training_data(
     for name, part in parts.items():
         if len(np.unique(part.y)) < 2:
             raise LeadscoreError(f"training: the {name} period has only one outcome; more history is needed")
-    return TrainingData(contract, dataset, labelled, rows, split, parts)
+    return TrainingData(contract, dataset, labelled, rows, features, split, parts)
 
 
 def fit(
@@ -256,14 +298,30 @@ def assess(
     feature_config: FeatureConfig,
     client: MlflowClient,
     out: Path,
+    rules: RuleConfig | None = None,
 ) -> Assessment:
     """Step 3: the model against the rule score on the test period (plots written under `out`),
-    the current champion's figures on the same hand-overs, and the gate's decision."""
+    the current champion's figures on the test hand-overs it never learnt from, the gate's
+    decision, and the run's notes (`training/notes.py`)."""
     report = _with_segment(data.dataset.outcomes, data.dataset.leads, feature_config, data.contract)
     evaluation = evaluate(model, data.parts["calibrate"], data.parts["test"], report, out / "plots")
-    champion = champion_scores(client, config.model_name, data, feature_config)
-    challenger = {"roc_auc": evaluation.metrics["model_roc_auc"], "log_loss": evaluation.metrics["model_log_loss"]}
-    return Assessment(evaluation, champion, registry.gate(challenger, champion, config.gate))
+    compared = champion_comparison(client, config.model_name, data, feature_config, evaluation.probability)
+    if compared is None:
+        champion, decision = None, registry.gate({}, None, config.gate)
+    elif isinstance(compared, str):
+        champion, decision = None, registry.GateResult(False, compared)
+    else:
+        champion, challenger, where = compared
+        decision = registry.gate(challenger, champion, config.gate)
+        decision = registry.GateResult(decision.promote, f"{decision.reason}, {where}")
+    calibrate = data.parts["calibrate"]
+    rule_mql = rule_score(calibrate.features, model.rules).is_mql
+    notes = training_notes(
+        data.split.kind,
+        rule_score(data.features, rules or model.rules).score,
+        capacity_fallback(rule_mql, config.thresholds),
+    )
+    return Assessment(evaluation, champion, decision, notes)
 
 
 def log_run(client: MlflowClient, run: TrainingRun, tmp: Path) -> tuple[str, str]:
@@ -285,7 +343,10 @@ def _log_inputs(run: TrainingRun) -> None:
     data, split = run.data, run.data.split
     params = {"training": run.config.model_dump(mode="json"), "lightgbm": run.fitted.params or {}}
     mlflow.log_params(_flatten("", params))
-    mlflow.set_tags({**fingerprint(data.dataset), "split.kind": split.kind})
+    mlflow.set_tags({**fingerprint(data.dataset), "split.kind": split.kind, **run.served.tags()})
+    if run.assessment.notes:  # what the console warned about, kept with the run
+        mlflow.set_tag("notes", "\n".join(run.assessment.notes)[:5000])
+        mlflow.log_text("\n\n".join(run.assessment.notes), "notes.txt")
     if split.kind == "time":  # reports compare on hand-overs from here on: the model never saw them
         mlflow.set_tag("split.test_from", pd.Timestamp(split.test_from).isoformat())
     mlflow.log_dict(run.config.model_dump(mode="json"), "config/training.yaml")
@@ -315,19 +376,16 @@ def _log_results(run: TrainingRun, tmp: Path) -> None:
 def _log_model(client: MlflowClient, run: TrainingRun, run_id: str) -> str:
     """The model with its signature and an input example, registered and made `@challenger`;
     the gate's decision as tags. Returns the registered version."""
-    model, name, decision = run.fitted.model, run.config.model_name, run.assessment.decision
+    model, name, decision = run.served.model, run.config.model_name, run.assessment.decision
     model.version = f"run:{run_id[:8]}"
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=LeadscorePyfunc(model),
-        signature=signature(model),
-        input_example=input_example(run.data.parts["test"].features),
-        pip_requirements=requirements(),
-        registered_model_name=name,
-    )
-    version = str(info.registered_model_version)
+    version = log_model(model, name, run.data.parts["test"].features)
     client.set_registered_model_alias(name, registry.CHALLENGER, version)
+    for key, value in run.served.tags().items():  # what the served model learnt from, on the version
+        client.set_model_version_tag(name, version, key, value)
     mlflow.set_tags(
         {"gate.promote": str(decision.promote), "gate.reason": decision.reason, "registered_version": version}
     )
+    from training.versions import describe_version
+
+    describe_version(client, name, version, run_id)  # the run's figures, data and gate on the version
     return version

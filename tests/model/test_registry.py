@@ -111,9 +111,7 @@ def test_score_writes_one_row_per_lead(capsys, trained, store, tmp_path):
 
 def test_score_at_handover_matches_training_probabilities(capsys, trained, store, tmp_path):
     """The registered champion scoring the history through the CLI gives each test-period
-    hand-over the probability training computed for it (its metrics are the run's own)."""
-    from sklearn.metrics import brier_score_loss, roc_auc_score
-
+    hand-over the probability the registered model computes for it in memory."""
     from features.settings import FeatureConfig
     from training.settings import TrainingConfig
     from training.train import training_data
@@ -132,9 +130,6 @@ def test_score_at_handover_matches_training_probabilities(capsys, trained, store
     )["probability"].to_numpy()
     assert len(served) == len(test.y) and not np.isnan(served).any()
     np.testing.assert_allclose(served, trained["model"].probability(test.features), rtol=0, atol=1e-12)
-    logged = trained["result"].metrics  # computed by the training run on its in-memory model
-    assert roc_auc_score(test.y, served) == pytest.approx(logged["model_roc_auc"], rel=1e-12)
-    assert brier_score_loss(test.y, served) == pytest.approx(logged["model_brier"], rel=1e-12)
 
 
 def test_connect_and_training_leave_mlflow_global_uris_alone(trained, tmp_path):

@@ -1,0 +1,97 @@
+"""`leadscore recalibrate`: when sales start accepting twice as many leads, the calibration follows
+the decisions since the change, gated on the newest of them, without a retrain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from features.build import build_features
+from features.contract import load_dataset
+from features.generate import generate, write_dataset
+from tests.code.test_cli import run
+from training.labels import label_outcomes
+from training.metrics import expected_calibration_error
+from training.registry import CHAMPION, connect, load_model, version_of
+from training.settings import LabelPolicy
+
+
+def _doubled(outcomes: pd.DataFrame, change: pd.Timestamp, seed: int = 0) -> pd.DataFrame:
+    """From `change` on, sales accept twice the share of hand-overs they used to: rejections turned
+    into acceptances at random, so the leads' features predict as well as before, only more often
+    'yes' (a market or policy shift, which only the calibration has to follow)."""
+    out = outcomes.copy()
+    decided = out["decision"].isin(["accepted", "rejected"])
+    before = out.loc[decided & (out["mql_at"] < change), "decision"].eq("accepted").mean()
+    flip_share = before / (1 - before)  # r + (1 - r) * f = 2r
+    after = decided & (out["mql_at"] >= change) & out["decision"].eq("rejected")
+    flip = after & (np.random.default_rng(seed).random(len(out)) < flip_share)
+    out.loc[flip, "decision"] = "accepted"
+    out.loc[flip, "reason"] = None
+    return out
+
+
+def _ece(model, data, since: pd.Timestamp) -> tuple[float, float, int]:
+    """ECE, mean probability minus acceptance, and rows, on the decided hand-overs from `since`."""
+    dataset = load_dataset(data)
+    rows = label_outcomes(dataset.outcomes, LabelPolicy(mature_after_days=0))
+    rows = rows[rows["mql_at"] >= since].merge(dataset.leads, on="lead_id").reset_index(drop=True)
+    features = build_features(
+        rows, dataset.events, "mql_at", model.feature_config, model.contract, population=dataset.leads
+    )
+    p, y = model.probability(features), rows["label"].to_numpy()
+    return expected_calibration_error(y, p), float(p.mean() - y.mean()), len(y)
+
+
+@pytest.fixture(scope="module")
+def shifted(tmp_path_factory):
+    """History whose acceptance doubles from the 60% point in time; the model is trained on the
+    hand-overs before it, recalibration sees the next 20%, the newest 20% is the 'following period'."""
+    root = tmp_path_factory.mktemp("shift")
+    tables = generate(20_000, seed=5)
+    mql = pd.to_datetime(tables["outcomes"].column("mql_at").to_pandas(), utc=True)
+    change, following = mql.quantile(0.6), mql.quantile(0.8)
+    outcomes = _doubled(tables["outcomes"].to_pandas(), change)
+    folders = {}
+    for name, keep in (("before", mql < change), ("recent", mql < following), ("all", mql == mql)):
+        folders[name] = root / name
+        part = pa.Table.from_pandas(outcomes[keep.to_numpy()], schema=tables["outcomes"].schema, preserve_index=False)
+        write_dataset({**tables, "outcomes": part}, folders[name], "parquet")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    return folders, uri, change, following
+
+
+def test_recalibrate_follows_doubled_acceptance(capsys, shifted):
+    folders, uri, change, following = shifted
+    code, _, err = run(capsys, "train", "--data", str(folders["before"]), "--tracking-uri", uri)
+    assert code == 0, err
+    client = connect(uri)
+    old = load_model(f"models:/leadscore@{CHAMPION}", client)
+    ece_before, gap_before, rows = _ece(old, folders["all"], following)
+    assert rows > 1000 and ece_before > 0.1 and gap_before < -0.1  # the model says far less than sales now do
+
+    code, out, err = run(
+        capsys, "recalibrate", "--data", str(folders["recent"]), "--since", change.isoformat(), "--tracking-uri", uri
+    )
+    assert code == 0, err
+    assert "promoted to @champion" in out and "lowers the log-loss" in out
+    champion = version_of(client, "leadscore", CHAMPION)
+    assert str(champion.version) == "2"
+    assert champion.tags["recalibration.rows"] and float(champion.tags["recalibration.later_rows"]) >= 50
+    new = load_model(f"models:/leadscore@{CHAMPION}", client)
+    ece_after, gap_after, _ = _ece(new, folders["all"], following)
+    assert ece_after <= 0.05 and abs(gap_after) <= 0.05, (ece_before, ece_after, gap_after)
+    # only the calibration moved: the ranking of the leads is the booster's, unchanged
+    assert new.booster.model_to_string() == old.booster.model_to_string()
+
+
+def test_recalibrate_refuses_too_few_decisions_in_one_line(capsys, shifted):
+    folders, uri, _, _ = shifted
+    run(capsys, "train", "--data", str(folders["before"]), "--tracking-uri", uri)
+    late = pd.Timestamp("2100-01-01", tz="UTC").isoformat()
+    code, _, err = run(capsys, "recalibrate", "--data", str(folders["recent"]), "--since", late, "--tracking-uri", uri)
+    assert code == 2 and "no decided hand-overs" in err and "Traceback" not in err
+    code, _, err = run(capsys, "recalibrate", "--tracking-uri", uri)
+    assert code == 2 and "--data DIR or --feedback-db URL" in err

@@ -1,0 +1,207 @@
+"""`leadscore recalibrate`: let the calibration follow the market between retrains.
+
+When the share of leads sales accept moves (a new market, a new sales policy), the ranking of a
+model usually still holds but its probabilities do not: "30%" no longer means 30 of 100. Retraining
+needs months of matured history; recalibrating needs only recent decisions and seconds. It refits
+one map on the model's calibrated log-odds (Platt scaling: `LogisticRegression` on logit(p)) from
+decided hand-overs since a date, keeps the booster and the per-segment calibration beneath it,
+and registers the result as a new version, moved to `@champion` only if it lowers the log-loss on
+the newest slice of those decisions, which the map under test never saw.
+
+The model's probability for each decided hand-over comes from the data folder (features rebuilt
+as of each hand-over, `decisions_from_folder`) or from the service's store (the score the same
+model version gave the lead at or before its hand-over, `decisions_from_store`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+
+from core.errors import LeadscoreError
+from training.labels import label_outcomes
+from training.metrics import expected_calibration_error
+from training.model import LeadModel, recalibrated
+from training.settings import LabelPolicy
+
+MIN_ROWS = 200  # decided hand-overs to recalibrate on
+MIN_LATER = 50  # of them in the later slice that gates the new map
+
+
+@dataclass(frozen=True)
+class Decided:
+    """Decided hand-overs with the model's probability for each as of its hand-over."""
+
+    mql_at: pd.Series  # UTC
+    probability: np.ndarray
+    y: np.ndarray
+    source: str  # where they came from, in words
+
+
+@dataclass(frozen=True)
+class Recalibration:
+    """A new map and how it did on the later slice."""
+
+    slope: float
+    intercept: float
+    rows: int
+    later_rows: int
+    later_from: pd.Timestamp
+    before: dict[str, float]  # log-loss, ECE and acceptance vs mean probability on the later slice, as is
+    after: dict[str, float]  # the same, with the map fitted on the earlier rows only
+    promote: bool
+
+    def tags(self) -> dict[str, str]:
+        out = {"recalibration.rows": str(self.rows), "recalibration.later_rows": str(self.later_rows)}
+        out["recalibration.later_from"] = self.later_from.isoformat()
+        out["recalibration.map"] = f"logit(p') = {self.slope:.4f} * logit(p) + {self.intercept:.4f}"
+        out["gate.promote"] = str(self.promote)
+        out["gate.reason"] = self.reason
+        return out
+
+    @property
+    def reason(self) -> str:
+        change = "lowers" if self.promote else "does not lower"
+        return (
+            f"the new calibration {change} the log-loss on the {self.later_rows:,} newest decisions "
+            f"({self.before['log_loss']:.4f} -> {self.after['log_loss']:.4f})"
+        )
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p)).reshape(-1, 1)
+
+
+def _platt(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    fitted = LogisticRegression(C=np.inf).fit(_logit(p), y)
+    return float(fitted.coef_[0, 0]), float(fitted.intercept_[0])
+
+
+def _figures(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    return {
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "ece": expected_calibration_error(y, p),
+        "mean_probability": float(np.mean(p)),
+        "acceptance": float(np.mean(y)),
+    }
+
+
+def recalibrate(decided: Decided, later_fraction: float = 0.3) -> Recalibration:
+    """Fit the map on the earlier decisions, gate it on the later slice (newest `later_fraction`),
+    and refit it on all of them for the model to serve."""
+    order = np.argsort(decided.mql_at.to_numpy(), kind="stable")
+    p, y, when = decided.probability[order], decided.y[order], decided.mql_at.iloc[order]
+    if len(y) < MIN_ROWS or len(np.unique(y)) < 2:
+        raise LeadscoreError(
+            f"recalibrate: {len(y)} decided hand-overs in {decided.source}; at least {MIN_ROWS}, with both "
+            "outcomes, are needed (give an earlier --since)"
+        )
+    cut = round(len(y) * (1 - later_fraction))
+    later = slice(cut, None)
+    if len(y) - cut < MIN_LATER or len(np.unique(y[later])) < 2 or len(np.unique(y[:cut])) < 2:
+        raise LeadscoreError(f"recalibrate: too few decisions of both outcomes to test a new calibration on ({len(y)})")
+    slope, intercept = _platt(p[:cut], y[:cut])
+    before = _figures(y[later], p[later])
+    after = _figures(y[later], recalibrated(p[later], ((slope, intercept),)))
+    slope_all, intercept_all = _platt(p, y)
+    return Recalibration(
+        slope_all,
+        intercept_all,
+        rows=len(y),
+        later_rows=len(y) - cut,
+        later_from=pd.Timestamp(when.iloc[cut]),
+        before=before,
+        after=after,
+        promote=after["log_loss"] < before["log_loss"],
+    )
+
+
+def recalibrated_model(model: LeadModel, result: Recalibration, newest: pd.Timestamp) -> LeadModel:
+    """`model` with the new map after its existing ones (the booster and calibrators shared)."""
+    through = max(t for t in (model.trained_through, newest) if t is not None)
+    return replace(
+        model, recalibration=(*model.recalibration, (result.slope, result.intercept)), trained_through=through
+    )
+
+
+def labelled(outcomes: pd.DataFrame, policy: LabelPolicy, since: pd.Timestamp | None) -> pd.DataFrame:
+    """Decided, mature hand-overs (the label policy's), at or after `since` when given."""
+    rows = label_outcomes(outcomes, policy)
+    return rows if since is None else rows[rows["mql_at"] >= since]
+
+
+def decisions_from_folder(model: LeadModel, data: Path, policy: LabelPolicy, since: pd.Timestamp | None) -> Decided:
+    """The folder's decided hand-overs since `since`, each with the model's probability as of its
+    hand-over (features rebuilt point-in-time)."""
+    from features.build import build_features
+    from features.contract import folder_config, load_dataset
+
+    dataset = load_dataset(data, folder_config(data))
+    rows = labelled(dataset.outcomes, policy, since).merge(dataset.leads, on="lead_id", how="inner")
+    rows = rows.reset_index(drop=True)
+    if rows.empty:
+        raise LeadscoreError(f"recalibrate: {data} holds no decided hand-overs" + (f" since {since}" if since else ""))
+    features = build_features(
+        rows, dataset.events, "mql_at", model.feature_config, model.contract, population=dataset.leads
+    )
+    return Decided(rows["mql_at"], model.probability(features), rows["label"].to_numpy(), str(data))
+
+
+def decisions_from_store(model: LeadModel, store, policy: LabelPolicy, since: pd.Timestamp | None) -> Decided:
+    """The decisions in force in the service's store since `since`, each with the probability this
+    model version gave the lead at or before its hand-over (its decision time when the CRM sent no
+    hand-over), from the score log; decisions without such a score are left out."""
+    from sqlalchemy import select
+
+    from core.tables import scores
+
+    outcomes = store.latest_decisions()
+    outcomes = outcomes.assign(mql_at=outcomes["mql_at"].fillna(outcomes["decided_at"]))
+    rows = labelled(outcomes, policy, since)
+    query = select(scores.c.lead_id, scores.c.scored_at, scores.c.probability).where(
+        scores.c.model_version == model.version, scores.c.probability.is_not(None)
+    )
+    logged = store.read(query)
+    logged["scored_at"] = pd.to_datetime(logged["scored_at"], utc=True).astype("datetime64[ns, UTC]")
+    rows = rows.assign(mql_at=pd.to_datetime(rows["mql_at"], utc=True).astype("datetime64[ns, UTC]"))
+    logged, rows = logged.sort_values("scored_at"), rows.sort_values("mql_at")
+    if rows.empty or logged.empty:
+        raise LeadscoreError(
+            f"recalibrate: the store holds {len(rows)} decided hand-overs and {len(logged)} scores by "
+            f"{model.version}: both are needed"
+        )
+    joined = pd.merge_asof(
+        rows, logged, left_on="mql_at", right_on="scored_at", by="lead_id", direction="backward"
+    ).dropna(subset=["probability"])
+    source = f"the store ({len(joined):,} of {len(rows):,} decisions have a score by {model.version})"
+    return Decided(joined["mql_at"], joined["probability"].to_numpy(float), joined["label"].to_numpy(), source)
+
+
+def register(client, name: str, experiment: str, model: LeadModel, result: Recalibration, source: str, since) -> str:
+    """The recalibrated model as an MLflow run and a new registered version, `@challenger`, and
+    `@champion` when the gate passes; returns the version."""
+    import mlflow
+
+    from training import registry
+    from training.pyfunc import log_model
+
+    with registry.logging_to(client):
+        experiment = registry.experiment_id(client, experiment)
+        with mlflow.start_run(experiment_id=experiment, run_name="recalibrate"):
+            mlflow.set_tags({**result.tags(), "recalibration.of": model.version, "recalibration.source": source[:500]})
+            mlflow.set_tag("recalibration.since", str(since) if since is not None else "all")
+            for when, figures in (("before", result.before), ("after", result.after)):
+                mlflow.log_metrics({f"later_{k}_{when}": v for k, v in figures.items()})
+            version = log_model(model, name)
+    client.set_registered_model_alias(name, registry.CHALLENGER, version)
+    for key, value in result.tags().items():
+        client.set_model_version_tag(name, version, key, value)
+    if result.promote:
+        registry.promote(client, name, version)
+    return version

@@ -1,0 +1,78 @@
+"""`leadscore recalibrate`: refit only the calibration on recent decisions (training/recalibrate.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.errors import LeadscoreError
+from core.tables import utc
+
+TrackingOption = Annotated[
+    str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db).")
+]
+
+
+def recalibrate(
+    since: Annotated[str | None, typer.Option(help="Use decisions on hand-overs from this date (ISO 8601).")] = None,
+    data: Annotated[Path | None, typer.Option(help="A data folder whose outcomes hold the recent decisions.")] = None,
+    feedback_db: Annotated[
+        str | None,
+        typer.Option(
+            help="The service's store: its decisions and score log ('default': $LEADSCORE_DB_URL or ./leadscore.db)."
+        ),
+    ] = None,
+    model_uri: Annotated[str, typer.Option(help="The model to recalibrate.")] = "models:/leadscore@champion",
+    training_config: Annotated[Path | None, typer.Option(help="Training config YAML (label policy, names).")] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Refit only the calibration on recent decisions; a new version, @champion if the log-loss falls."""
+    from core.config import load_config
+    from training import recalibrate as rc
+    from training import registry
+    from training.settings import TrainingConfig
+
+    if (data is None) == (feedback_db is None):
+        raise LeadscoreError("give the recent decisions: --data DIR or --feedback-db URL (one of them)")
+    config = load_config(training_config, TrainingConfig)
+    try:
+        when = pd.Timestamp(utc(since)) if since is not None else None
+    except ValueError:
+        raise LeadscoreError(f"--since: {since!r} is not an ISO 8601 date or time") from None
+    client = registry.connect(tracking_uri)
+    model = registry.load_model(model_uri, client)
+    if data is not None:
+        decided = rc.decisions_from_folder(model, data, config.labels, when)
+    else:
+        from core.store import FeedbackStore
+
+        decided = rc.decisions_from_store(
+            model, FeedbackStore(None if feedback_db == "default" else feedback_db), config.labels, when
+        )
+    result = rc.recalibrate(decided)
+    new = rc.recalibrated_model(model, result, decided.mql_at.max())
+    version = rc.register(client, config.model_name, config.experiment, new, result, decided.source, when)
+    table = Table(
+        title=f"the {result.later_rows:,} newest of {result.rows:,} decisions (from {result.later_from:%Y-%m-%d})"
+    )
+    for column in ("", "as is", "recalibrated"):
+        table.add_column(column, justify="right" if column else "left")
+    for label, key in (
+        ("log-loss", "log_loss"),
+        ("ECE (10 bins)", "ece"),
+        ("mean probability", "mean_probability"),
+        ("acceptance", "acceptance"),
+    ):
+        table.add_row(label, f"{result.before[key]:.4f}", f"{result.after[key]:.4f}")
+    Console(width=120).print(table)
+    state = "promoted to @champion" if result.promote else "left as @challenger"
+    Console(soft_wrap=True).print(
+        f"version {version} ({model.version} recalibrated on {decided.source}) {state}: {result.reason}",
+        markup=False,
+        highlight=False,
+    )
