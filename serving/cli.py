@@ -16,7 +16,13 @@ def serve(
         str, typer.Option(help="Interface to bind; 0.0.0.0 only behind a firewall or proxy.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 3000,
-    model_uri: Annotated[str, typer.Option(help="MLflow model to serve.")] = "models:/leadscore@champion",
+    model_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="MLflow model to serve (default: $LEADSCORE_MODEL_URI, else models:/leadscore@champion).",
+            show_default=False,
+        ),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -29,11 +35,12 @@ def serve(
     from serving.metrics import start_home
     from serving.settings import load_settings
 
-    settings = load_settings(model_uri=model_uri)  # a missing key or a bad value: one line, before bentoml
+    # the option, else LEADSCORE_MODEL_URI, else the default; a missing key or a bad value: one line, before bentoml
+    settings = load_settings(**({"model_uri": model_uri} if model_uri else {}))
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or shutil.which("bentoml")
     if bentoml is None:
         raise LeadscoreError("bentoml is not installed in this environment (run `make install`)")
-    env = {**os.environ, "LEADSCORE_MODEL_URI": model_uri, "BENTOML_DO_NOT_TRACK": "true"}
+    env = {**os.environ, "LEADSCORE_MODEL_URI": settings.model_uri, "BENTOML_DO_NOT_TRACK": "true"}
     env["MLFLOW_TRACKING_URI"] = settings.tracking_uri  # resolved here: the workers run in --working-dir
     env["BENTOML_HOME"] = str(start_home())  # this start's own metrics folder (serving/metrics.py)
     env.setdefault("MLFLOW_REGISTRY_URI", env["MLFLOW_TRACKING_URI"])
