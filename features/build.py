@@ -16,6 +16,7 @@ import pandas as pd
 
 from core.errors import LeadscoreError
 from features.arrays import Columns, codes, distinct, micros, to_columns, to_utc, unique_last
+from features.calendar import calendar_features
 from features.contract import FIT_CATEGORICAL, FIT_NUMERIC, ContractConfig
 from features.engagement import DAY_US, AccountActivity, LeadActivity
 from features.fit import RANK, categorical_columns, fit_features, seniority_of
@@ -58,6 +59,7 @@ def feature_columns(
     step = progress or (lambda _s: None)
     out: Columns = {"lead_id": rows["lead_id"], "as_of": at}
     out.update(fit_features(rows, config, contract))
+    out.update(calendar_features(at, contract))
     step("fit")
 
     people = (

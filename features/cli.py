@@ -351,3 +351,6 @@ def register(app: typer.Typer) -> None:
     app.command()(features)
     app.command(name="import")(import_)
     app.command()(audit)
+    from features.rules_cli import app as rules_app
+
+    app.add_typer(rules_app, name="rules")

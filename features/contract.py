@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.decisions import DECISIONS, REASONS, TIME_RANGE, bad_text, bad_time, before_handover, missing_reason
 from core.errors import LeadscoreError
 from core.schema import LEAD, fit_fields
+from features.names import CalendarPart
 from features.tables import find_table, read_table
 
 # with the spark extra installed, pandera imports pyspark.pandas, whose notice that it was not
@@ -49,6 +50,17 @@ FIT_CATEGORICAL: tuple[str, ...] = fit_fields("text")
 FIT_NUMERIC: tuple[str, ...] = fit_fields("number")
 
 
+def known_timezone(value: str) -> str:
+    """`value` if it names an IANA time zone, else a ValueError saying so."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin, UTC)") from None
+    return value
+
+
 class ContractConfig(BaseModel):
     """What a data folder may contain beyond the built-in vocabularies."""
 
@@ -75,6 +87,16 @@ class ContractConfig(BaseModel):
         description="Whether rejected and recycled outcomes must carry a reason code; "
         "false for CRMs that record no reasons.",
     )
+    calendar: list[CalendarPart] = Field(
+        default_factory=list,
+        description="Calendar features of the scoring time (the hand-over, when training), as fit features: "
+        "handover_month and handover_weekday (words), handover_hour (0-23); read from the as-of time only.",
+    )
+    timezone: str = Field(
+        default="UTC", description="The business's time zone (IANA, e.g. Europe/Berlin) of the calendar features."
+    )
+
+    _known_zone = field_validator("timezone")(classmethod(lambda cls, value: known_timezone(value)))
 
     @property
     def event_types(self) -> list[str]:

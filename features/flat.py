@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.errors import LeadscoreError
 from features.contract import (
@@ -33,11 +33,13 @@ from features.contract import (
     FIT_CATEGORICAL,
     ContractConfig,
     ContractError,
+    known_timezone,
     leads_schema,
     load_dataset,
     outcomes_schema,
     validate,
 )
+from features.names import CalendarPart
 from features.tables import DELIMITERS, read_export, write_table
 
 RESERVED = {"lead_id", "account_id", "created_at", "company_size"}
@@ -58,6 +60,22 @@ class Times(BaseModel):
     created_at: str | None = None
     mql_at: str | None = None
     decided_at: str | None = None
+    calendar: list[CalendarPart] = Field(
+        default_factory=list,
+        description="Calendar features of the hand-over (mql_at) to learn from: month, weekday, hour; computed "
+        "from the scoring time when the model scores (point-in-time). Needs mql_at.",
+    )
+    timezone: str = Field(default="UTC", description="The business's time zone (IANA) of the calendar features.")
+    _known_zone = field_validator("timezone")(classmethod(lambda cls, value: known_timezone(value)))
+
+    @model_validator(mode="after")
+    def _calendar_needs_handovers(self) -> Times:
+        if self.calendar and not self.mql_at:
+            raise ValueError(
+                "calendar: needs mql_at, the export's hand-over time column (without it every hand-over "
+                "carries exported_at and the calendar is the same for all)"
+            )
+        return self
 
 
 class ColumnRole(BaseModel):
@@ -200,7 +218,13 @@ def convert(export: pd.DataFrame, mapping: Mapping, path: Path) -> tuple[dict[st
             "decided_at": when(times.decided_at),
         }
     )
-    contract = ContractConfig(extra_fit_columns=extra, counter_columns=counters, require_reasons=reason is not None)
+    contract = ContractConfig(
+        extra_fit_columns=extra,
+        counter_columns=counters,
+        require_reasons=reason is not None,
+        calendar=times.calendar,
+        timezone=times.timezone,
+    )
     return {"leads": leads, "outcomes": outcomes}, contract
 
 

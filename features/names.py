@@ -3,6 +3,8 @@ columns with them, and the spec (`features/spec.py`) and the reasons' words read
 
 from __future__ import annotations
 
+from typing import Literal
+
 COUNT, DECAYED, DAYS_SINCE = "n", "decay", "days_since"  # per event type: n_demo_request_7d, decay_demo_request
 EVENTS, ACTIVE_DAYS, CLICK_RATE = "n_events", "active_days", "email_ctr"  # per window: n_events_30d
 ENGAGED_CONTACTS = "account_engaged_contacts"  # account contacts active in the window
@@ -29,3 +31,11 @@ def windowed(stem: str, days: int) -> str:
 def count(event_type: str, days: int) -> str:
     """Events of one type in the last `days` days: `n_pricing_page_view_7d`."""
     return windowed(of_event(COUNT, event_type), days)
+
+
+CalendarPart = Literal["month", "weekday", "hour"]  # of the scoring time: the hand-over, when training
+
+
+def calendar(part: str) -> str:
+    """A calendar feature of the scoring time: `handover_weekday`."""
+    return f"handover_{part}"

@@ -17,6 +17,7 @@ from typing import Literal
 
 from core.errors import LeadscoreError
 from features import names
+from features.calendar import KINDS
 from features.contract import ContractConfig
 from features.fit import CATEGORICAL, categorical_columns
 from features.settings import FeatureConfig
@@ -78,6 +79,7 @@ def _fit(config: FeatureConfig, contract: ContractConfig) -> list[FeatureInfo]:
     out += [one("icp_matches", "icp"), one("is_student", "student", "flag")]
     out += [one(name, name) for name in contract.extra_fit_columns]
     out += [FeatureInfo(name, "number", "engagement", name) for name in contract.counter_columns]
+    out += [one(names.calendar(part), names.calendar(part), KINDS[part]) for part in contract.calendar]
     return out
 
 
