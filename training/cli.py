@@ -172,11 +172,25 @@ def rollback(
     model_name: Annotated[str, typer.Option(help="Registered model name.")] = "leadscore",
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Move @champion back to the version it replaced."""
+    """Move @champion one step back through its history (again: one more step back)."""
     from training import registry
 
-    old, new = registry.rollback(registry.connect(tracking_uri), model_name)
-    stdout.print(f"{model_name}@champion -> version {new} (was {old})")
+    client = registry.connect(tracking_uri)
+    old, new = registry.rollback(client, model_name)
+    earlier = registry.earlier_champion(client, model_name)
+    then = f"rollback again: version {earlier}" if earlier else "no earlier champion on record"
+    stdout.print(f"{model_name}@champion -> version {new} (was {old}); {then}")
+
+
+def models(
+    model_name: Annotated[str, typer.Option(help="Registered model name.")] = "leadscore",
+    limit: Annotated[int, typer.Option(min=1, help="How many of the newest versions to list.")] = 20,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """List the registered versions: aliases, test-period figures, data, and the gate's decision."""
+    from training.models_cli import show_models
+
+    show_models(model_name, limit, tracking_uri)
 
 
 def score(
@@ -241,4 +255,5 @@ def register(app: typer.Typer) -> None:
     app.command()(retrain)
     app.command()(promote)
     app.command()(rollback)
+    app.command()(models)
     app.command()(score)

@@ -28,7 +28,9 @@ from training.model import LeadModel
 from training.settings import GateConfig
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-PREVIOUS = "previous_champion"
+PREVIOUS = "previous_champion"  # the one earlier champion registries of leadscore 0.1 remember
+HISTORY = "champion_history"  # registered model tag: the versions @champion held, oldest first
+HISTORY_KEPT = 500  # versions remembered (a tag value holds at most 5,000 characters)
 URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
@@ -195,32 +197,78 @@ def gate(challenger: dict[str, float], champion: dict[str, float] | None, config
     )
 
 
+def champion_history(client: MlflowClient, name: str) -> list[str]:
+    """The versions `@champion` has held, oldest first, ending with the current champion (if
+    any): what `promote` recorded, with a champion set by other means (the MLflow UI) added."""
+    try:
+        tags = client.get_registered_model(name).tags
+    except MlflowException:
+        raise LeadscoreError(f"no registered model named {name}") from None
+    legacy = [tags[PREVIOUS]] if tags.get(PREVIOUS) else []  # a registry from before the history
+    history = tags[HISTORY].split(",") if tags.get(HISTORY) else legacy
+    current = version_of(client, name, CHAMPION)
+    if current is not None and (not history or history[-1] != str(current.version)):
+        history.append(str(current.version))  # an int from some stores
+    return history
+
+
+def _record(client: MlflowClient, name: str, history: list[str]) -> None:
+    client.set_registered_model_tag(name, HISTORY, ",".join(history[-HISTORY_KEPT:]))
+
+
 def promote(client: MlflowClient, name: str, version: str) -> str | None:
-    """Make `version` the champion; remember the one it replaces for `rollback`."""
+    """Make `version` the champion, on top of the champion history `rollback` steps back through;
+    returns the version it replaced (None when there was none, or it is the champion already)."""
     try:
         client.get_model_version(name, str(version))
     except MlflowException:
         raise LeadscoreError(f"model {name} has no version {version}") from None
+    history = champion_history(client, name)
     current = version_of(client, name, CHAMPION)
-    current_version = str(current.version) if current is not None else None  # an int from some stores
+    current_version = str(current.version) if current is not None else None
     if current_version == str(version):
         return None
-    if current_version is not None:
-        client.set_registered_model_tag(name, PREVIOUS, current_version)
     client.set_registered_model_alias(name, CHAMPION, str(version))
+    _record(client, name, [*history, str(version)])
     return current_version
 
 
-def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
-    """Move `@champion` back to the version it replaced; returns (from, to)."""
-    try:
-        registered = client.get_registered_model(name)
-    except MlflowException:
-        raise LeadscoreError(f"no registered model named {name}") from None
-    previous = registered.tags.get(PREVIOUS)
+def _earlier(client: MlflowClient, name: str) -> tuple[list[str], str | None]:
+    """The champion history below the current champion, versions deleted since left out, and
+    the current champion."""
+    history = champion_history(client, name)
     current = version_of(client, name, CHAMPION)
-    if not previous or current is None:
-        raise LeadscoreError(f"model {name}: no earlier champion to roll back to")
-    client.set_registered_model_alias(name, CHAMPION, previous)
-    client.set_registered_model_tag(name, PREVIOUS, str(current.version))
-    return str(current.version), previous
+    if current is not None:
+        history.pop()  # the current champion
+    while history and not _exists(client, name, history[-1]):
+        history.pop()
+    return history, str(current.version) if current is not None else None
+
+
+def earlier_champion(client: MlflowClient, name: str) -> str | None:
+    """The version `rollback` would move `@champion` to, if any."""
+    history, _ = _earlier(client, name)
+    return history[-1] if history else None
+
+
+def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
+    """Move `@champion` one step back through its history (twice: two versions back), past any
+    version deleted since; returns (from, to)."""
+    history, current = _earlier(client, name)
+    if current is None:
+        raise LeadscoreError(f"model {name} has no @champion to roll back (promote a version first)")
+    if not history:
+        raise LeadscoreError(
+            f"model {name}: no earlier champion to roll back to (version {current} is the first @champion on record)"
+        )
+    client.set_registered_model_alias(name, CHAMPION, history[-1])
+    _record(client, name, history)
+    return current, history[-1]
+
+
+def _exists(client: MlflowClient, name: str, version: str) -> bool:
+    try:
+        client.get_model_version(name, version)
+    except MlflowException:
+        return False
+    return True

@@ -1,0 +1,64 @@
+"""The table `leadscore models` prints: registered versions, aliases, figures, the gate's reasons."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+WIDTH = 160  # the table's columns fit without folding most gate reasons
+
+
+def _figure(value: float | None) -> str:
+    return f"{value:.4f}" if value is not None else "-"
+
+
+def _table(name: str, rows) -> Table:
+    table = Table(title=f"registered versions of {name}, newest first", title_justify="left")
+    for column, justify in (
+        ("version", "right"),
+        ("aliases", "left"),
+        ("registered (UTC)", "left"),
+        ("ROC AUC", "right"),
+        ("log-loss", "right"),
+        ("hand-overs", "right"),
+        ("data", "left"),
+        ("feedback", "right"),
+        ("gate", "left"),
+        ("reason", "left"),
+    ):
+        table.add_column(column, justify=justify, overflow="fold")
+    for row in rows:
+        gate = {True: "passed", False: "failed", None: "-"}[row.promoted]
+        table.add_row(
+            row.version,
+            ", ".join(f"@{alias}" for alias in row.aliases),
+            row.registered.strftime("%Y-%m-%d %H:%M"),
+            _figure(row.roc_auc),
+            _figure(row.log_loss),
+            f"{row.handovers:,}" if row.handovers is not None else "-",
+            row.sha256[:12] or "-",
+            f"{row.feedback_merged:,}" if row.feedback_merged is not None else "-",
+            gate,
+            row.reason or "-",
+        )
+    return table
+
+
+def show_models(name: str, limit: int, tracking_uri: str | None) -> None:
+    """`leadscore models`: the table of the newest `limit` versions, then the champion's history
+    and where `leadscore rollback` would take it."""
+    from training import registry
+    from training.versions import versions
+
+    client = registry.connect(tracking_uri)
+    rows = versions(client, name, limit)
+    out = Console(width=max(Console().width, WIDTH))
+    out.print(_table(name, rows))
+    history = registry.champion_history(client, name)
+    if history:
+        out.print(f"@champion history, oldest first: {' → '.join(history)}", highlight=False)
+        earlier = registry.earlier_champion(client, name)
+        then = f"back to version {earlier}" if earlier else "no earlier champion to go back to"
+        out.print(f"leadscore rollback: {then}", highlight=False)
+    else:
+        out.print("no @champion yet: leadscore promote VERSION", highlight=False)
