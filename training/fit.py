@@ -16,6 +16,7 @@ from features.spec import FeatureSpec
 from features.transformer import learn_categories
 from training.calibration import fit_calibrators
 from training.encode import category_lookups, to_matrix
+from training.interval import fit_intervals
 from training.model import LeadModel
 from training.settings import TrainingConfig
 from training.thresholds import choose_thresholds
@@ -49,19 +50,24 @@ def fit_booster(
     config: TrainingConfig,
     spec: FeatureSpec,
     params: dict | None = None,
+    rounds: int | None = None,
 ):
     """LightGBM on the training period, early-stopped on the calibration period, with the monotone
-    constraints of the feature spec (or the training config's, checked against the spec)."""
+    constraints of the feature spec (or the training config's, checked against the spec); with
+    `rounds`, exactly that many rounds and no early stopping (a refit whose rounds are known)."""
     settings = config.model
     classifier = lgb.LGBMClassifier(
         **(params or settings.params),
-        n_estimators=settings.max_rounds,
+        n_estimators=rounds or settings.max_rounds,
         random_state=settings.random_state,
         monotone_constraints=spec.monotone(names, settings.monotone_increasing, settings.monotone_decreasing),
         monotone_constraints_method="intermediate",
         verbose=-1,
         n_jobs=2,
     )
+    categorical = [names.index(c) for c in categories]
+    if rounds:
+        return classifier.fit(X_train, train.y, sample_weight=train.w, categorical_feature=categorical)
     return classifier.fit(
         X_train,
         train.y,
@@ -69,7 +75,7 @@ def fit_booster(
         eval_X=(X_cal,),
         eval_y=(calibrate.y,),
         eval_sample_weight=[calibrate.w],
-        categorical_feature=[names.index(c) for c in categories],
+        categorical_feature=categorical,
         callbacks=[lgb.early_stopping(settings.early_stopping_rounds, verbose=False)],
     )
 
@@ -83,10 +89,13 @@ def fit_model(
     feature_config: FeatureConfig,
     contract: ContractConfig,
     params: dict | None = None,
+    rounds: int | None = None,
 ) -> LeadModel:
+    """LightGBM on `train` (early-stopped on `calibrate`, or exactly `rounds` rounds), its
+    calibrators and MQL thresholds fitted on `calibrate`."""
     spec = FeatureSpec(feature_config, contract)
     categories, X_train, X_cal = encode_periods(train, calibrate, names, spec)
-    classifier = fit_booster(X_train, X_cal, train, calibrate, names, categories, config, spec, params)
+    classifier = fit_booster(X_train, X_cal, train, calibrate, names, categories, config, spec, params, rounds)
     settings = config.model
     segments = calibrate.features["segment"].to_numpy()
     # calibration is unweighted: "0.30" must mean 30 of 100 such leads accepted, whatever weight
@@ -106,6 +115,7 @@ def fit_model(
         feature_config=feature_config,
         contract=contract,
     )
+    model.intervals = fit_intervals(margin, calibrate.y, segments, calibrators)  # the answer's interval
     probability = model.probability(calibrate.features)
     rule_mql = rule_score(calibrate.features, rules).is_mql
     model.thresholds = choose_thresholds(

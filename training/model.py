@@ -21,6 +21,7 @@ from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
 from features.spec import FeatureSpec
 from training.encode import category_lookups, to_matrix
+from training.interval import Intervals
 
 ALL = "__all__"
 
@@ -34,6 +35,7 @@ class Answers:
     threshold: np.ndarray
     grade: np.ndarray
     contributions: np.ndarray | None = None
+    interval: tuple[np.ndarray, np.ndarray] | None = None  # (low, high); None: the model has no interval data
 
 
 @dataclass
@@ -50,6 +52,12 @@ class LeadModel:
     contract: ContractConfig
     version: str = "unregistered"
     lookups: dict[str, dict[str, int]] = field(default_factory=dict, repr=False)
+    intervals: Intervals | None = None  # Venn-Abers maps of the calibration period (training/interval.py)
+    # the newest hand-over whose decision the model learnt from (fitting or calibration): a later
+    # run compares it with a challenger only on hand-overs after it (None: not known, 0.1.0)
+    trained_through: pd.Timestamp | None = None
+    # `leadscore recalibrate`: (slope, intercept) maps applied in turn to the calibrated log-odds
+    recalibration: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         self.lookups = category_lookups(self.categories)
@@ -63,6 +71,9 @@ class LeadModel:
     def __setstate__(self, state: dict) -> None:
         state = {name: value for name, value in state.items() if name != "_maps"}  # 0.1.0 pickled its cache
         state["calibrators"] = {s: calibrator_from_0_1_0(c) for s, c in state["calibrators"].items()}
+        state.setdefault("trained_through", None)  # models registered before these existed
+        state.setdefault("recalibration", ())
+        state.setdefault("intervals", None)  # fitted before intervals: the answer says so
         self.__dict__.update(state)
 
     def matrix(self, features) -> np.ndarray:
@@ -94,7 +105,7 @@ class LeadModel:
         for segment in np.unique(segments):
             rows = segments == segment
             out[rows] = self._maps.get(segment, self._maps[ALL])(margin[rows])
-        return np.clip(out, 1e-6, 1 - 1e-6)
+        return recalibrated(np.clip(out, 1e-6, 1 - 1e-6), self.recalibration)
 
     @cached_property
     def _maps(self) -> dict[str, MarginMap]:
@@ -114,7 +125,18 @@ class LeadModel:
         contrib = self.contributions(matrix, threads) if contributions else None
         margin = contrib.sum(axis=1) if contrib is not None else self.margin(matrix, threads)
         probability = self.calibrate(margin, segments)
-        return Answers(probability, self.threshold(segments), self.grade(probability), contrib)
+        interval = self.interval(margin, segments, probability)
+        return Answers(probability, self.threshold(segments), self.grade(probability), contrib, interval)
+
+    def interval(self, margin: np.ndarray, segments: np.ndarray, probability: np.ndarray):
+        """(low, high) around each calibrated `probability`: the Venn-Abers bounds of the margin
+        (`training/interval.py`), through the same recalibration as the probability and widened to
+        hold it; None for a model fitted without interval data."""
+        if self.intervals is None:
+            return None
+        low, high = (np.clip(b, 1e-6, 1 - 1e-6) for b in self.intervals.bounds(margin, segments))
+        low, high = recalibrated(low, self.recalibration), recalibrated(high, self.recalibration)
+        return np.minimum(low, probability), np.maximum(high, probability)
 
     def threshold(self, segments: np.ndarray) -> np.ndarray:
         return np.array([self.thresholds.get(str(s), self.thresholds[ALL]) for s in segments], dtype=float)
@@ -152,6 +174,14 @@ class LeadModel:
     def contributions(self, matrix: np.ndarray, threads: int | None = None) -> np.ndarray:
         """LightGBM's SHAP contributions per feature (last column: the expected value)."""
         return self.booster.predict(matrix, pred_contrib=True, **_threads(threads))
+
+
+def recalibrated(probability: np.ndarray, maps: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """`probability` through each (slope, intercept) map on its log-odds, in turn."""
+    for slope, intercept in maps:
+        logit = np.log(probability / (1 - probability))
+        probability = np.clip(1.0 / (1.0 + np.exp(-(slope * logit + intercept))), 1e-6, 1 - 1e-6)
+    return probability
 
 
 def _threads(threads: int | None) -> dict:
