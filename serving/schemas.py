@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
 from core.decisions import TOO_EARLY, TOO_LATE, time_problem
 from core.schema import ANSWER, LEAD, TEXT, Reason
@@ -14,6 +14,7 @@ from core.schema import Field as Column
 from core.tables import utc
 from core.text import text_problem
 from features.contract import EVENT_TYPES
+from serving.intake import charge
 
 MAX_TEXT = TEXT
 
@@ -43,7 +44,8 @@ class Event(BaseModel):
 
     @field_validator("ts")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
+    def _utc(cls, value: datetime, info: ValidationInfo) -> datetime:
+        charge(info, "events")  # within the request's limit (serving/intake.py), or stop here
         return _not_future(value, "ts")
 
 
@@ -55,11 +57,12 @@ class Contact(BaseModel):
     created_at: datetime
     job_title: str | None = Field(default=None, max_length=MAX_TEXT)
     seniority: str | None = Field(default=None, max_length=64)
-    events: list[Event] = Field(default_factory=list, max_length=5_000)
+    events: list[Event] = Field(default_factory=list, max_length=5_000, fail_fast=True)
 
     @field_validator("created_at")
     @classmethod
-    def _utc(cls, value: datetime) -> datetime:
+    def _utc(cls, value: datetime, info: ValidationInfo) -> datetime:
+        charge(info, "contacts")
         return _not_future(value, "created_at")
 
 
@@ -93,8 +96,9 @@ class Lead(LeadFields):
     extra: dict[str, str | float | None] = Field(
         default_factory=dict, max_length=100, description="Extra fit columns and counters the model was trained on."
     )
-    events: list[Event] | None = Field(default=None, max_length=5_000)
-    contacts: list[Contact] = Field(default_factory=list, max_length=500)
+    # fail_fast: a list stops at its first bad item, so a bad request costs no more than a good one
+    events: list[Event] | None = Field(default=None, max_length=5_000, fail_fast=True)
+    contacts: list[Contact] = Field(default_factory=list, max_length=500, fail_fast=True)
     as_of: datetime | None = Field(
         default=None, description="Score as of this time (default: now), e.g. to replay history."
     )

@@ -27,6 +27,7 @@ from core.decisions import Decision, context, one_line
 from core.store import score_row
 from serving import metrics
 from serving.asgi import RETRY_AFTER, Gate, setup
+from serving.intake import INLINE_EVENTS, Intake, charge, offload
 from serving.schemas import Lead, Score, unstorable_text
 
 log = logging.getLogger("leadscore.serving")
@@ -72,7 +73,8 @@ class Invalid:
         self.problems = problems
 
 
-def _lead_or_invalid(value: Any, handler) -> Lead | Invalid:
+def _lead_or_invalid(value: Any, handler, info) -> Lead | Invalid:
+    charge(info, "leads")  # within the batch limit, or the whole request stops here (413)
     try:
         lead = handler(value)
     except ValidationError as exc:
@@ -90,6 +92,25 @@ def _unprocessable(message: str) -> bentoml.exceptions.BentoMLException:
 # a batch's leads, validated as the request body is read (one pass over the JSON, no dicts in
 # between); a lead that does not validate becomes an `Invalid` instead of failing the batch
 BatchLead = Annotated[Lead, WrapValidator(_lead_or_invalid)]
+
+
+# the request bodies, read by `Intake`: off the event loop when large, within the request limits
+class ScoreRequest(Intake):
+    lead: Lead
+
+
+class ScoreBatchRequest(Intake):
+    leads: list[BatchLead]
+    reasons: bool = Field(default=True, description="Include top_reasons (most of a large batch's time).")
+
+
+class FeedbackRequest(Intake):
+    feedback: Feedback
+
+
+def events_of(lead: Lead) -> int:
+    """How many events come with `lead`, its contacts' included."""
+    return len(lead.events or ()) + sum(len(contact.events) for contact in lead.contacts)
 
 
 @bentoml.service(
@@ -164,11 +185,17 @@ class LeadScoring:
         self.store_opener.stop()
         self.score_log.close()
 
-    @bentoml.api
+    @bentoml.api(input_spec=ScoreRequest)
     async def score(self, lead: Lead) -> Score:
-        """Score one lead: calibrated probability, grade, MQL flags of model and rules, reasons.
+        """Score one lead: calibrated probability, grade, MQL flags of model and rules, reasons."""
+        # up to INLINE_EVENTS events (its contacts' included), on the event loop: a few
+        # milliseconds of CPU, cheaper there than a thread hop; a larger lead in a worker thread,
+        # so that the worker goes on answering meanwhile
+        if events_of(lead) <= INLINE_EVENTS:
+            return self._score_one(lead)
+        return await offload(self._score_one, lead)
 
-        Runs on the event loop: a few milliseconds of CPU, cheaper there than a thread hop."""
+    def _score_one(self, lead: Lead) -> Score:
         problem = unstorable_text(lead, "lead")
         if problem is not None:
             raise _unprocessable(problem)
@@ -176,12 +203,8 @@ class LeadScoring:
         self._log([answer], [lead])
         return answer
 
-    @bentoml.api
-    def score_batch(
-        self,
-        leads: list[BatchLead],
-        reasons: Annotated[bool, Field(description="Include top_reasons (most of a large batch's time).")] = True,
-    ) -> list[BatchItem]:
+    @bentoml.api(input_spec=ScoreBatchRequest)
+    def score_batch(self, leads: list[BatchLead], reasons: bool = True) -> list[BatchItem]:
         """Score many leads; a lead that does not validate is reported in its own slot."""
         if len(leads) > self.scorer.config.max_batch:
             raise bentoml.exceptions.BentoMLException(
@@ -202,7 +225,7 @@ class LeadScoring:
         # time) took a third of a 1,000-lead answer
         return Response(BATCH_JSON.dump_json(sorted(items, key=lambda item: item.index)), media_type="application/json")
 
-    @bentoml.api
+    @bentoml.api(input_spec=FeedbackRequest)
     def feedback(self, feedback: Feedback, ctx: bentoml.Context) -> FeedbackReceipt:
         """Store a sales decision before answering. 422 naming the field for a decision retraining
         would refuse; the same feedback_id again: 200 `duplicate` for the same body, 409 naming what

@@ -43,9 +43,10 @@ def _ready(url: str) -> bool:
 
 
 @contextmanager
-def live_service(folder: Path, key: str, tracking_uri: str, db_url: str | None = None):
+def live_service(folder: Path, key: str, tracking_uri: str, db_url: str | None = None, env: dict | None = None):
     """Yield the base URL of a ready service whose model comes from `tracking_uri`; its log is
-    `folder/serve.log` and its feedback store `db_url` (default `folder/feedback.db`)."""
+    `folder/serve.log`, its feedback store `db_url` (default `folder/feedback.db`); `env`: more
+    environment variables."""
     port = free_port()
     env = {
         **os.environ,
@@ -53,6 +54,7 @@ def live_service(folder: Path, key: str, tracking_uri: str, db_url: str | None =
         "MLFLOW_TRACKING_URI": tracking_uri,
         "MLFLOW_REGISTRY_URI": tracking_uri,
         "LEADSCORE_DB_URL": db_url or f"sqlite:///{folder / 'feedback.db'}",
+        **(env or {}),
     }
     log = (folder / "serve.log").open("w")
     server = subprocess.Popen(

@@ -70,3 +70,29 @@ def test_reloading_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("LEADSCORE_RELOAD_SECONDS", "0")
     settings = load_settings()
     assert watch(object(), ModelWatcher(settings, None), settings.reload_seconds) is None
+
+
+def test_a_swap_is_logged_as_the_champion_moving(store, settings, caplog):
+    """One INFO line when the served model changes: `champion moved v1 → v2 (models:/...)`."""
+    import logging
+
+    from tests.waiting import wait_for
+
+    class Service:
+        scorer = None
+
+        def use(self, scorer):
+            self.scorer = scorer
+
+    caplog.set_level(logging.INFO, logger="leadscore")
+    service = Service()
+    first = store.get_model_version("leadscore", "1")
+    store.create_model_version("leadscore", first.source, first.run_id)
+    thread = watch(service, ModelWatcher(settings, "leadscore/1"), every=0.2)
+    store.set_registered_model_alias("leadscore", "champion", "2")
+    assert wait_for(lambda: service.scorer is not None, timeout=60, every=0.2)
+    thread.stop.set()
+    moved = [r for r in caplog.records if "moved" in r.getMessage()]
+    assert [(r.levelname, r.getMessage()) for r in moved] == [
+        ("INFO", "champion moved v1 → v2 (models:/leadscore@champion)")
+    ]

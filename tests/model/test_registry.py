@@ -87,6 +87,73 @@ def test_rollback_without_history_is_a_clear_error(capsys, store):
     uri, _ = store
     code, _, err = run(capsys, "rollback", "--tracking-uri", uri)
     assert code == 2 and "no earlier champion to roll back to" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def _more_versions(client, n: int) -> None:
+    """`n` more versions of the trained model (its files, its run), to move @champion between."""
+    first = client.get_model_version("leadscore", "1")
+    files = client.get_model_version_download_uri("leadscore", "1")
+    for _ in range(n):
+        client.create_model_version("leadscore", files, first.run_id)
+
+
+def test_rollback_steps_back_through_the_champion_history(capsys, store):
+    uri, client = store
+    _more_versions(client, 2)
+    for version in ("2", "3"):
+        assert run(capsys, "promote", version, "--tracking-uri", uri)[0] == 0
+    code, out, _ = run(capsys, "rollback", "--tracking-uri", uri)
+    assert code == 0 and "version 2 (was 3); rollback again: version 1" in out
+    code, out, _ = run(capsys, "rollback", "--tracking-uri", uri)  # twice: two versions back
+    assert code == 0 and "version 1 (was 2); no earlier champion on record" in out
+    assert str(version_of(client, "leadscore", CHAMPION).version) == "1"
+    code, _, err = run(capsys, "rollback", "--tracking-uri", uri)
+    assert code == 2 and "no earlier champion to roll back to (version 1 is the first @champion" in err
+    assert str(version_of(client, "leadscore", CHAMPION).version) == "1"
+
+
+def test_rollback_passes_over_a_deleted_version(capsys, store):
+    uri, client = store
+    _more_versions(client, 2)
+    for version in ("2", "3"):
+        run(capsys, "promote", version, "--tracking-uri", uri)
+    client.delete_model_version("leadscore", "2")
+    code, out, _ = run(capsys, "rollback", "--tracking-uri", uri)
+    assert code == 0 and "version 1 (was 3)" in out
+
+
+def test_a_trained_version_carries_its_description_and_tags(trained, store):
+    _, client = store
+    version = client.get_model_version("leadscore", "1")
+    run_tags = client.get_run(version.run_id).data.tags
+    tags, metrics = version.tags, trained["result"].metrics
+    assert tags["data.sha256"] == run_tags["data.sha256"] and len(tags["data.sha256"]) == 64
+    assert tags["data.outcomes"] == run_tags["data.outcomes"]
+    assert tags["gate.promote"] == "True" and tags["gate.reason"] == "no champion yet"
+    assert float(tags["test.roc_auc"]) == pytest.approx(metrics["model_roc_auc"], abs=1e-6)
+    assert float(tags["test.log_loss"]) == pytest.approx(metrics["model_log_loss"], abs=1e-6)
+    assert f"ROC AUC {metrics['model_roc_auc']:.4f}" in version.description
+    assert f"data sha256 {tags['data.sha256'][:12]}" in version.description
+    assert "Gate: promoted to @champion: no champion yet." in version.description
+
+
+def test_models_lists_versions_aliases_figures_and_gate_reasons(capsys, trained, store):
+    uri, client = store
+    _more_versions(client, 1)
+    client.set_registered_model_alias("leadscore", CHALLENGER, "2")
+    run(capsys, "promote", "2", "--tracking-uri", uri)
+    code, out, err = run(capsys, "models", "--tracking-uri", uri)
+    assert code == 0, err
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 5}
+    assert set(rows) >= {"1", "2"}
+    assert "@challenger, @champion" in rows["2"] and "@" not in rows["1"].split("│")[2]
+    auc, loss = trained["result"].metrics["model_roc_auc"], trained["result"].metrics["model_log_loss"]
+    assert f"{auc:.4f}" in rows["1"] and f"{loss:.4f}" in rows["1"] and "passed" in rows["1"]
+    assert "no champion yet" in rows["1"]
+    assert "@champion history, oldest first: 1 → 2" in out and "leadscore rollback: back to version 1" in out
+    code, _, err = run(capsys, "models", "--model-name", "nothing", "--tracking-uri", uri)
+    assert code == 2 and "no registered model named nothing" in err
 
 
 def _score(capsys, trained, uri: str, out, *options: str):
@@ -221,6 +288,8 @@ def test_retrain_reads_the_decisions_the_service_stored(capsys, trained, store, 
     assert code == 0, err
     assert "40 of 41 stored decision(s)" in out and "1 for leads not in" in out
     assert str(version_of(client, "leadscore", CHALLENGER).version) == "2"
+    second = client.get_model_version("leadscore", "2")  # the registry says what it learnt from
+    assert second.tags["feedback.merged"] == "40" and "40 sales decisions merged" in second.description
 
 
 def test_retrain_needs_new_decisions(capsys, trained, store):
