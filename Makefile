@@ -16,21 +16,21 @@ export DO_NOT_TRACK := 1
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install install-spark demo test test-all test-slow test-spark lint format clean
+.PHONY: install install-spark demo bento test test-all test-slow test-spark lint format clean
 
-# uv is installed for the current user when missing; it then installs exactly uv.lock.
+# uv is installed for the current user when missing (on the PATH or in the user's bin); it then
+# installs exactly uv.lock.
+FIND_UV := command -v uv || echo "$$(python3 -m site --user-base)/bin/uv"
 $(VENV)/.installed: pyproject.toml uv.lock
-	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --user "uv==$(UV_VERSION)"
-	@UV=$$(command -v uv || echo "$$(python3 -m site --user-base)/bin/uv"); \
-	  $$UV sync --frozen --python python3
+	@UV=$$($(FIND_UV)); [ -x "$$UV" ] || python3 -m pip install --quiet --user "uv==$(UV_VERSION)"
+	@UV=$$($(FIND_UV)); $$UV sync --frozen --python python3
 	@touch $@
 
 install: $(VENV)/.installed
 
 # the optional Spark engine (pyspark; Java 17 must be on the PATH)
 install-spark: install
-	@UV=$$(command -v uv || echo "$$(python3 -m site --user-base)/bin/uv"); \
-	  $$UV sync --frozen --python python3 --extra spark
+	@UV=$$($(FIND_UV)); $$UV sync --frozen --python python3 --extra spark
 
 demo: install
 	$(VENV)/bin/leadscore generate --leads $(DEMO_LEADS) --seed 7 --out $(DEMO_DATA)
@@ -43,6 +43,13 @@ demo: install
 	@echo "  curl -s -X POST http://127.0.0.1:$(DEMO_PORT)/score -H 'Authorization: Bearer $(LEADSCORE_API_KEY)' -H 'Content-Type: application/json' -d @serving/examples/score.json"
 	@echo
 	$(VENV)/bin/leadscore serve --port $(DEMO_PORT)
+
+# the scoring service as a Bento (code, default configs and locked requirements; `bentoml
+# containerize leadscore:latest` makes an image of it). BentoML locks the requirements with uv and
+# tries to pip-install uv when it is not on the PATH (a uv venv has no pip): the uv that
+# `make install` uses is put on the PATH.
+bento: install
+	@UV=$$($(FIND_UV)); PATH="$$(dirname "$$UV"):$$PATH" $(VENV)/bin/bentoml build
 
 lint: install
 	$(VENV)/bin/ruff check .

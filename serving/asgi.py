@@ -29,18 +29,27 @@ import contextvars
 import hmac
 import json
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from bentoml import get_current_service
 from bentoml._internal.server.http import traffic
 from bentoml.exceptions import BentoMLException
 from starlette.responses import JSONResponse
+from uvicorn.protocols.http import auto as uvicorn_auto
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from serving.metrics import Timed
+from serving.openapi import ASSETS, DOCS_PATHS, Docs, Readiness
 from serving.settings import ServiceSettings
 
-OPEN_PATHS = ("/healthz", "/livez", "/readyz")  # health only: /metrics and /docs need the key too
-STARTING = {"status": "starting", "mode": "starting", "model_version": None, "reason": None, "store": "unavailable"}
+OPEN_PATHS = ("/healthz", "/livez", "/readyz")  # and the docs (DOCS_PATHS, ASSETS); /metrics needs the key
+SINGLE_HEADERS = (b"authorization", b"content-length")  # sent twice: which one counts is ambiguous, so 400
+STARTING = Readiness(
+    status="starting", mode="starting", model_version=None, reason=None, store="unavailable"
+).model_dump()
+HEADER_SECONDS = 10.0  # a request's headers must arrive whole within this time, else 408 and the connection closed
 RETRY_AFTER = "5"  # seconds a client should wait before posting a refused decision again
 
 
@@ -75,25 +84,81 @@ class PromptTimeout(traffic.TimeoutMiddleware):
             timer.cancel()
 
 
+class HeaderTimeout(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol (httptools), with a deadline for a request's headers: from the
+    connection (or the first byte of the next request on it) to the end of the headers, at most
+    HEADER_SECONDS; past it the client gets a 408 and the connection is closed. uvicorn has no such
+    timeout (its keep-alive timer stops at the first byte), so a client sending its headers one
+    byte a second held a connection, and a slot of the worker, for ever.
+
+    Relies on uvicorn's `HttpToolsProtocol` calling `connection_made`, `on_message_begin`,
+    `on_headers_complete` and `connection_lost`, and having `loop`, `transport` and `cycle`."""
+
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._await_headers()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._header_timer is None:
+            self._await_headers()
+
+    def on_headers_complete(self) -> None:
+        self._stop_waiting()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc) -> None:
+        self._stop_waiting()
+        super().connection_lost(exc)
+
+    def _await_headers(self) -> None:
+        self._header_timer = self.loop.call_later(HEADER_SECONDS, self._headers_late, context=contextvars.Context())
+
+    def _stop_waiting(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return self._await_headers()  # still answering the previous request: look again later
+        body = json.dumps({"error": f"request headers not complete within {HEADER_SECONDS:g} seconds"}).encode()
+        head = f"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+        self.transport.write(head.encode() + b"connection: close\r\n\r\n" + body)
+        self.transport.close()
+
+
 def setup(service) -> None:
-    """Wire these pieces into the BentoML `service` before BentoML builds its apps: the gate, and
-    `PromptTimeout` in place of BentoML's timeout (BentoML looks the class up in its `traffic`
-    module each time it builds an app's middleware stack)."""
+    """Wire these pieces into the BentoML `service` before BentoML builds its apps and starts
+    uvicorn: the gate (which serves the docs of `service`), `PromptTimeout` in place of BentoML's
+    timeout (BentoML looks the class up in its `traffic` module each time it builds an app's
+    middleware stack), and `HeaderTimeout` as uvicorn's "auto" HTTP protocol (uvicorn looks it up
+    when its server starts; BentoML passes no `http=` option of its own)."""
     traffic.TimeoutMiddleware = PromptTimeout
+    uvicorn_auto.AutoHTTPProtocol = HeaderTimeout
     service.add_asgi_middleware(Timed)  # outside the gate: refused requests are timed too
-    service.add_asgi_middleware(Gatekeeper)
+    service.add_asgi_middleware(Gatekeeper, service=service)
 
 
 @dataclass(frozen=True)
 class Gate:
-    """What the gate checks: the Authorization header the key gives, and the body limit."""
+    """What the gate checks: the Authorization header the key gives, and the body limit; and the
+    limits on what one request holds (checked as its body is read, serving/intake.py)."""
 
     expected: bytes = field(repr=False)
     max_bytes: int
+    max_events: int
+    max_contacts: int
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> Gate:
-        return cls(f"Bearer {settings.api_key.get_secret_value()}".encode(), settings.max_body_bytes)
+        key = f"Bearer {settings.api_key.get_secret_value()}".encode()
+        return cls(key, settings.max_body_bytes, settings.max_events, settings.max_contacts)
 
 
 class Gated(Protocol):
@@ -113,38 +178,112 @@ def running() -> Gated | None:
 
 
 class Gatekeeper:
-    """ASGI middleware: bearer-key check (constant time), the request size limit and the /readyz
-    answer, with the key and limit of the running service's settings."""
+    """ASGI middleware, the requests' front door, with the key and limits of the running service:
 
-    def __init__(self, app, **_: Any):
+    - the bearer key, compared in constant time (two Authorization headers: 400), the body limit;
+    - /readyz (GET and HEAD), and the API docs (/docs, /openapi.json; no key: serving/openapi.py)
+      and Swagger UI's files, which need no key either;
+    - every answer passes `_tidy`: a redirect names a path, never the host the client sent, and
+      a 4xx body is one JSON object {"error": ...}."""
+
+    def __init__(self, app, service=None, **_: Any):
         self.app = app
+        self.docs = Docs(service) if service is not None else None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        path = scope.get("path", "")
+        path, method = scope.get("path", ""), scope.get("method")
+        send = _tidy(send, method)
         service = running()
+        headers = scope.get("headers") or []
+        for name in SINGLE_HEADERS:
+            if sum(1 for key, _ in headers if key == name) > 1:
+                return await _json(send, 400, {"error": f"{name.decode()}: sent more than once; send it once"})
         if path == "/readyz":
+            if method not in ("GET", "HEAD"):
+                return await _json(send, 405, {"error": "/readyz answers GET and HEAD"}, [(b"allow", b"GET, HEAD")])
             answer = service.readiness() if service is not None else STARTING
             return await _json(send, 200 if answer["status"] == "ready" else 503, answer)
+        if self.docs is not None and path in DOCS_PATHS:
+            return await self.docs.answer(scope, send, service)
+        open_ = path.startswith(OPEN_PATHS) or (path.startswith(ASSETS) and method in ("GET", "HEAD"))
         if service is None:  # not started yet, or stopping: only the health checks answer
-            if path.startswith(OPEN_PATHS):
+            if open_:
                 return await self.app(scope, receive, send)
             return await _json(send, 503, {"error": "the service is not running (starting or stopping)"})
         gate = service.gate
-        headers = dict(scope.get("headers") or [])
-        given = headers.get(b"authorization", b"")
-        if not path.startswith(OPEN_PATHS) and not hmac.compare_digest(given, gate.expected):
+        given = next((value for key, value in headers if key == b"authorization"), b"")
+        if not open_ and not hmac.compare_digest(given, gate.expected):
             return await _json(send, 401, {"error": "missing or wrong API key (Authorization: Bearer ...)"})
-        declared = headers.get(b"content-length", b"")
+        declared = next((value for key, value in headers if key == b"content-length"), b"")
         if declared.isdigit() and int(declared) > gate.max_bytes:
             return await _json(send, 413, _too_large(int(declared), gate.max_bytes))
-        if scope.get("method") in ("POST", "PUT", "PATCH") and not declared.isdigit():
+        if method in ("POST", "PUT", "PATCH") and not declared.isdigit():
             body = await _read(receive, gate.max_bytes)  # no length given: read up to the limit
             if body is None:
                 return await _json(send, 413, _too_large(None, gate.max_bytes))
             receive = _replay(body)
         return await self.app(scope, receive, send)
+
+
+def _tidy(send, method: str | None):
+    """`send`, with what goes out made safe: a redirect's Location as a path (never a URL built
+    from the Host header a client sent), and a 4xx body as one object {"error": "..."} (BentoML
+    sends some as a list, Starlette some as plain text)."""
+    held: dict | None = None
+    parts: list[bytes] = []
+
+    async def tidy(message) -> None:
+        nonlocal held
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            if 300 <= status < 400:
+                message = {**message, "headers": [_relative(k, v) for k, v in message.get("headers") or []]}
+            elif 400 <= status < 500 and method != "HEAD":
+                held = message  # sent with the body, once the body is known
+                return
+            return await send(message)
+        if held is None or message["type"] != "http.response.body":
+            return await send(message)
+        parts.append(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        body = _one_object(b"".join(parts), held["status"])
+        kept = [(k, v) for k, v in held.get("headers") or [] if k.lower() not in (b"content-length", b"content-type")]
+        kept += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        start, held = {**held, "headers": kept}, None
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+    return tidy
+
+
+def _relative(key: bytes, value: bytes) -> tuple[bytes, bytes]:
+    if key.lower() != b"location":
+        return key, value
+    url = urlsplit(value.decode("latin-1"))
+    return key, urlunsplit(("", "", url.path or "/", url.query, "")).encode("latin-1")
+
+
+PHRASES = {404: "no such endpoint (the API is described at /docs)", 405: "method not allowed (see the Allow header)"}
+
+
+def _one_object(body: bytes, status: int) -> bytes:
+    """A 4xx body as one JSON object with an "error" text."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        value = None
+    if isinstance(value, list) and len(value) == 1:  # BentoML's 4xx from an exception: [{"error": ...}]
+        value = value[0]
+    if isinstance(value, dict) and isinstance(value.get("error"), str):
+        return json.dumps(value).encode()
+    text = body.decode("utf-8", "replace").strip() if value is None else ""
+    known = PHRASES.get(status)
+    if known is None:
+        known = text if text and len(text) <= 200 and "\n" not in text else HTTPStatus(status).phrase
+    return json.dumps({"error": known}).encode()
 
 
 def _too_large(size: int | None, limit: int) -> dict:
@@ -179,13 +318,17 @@ def _replay(body: bytes):
     return receive
 
 
-async def _json(send, status: int, body: dict) -> None:
+async def _json(send, status: int, body: dict, headers: list | None = None) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": payload})

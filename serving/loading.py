@@ -8,6 +8,7 @@ import logging
 import threading
 
 from core.config import load_config
+from core.errors import LeadscoreError
 from core.store import FeedbackStore, redacted
 from features.contract import ContractConfig
 from features.defaults import load_features_config, load_rules
@@ -26,10 +27,27 @@ def load_scorer(settings: ServiceSettings) -> Scorer:
     try:
         model = load_model(uri, connect(settings.tracking_uri))
     except Exception as exc:  # no registry, no champion, corrupt artifacts: the rules answer
-        reason = f"model {uri} not loaded: {str(exc).splitlines()[0][:200]}"
-        log.warning(reason)
+        log.warning("model %s not loaded: %s", uri, str(exc).splitlines()[0][:300])
+        reason = f"model not loaded: {why_not_loaded(exc)}"
         return Scorer(None, rules, load_features_config(), ContractConfig(), config, unavailable=reason)
     return Scorer(model, rules, model.feature_config, model.contract, config)
+
+
+def why_not_loaded(exc: BaseException) -> str:
+    """A few words on why a model did not load, for /readyz (open to anyone) and the answers: no
+    path, no exception text (those are in the log line), the same words until the cause changes."""
+    from mlflow.exceptions import MlflowException
+
+    cause = exc.__context__ if isinstance(exc, LeadscoreError) and exc.__context__ is not None else exc
+    if isinstance(cause, MlflowException):
+        if cause.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return "not found (no such registered model, version or alias)"
+        if "API request to" in cause.message:
+            return "the tracking server did not answer"
+        return f"the tracking store refused ({cause.error_code})"
+    if isinstance(cause, OSError):
+        return "its files could not be read"
+    return f"its files could not be loaded ({type(cause).__name__})"
 
 
 class StoreOpener:

@@ -54,6 +54,10 @@ class ServiceSettings(BaseSettings):
         default=60, ge=0, allow_inf_nan=False, description="seconds between checks for a new champion; 0 = off"
     )
     max_body_bytes: int = Field(default=16 * 2**20, gt=0, description="the largest request body, in bytes")
+    max_events: int = Field(
+        default=50_000, gt=0, description="events per request: a lead's own and its contacts', over a whole batch"
+    )
+    max_contacts: int = Field(default=5_000, gt=0, description="account contacts per request, over a whole batch")
     log_format: Literal["text", "json"] = Field(
         default="text", description="the workers' log lines: text, or json (one object per line)"
     )
