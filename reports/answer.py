@@ -9,7 +9,7 @@ from html import escape
 import pandas as pd
 
 from reports.compare import MIN_DECIDED
-from reports.page import day, number, span, whole
+from reports.page import day, leads, number, span, whole
 
 RANDOM_SPLIT = (
     "<b>This model was tested on a random sample of accounts, not on the newest weeks.</b> Its history has no "
@@ -79,7 +79,7 @@ def sentence(head: dict, dated: bool) -> str:
     model, rules = rates.loc["model only"], rates.loc["rules only"]
     every = "Each week the model" if dated else "In this snapshot the model"
     scale = weeks if dated else 1
-    send = f"would send sales {number(model['leads'] / scale)} leads the rules hold back"
+    send = f"would send sales {leads(model['leads'] / scale)} the rules hold back"
     hold = f"hold back {number(rules['leads'] / scale)} that the rules would send"
     if head["enough"]:
         send += f", accepted {_rate(model)}"
@@ -89,8 +89,8 @@ def sentence(head: dict, dated: bool) -> str:
         result = "at equal volume both would find about as many leads that sales accept"
     else:
         more = "more" if gained > 0 else "fewer"
-        leads = "lead" if abs(gained) == 1 else "leads"
-        result = f"at equal volume that is {number(abs(gained))} {more} accepted {leads}{' a week' if dated else ''}"
+        counted = leads(abs(gained)).replace(" lead", f" {more} accepted lead")
+        result = f"at equal volume that is {counted}{' a week' if dated else ''}"
     return f"{every} {send}, and {hold}: {result}."
 
 
@@ -133,7 +133,8 @@ def cards(head: dict, dated: bool) -> str:
     gained = head["gained_per_week"] if dated else head["gained_per_week"] * weeks
     unit = "accepted leads a week" if dated else "accepted leads"
     detail = (
-        f"sending each method's top {head['per_week']:,} a week: model {whole(volume.loc['model', 'accepted'])}, "
+        f"each method's top {head['per_week']:,}{' a week' if dated else ''} sent: "
+        f"model {whole(volume.loc['model', 'accepted'])}, "
         f"rules {whole(volume.loc['rules', 'accepted'])} accepted" + (f" in {weeks:,} weeks" if dated else "")
     )
     out.append(

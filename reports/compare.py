@@ -50,10 +50,10 @@ def _utc(value) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
 
 
-def dated(frame: pd.DataFrame) -> bool:
-    """False for a flat snapshot (every hand-over at one export time): no weekly view then. Live
-    traffic of a single week is dated: it gets a weekly view of one week."""
-    return frame["handed_over_at"].nunique() > 1
+def dated(frame: pd.DataFrame, source: str = "history") -> bool:
+    """False for a flat snapshot (history with every hand-over at one export time): no weekly view
+    then. Live traffic is dated, each score at its time, even when a batch scored it all at once."""
+    return source == "live" or frame["handed_over_at"].nunique() > 1
 
 
 def rate(accepted: pd.Series) -> dict:
@@ -112,19 +112,23 @@ def _group_order(column: pd.Series) -> pd.Series:
 
 def by_source_and_segment(frame: pd.DataFrame) -> pd.DataFrame:
     """Acceptance of the leads that change hands per segment and source; a segment's `source` is
-    "all sources" on its total row, and segment "all segments" holds the totals per source."""
+    "all sources" on its total row, and segment "all segments" (when there are several) holds the
+    totals per source. Segments and sources with the most changing leads come first."""
     changing = frame[frame["group"].isin(CHANGING)]
     parts = [
         acceptance(changing, ["segment", "source"], CHANGING),
         acceptance(changing, ["segment"], CHANGING).assign(source="all sources"),
-        acceptance(changing, ["source"], CHANGING).assign(segment="all segments"),
-        acceptance(changing, None, CHANGING).assign(segment="all segments", source="all sources"),
     ]
+    if changing["segment"].nunique() > 1:
+        parts += [
+            acceptance(changing, ["source"], CHANGING).assign(segment="all segments"),
+            acceptance(changing, None, CHANGING).assign(segment="all segments", source="all sources"),
+        ]
     table = pd.concat(parts, ignore_index=True)
-    first = {"all segments": 0, "all sources": 0}
+    size = {"segment": changing["segment"].value_counts(), "source": changing["source"].value_counts()}
     order = table.assign(
-        _seg=table["segment"].map(first).fillna(1),
-        _src=table["source"].map(first).fillna(1),
+        _seg=-table["segment"].map(size["segment"]).fillna(np.inf),
+        _src=-table["source"].map(size["source"]).fillna(np.inf),
         _who=table["who"].map(GROUPS.index),
     )
     order = order.sort_values(["_seg", "segment", "_src", "source", "_who"], kind="stable")
@@ -136,7 +140,9 @@ def rejection_reasons(frame: pd.DataFrame, groups=SENT) -> pd.DataFrame:
     reason, and that reason's share of the group's turned-down leads. Columns: reason, who,
     count, share."""
     down = frame[frame["decision"].isin(["rejected", "recycled"]) & frame["group"].isin(groups)]
-    counts = pd.crosstab(down["reason"].fillna("none given"), down["group"]).reindex(columns=list(groups), fill_value=0)
+    counts = pd.crosstab(down["reason"].fillna("no reason given"), down["group"]).reindex(
+        columns=list(groups), fill_value=0
+    )
     table = counts.reset_index(names="reason").melt(id_vars="reason", var_name="who", value_name="count")
     totals = table.groupby("who")["count"].transform("sum")
     table["share"] = table["count"] / totals.where(totals > 0)
@@ -144,10 +150,15 @@ def rejection_reasons(frame: pd.DataFrame, groups=SENT) -> pd.DataFrame:
     return table.sort_values(["_all", "reason"], ascending=[False, True]).drop(columns="_all").reset_index(drop=True)
 
 
-def capacity(frame: pd.DataFrame, per_week: int | None = None) -> int:
-    """Leads sales can take a week: `per_week`, else the rules' own weekly MQL volume."""
+def capacity(frame: pd.DataFrame, per_week: int | None = None) -> tuple[int, str]:
+    """Leads sales can take a week and whose figure it is: `per_week` ("given"), else the rules'
+    own weekly MQL volume ("rules"), or the model's when the rules send no one ("model")."""
+    if per_week:
+        return int(per_week), "given"
     weeks = max(frame["week"].nunique(), 1)
-    return int(per_week or max(round(frame["rule_is_mql"].sum() / weeks), 1))
+    whose = "rules" if frame["rule_is_mql"].any() else "model"
+    sent = frame["rule_is_mql" if whose == "rules" else "is_mql"].sum()
+    return max(round(sent / weeks), 1), whose
 
 
 def at_equal_volume(frame: pd.DataFrame, per_week: int) -> pd.DataFrame:
@@ -188,14 +199,14 @@ def threshold_for_rate(frame: pd.DataFrame, target: float) -> dict:
 
 
 def calibration(frame: pd.DataFrame, edges=(0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)) -> pd.DataFrame:
-    """Per band of the model's probability: decided leads and how many sales accepted."""
+    """Per band of the model's probability (`from`, `to`): decided leads and how many sales accepted."""
     decided = frame.dropna(subset=["accepted"])
     bands = pd.cut(decided["probability"], list(edges), include_lowest=True)
     rows = [
-        {"low": max(band.left, 0.0), "high": band.right, **rate(part["accepted"])}
+        {"from": max(band.left, 0.0), "to": band.right, **rate(part["accepted"])}
         for band, part in decided.groupby(bands, observed=True)
     ]
-    return pd.DataFrame(rows, columns=["low", "high", *RATE])
+    return pd.DataFrame(rows, columns=["from", "to", *RATE])
 
 
 def changed_hands(frame: pd.DataFrame, n: int = 10, random_state: int = 0) -> dict[str, pd.DataFrame]:

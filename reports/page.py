@@ -59,8 +59,14 @@ def day(stamp) -> str:
 
 
 def number(x: float) -> str:
-    """One decimal under 10, whole numbers from 10, thousands separated."""
-    return f"{x:,.1f}" if abs(x) < 10 else f"{x:,.0f}"
+    """One decimal under 10 (none for a whole number), whole numbers from 10, thousands separated."""
+    return f"{x:,.1f}" if abs(x) < 10 and x != round(x) else f"{x:,.0f}"
+
+
+def leads(x: float) -> str:
+    """'1 lead', '2.5 leads', '1,384 leads'."""
+    shown = number(x)
+    return f"{shown} lead" if shown == "1" else f"{shown} leads"
 
 
 def swatch(group: str, text: str | None = None) -> str:
@@ -163,33 +169,51 @@ def _share(row) -> str:
     return f'{row["share"]:.0%} <span class="sub">{whole(row["count"])}</span>'
 
 
-def equal_volume_table(volume: pd.DataFrame, per_week: int, weeks: int) -> str:
-    """The top `per_week` leads a week by each method and what sales made of them."""
-    names = {"model": f"The model's top {per_week:,} a week", "rules": f"The rules' top {per_week:,} a week"}
+def equal_volume(head: dict, dated: bool, whose: str) -> str:
+    """The capacity and the top leads of each method within it, and what sales made of them."""
+    per_week, weeks, volume = head["per_week"], head["weeks"], head["equal_volume"]
+    unit = " a week" if dated else ""
+    whose = {"given": "", "rules": " (the rules' own volume)", "model": " (the model's volume: the rules send no one)"}[
+        whose
+    ]
     rows = []
-    for who in ("model", "rules"):
+    for who, name in (("model", "The model's"), ("rules", "The rules'")):
         row = volume.loc[who]
         rows.append(
             {
-                "Sent to sales": swatch(f"{who} only", names[who]),
+                "Sent to sales": swatch(f"{who} only", f"{name} top {per_week:,}{unit}"),
                 "Leads": whole(row["sent"]),
                 "Decided": whole(row["decided"]),
                 "Accepted": whole(row["accepted"]),
-                "Accepted a week": number(row["accepted"] / weeks),
+                **({"Accepted a week": number(row["accepted"] / weeks)} if dated else {}),
                 "Acceptance": pct(row["acceptance"]),
             }
         )
-    return table(pd.DataFrame(rows), "equal-volume")
+    leads = "lead" if per_week == 1 else "leads"
+    return f"<p>Sales capacity: <b>{per_week:,} {leads}{unit}</b>{whose}.</p>" + table(
+        pd.DataFrame(rows), "equal-volume"
+    )
+
+
+def threshold(cut: dict, target: float, dated: bool) -> str:
+    """The model threshold that reaches the target acceptance, in a sentence."""
+    if cut["leads"] == 0:
+        return f"<p>No model threshold reached <b>{target:.0%} acceptance</b> in this period.</p>"
+    volume = leads(cut["leads"]) + (f" ({number(cut['per_week'])} a week)" if dated else "")
+    return (
+        f"<p>To reach <b>{target:.0%} acceptance</b>, send the leads the model gives <b>{cut['threshold']:.0%} or "
+        f"more</b>: {volume}, accepted at {pct(cut['acceptance'])} in this period.</p>"
+    )
 
 
 def leads_table(sample: pd.DataFrame, id: str) -> str:
     """Leads that change hands, the model's reasons in full (one a line)."""
     if sample.empty:
-        return '<p class="note">None in this period.</p>'
+        return '<p class="note">No such leads in this period.</p>'
     rows = []
     for lead in sample.to_dict("records"):
         decision = DECISIONS.get(lead["decision"], label(lead["decision"]))
-        if lead["decision"] in ("rejected", "recycled"):
+        if lead["decision"] in ("rejected", "recycled") and label(lead["reason"]) != DASH:
             decision += f": {escape(label(lead['reason'])).lower()}"
         row = {
             "Lead": escape(str(lead["lead_id"])),
@@ -205,19 +229,22 @@ def leads_table(sample: pd.DataFrame, id: str) -> str:
                 "<ul>" + "".join(f"<li>{escape(r)}</li>" for r in reasons) + "</ul>" if reasons else DASH
             )
         rows.append(row)
-    notes = ["Model: the model's probability that sales accepts the lead. Rule score: the points score, 0–100."]
+    notes = [
+        f"Model: the model's probability that sales accepts the lead. Rule score: the points score, 0–100. {DASH} none."
+    ]
     return table(pd.DataFrame(rows), id, notes)
 
 
 def calibration_list(bands: pd.DataFrame) -> str:
     """'Of the leads the model gave 30–40%, sales accepted 34% (120 decided).', per band."""
     items = []
-    for band in bands.itertuples():
-        where = f"Of the leads the model gave {band.low:.0%}–{band.high:.0%}"
-        if band.decided < MIN_DECIDED:
-            items.append(f'<li class="few">{where}: too few decided to say ({whole(band.decided)}).</li>')
+    for band in bands.to_dict("records"):
+        where = f"Of the leads the model gave {span(band['from'], band['to'])}"
+        if band["decided"] < MIN_DECIDED:
+            items.append(f'<li class="few">{where}: too few decided to say ({whole(band["decided"])}).</li>')
         else:
-            items.append(f"<li>{where}, sales accepted <b>{band.rate:.0%}</b> ({whole(band.decided)} decided).</li>")
+            decided = whole(band["decided"])
+            items.append(f"<li>{where}, sales accepted <b>{band['rate']:.0%}</b> ({decided} decided).</li>")
     return (
         '<ul class="calibration">' + "".join(items) + "</ul>" if items else '<p class="note">No decided leads yet.</p>'
     )
