@@ -45,7 +45,8 @@ def context(info: dict, frame: pd.DataFrame, dated: bool, unseen: bool) -> str:
         f"<b>Hand-overs:</b> {len(frame):,}",
         f"<b>Model:</b> {escape(str(info['model_version'] or '—'))}",
     ]
-    text = " · ".join(parts) + f'<br><span class="sub">From {where}.'
+    today = day(pd.Timestamp.now(tz="UTC"))
+    text = " · ".join(parts) + f'<br><span class="sub">Written {today}, from {where}.'
     if unseen:
         since = day(info["unseen_from"])
         text += f" Only hand-overs the model never saw in training: accounts first handed over from {since} on."
@@ -132,14 +133,13 @@ def cards(head: dict, dated: bool) -> str:
     volume = head["equal_volume"]
     gained = head["gained_per_week"] if dated else head["gained_per_week"] * weeks
     unit = "accepted leads a week" if dated else "accepted leads"
+    model, rules = whole(volume.loc["model", "accepted"]), whole(volume.loc["rules", "accepted"])
     detail = (
-        f"each method's top {head['per_week']:,}{' a week' if dated else ''} sent: "
-        f"model {whole(volume.loc['model', 'accepted'])}, "
-        f"rules {whole(volume.loc['rules', 'accepted'])} accepted" + (f" in {weeks:,} weeks" if dated else "")
+        f"each sends its top {head['per_week']:,}{' a week' if dated else ''}: sales accepted {model} of the "
+        f"model's, {rules} of the rules'" + (f" in {weeks:,} weeks" if dated else "")
     )
-    out.append(
-        _card("At equal volume", f"{gained:+,.1f}" if abs(gained) < 10 else f"{gained:+,.0f}", unit, detail, "even")
-    )
+    shown = (f"{gained:+,.1f}" if abs(gained) < 10 else f"{gained:+,.0f}").replace("-", "\u2212")
+    out.append(_card("At equal volume", shown, unit, detail, "even"))
     changing = rates.loc["model only", "leads"] + rates.loc["rules only", "leads"]
     out.append(
         _card(

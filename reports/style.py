@@ -57,6 +57,8 @@ ul.calibration li { margin: 0.2em 0; }
   h1 { font-size: 20pt; }
   h2 { font-size: 14pt; break-after: avoid; margin-top: 1.4em; }
   h3 { break-after: avoid; }
+  .celltag_new-page { break-before: page; }
+  h2 { border-top: none; padding-top: 0; }
   .sentence { font-size: 13pt; }
   .card-value { font-size: 20pt; }
   .cards { grid-template-columns: repeat(4, minmax(0, 1fr)); }
