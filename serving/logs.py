@@ -9,7 +9,8 @@
   person's name in a note). `Refusals` turns those records into the one line, naming the fields
   and what was wrong with them, never a value. A 5xx keeps its ERROR line and traceback.
 - `LEADSCORE_LOG_FORMAT=json`: one JSON object per line (time, level, logger, message, the
-  BentoML component, the traceback when there is one) for a log pipeline. BentoML's supervising
+  BentoML component, the traceback when there is one) for a log pipeline; Python warnings of the
+  libraries become such lines too. BentoML's supervising
   process (`[cli]` lines: the start-up banner) is configured by BentoML before leadscore runs and
   stays plain text.
 
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
+REFUSED_LOGGER = "leadscore.refused"  # the logger name refused requests are reported under
 MAX_PROBLEMS = 5  # fields named per refused request; the rest counted
 # attributes BentoML's log filter adds to every record, left out of the JSON (component is kept)
 BENTOML_EXTRAS = ("levelname_bracketed", "trace_msg", "request_id", "service_name")
@@ -70,7 +72,7 @@ class Refusals(logging.Filter):
         status, why = refused
         where = record.args if isinstance(record.args, tuple) and len(record.args) == 2 else ("?", "request")
         path, method = where
-        record.levelno, record.levelname = logging.INFO, "INFO"
+        record.levelno, record.levelname, record.name = logging.INFO, "INFO", REFUSED_LOGGER
         record.msg, record.args = "refused %s %s %d: %s", (method, path, status, why)
         record.exc_info, record.exc_text, record.stack_info = None, None, None
         if hasattr(record, "levelname_bracketed"):  # BentoML's filter ran before ours on this record
@@ -101,6 +103,8 @@ def configure(log_format: str = "text", targets: list[logging.Handler] | None = 
     """Set up a worker's logging: leadscore's INFO lines, refusals in one line, and the format
     (`ServiceSettings.log_format`: text, or json)."""
     logging.getLogger("leadscore").setLevel(logging.INFO)
+    if log_format == "json":
+        logging.captureWarnings(True)  # Python warnings (a library's) as log records: JSON lines too
     for handler in handlers() if targets is None else targets:
         if not any(isinstance(f, Refusals) for f in handler.filters):
             handler.filters.insert(0, Refusals())  # before BentoML's, which brackets the level

@@ -160,7 +160,7 @@ class LeadScoring:
         metrics.serving(_version(before), _version(scorer))
         if before is None:
             ready = self.readiness()
-            log.info("leadscore ready: %s %s", ready["mode"], ready["model_version"] or "")
+            log.info("leadscore ready: %s", " ".join(filter(None, (ready["mode"], ready["model_version"]))))
 
     def readiness(self) -> dict:
         """The /readyz answer: whether the model (which version) or the rules answer, and why; and

@@ -91,6 +91,7 @@ def test_json_lines(logged):
     records = [json.loads(line) for line in text().splitlines()]
     assert [r["level"] for r in records] == ["INFO", "INFO", "ERROR"]
     assert records[0]["message"].startswith("refused POST /score 400: contacts: Input should be a valid list")
+    assert records[0]["logger"] == "leadscore.refused"
     assert records[1]["message"] == "champion moved v1 → v2" and records[1]["logger"] == logger.name
     assert "Traceback" in records[2]["traceback"] and "time" in records[2]
     assert EMAIL not in text()

@@ -175,7 +175,8 @@ def test_json_log_lines(tmp_path):
     lines = (tmp_path / "serve.log").read_text().splitlines()
     records = [json.loads(line) for line in lines if "[cli]" not in line]
     assert {"time", "level", "logger", "message"} <= set(records[0])
+    assert {r["logger"] for r in records if r["message"].startswith("refused ")} == {"leadscore.refused"}
     messages = [(r["level"], r["message"]) for r in records]
-    assert ("INFO", "leadscore ready: rules ") in messages
+    assert ("INFO", "leadscore ready: rules") in messages
     assert ("INFO", "refused POST /score 400: lead.contacts: Input should be a valid array") in messages
     assert EMAIL not in "\n".join(lines)
