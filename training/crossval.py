@@ -1,7 +1,9 @@
 """Cross-validation for history without a timeline (a flat export): K folds x seeds, grouped by
 account and stratified by outcome. In each fold the model is fitted and calibrated on the other
-folds only (calibration on a part held out of them) and scored on the fold it never saw; the rule
-score is calibrated the same way, so both are compared on equal terms."""
+folds only, as `leadscore train` fits the model it serves for a flat snapshot (cross-fitting,
+`training/crossfit.py`), and scored on the fold it never saw; the rule score is calibrated on the
+same rows (its points are not fitted, so no fold is held out for it), so both are compared on
+equal terms."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from features.build import build_features, feature_names
 from features.contract import folder_config, load_dataset
 from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
-from training.fit import Period, fit_model
+from training.crossfit import crossfit
+from training.fit import Period
 from training.labels import label_outcomes
 from training.metrics import score_metrics
 from training.settings import TrainingConfig
@@ -49,17 +52,14 @@ def cross_validate(
     for seed in seeds:
         outer = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
         for fold, (fit_rows, held) in enumerate(outer.split(features, y, groups)):
-            inner = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=seed)
-            train_at, cal_at = next(inner.split(fit_rows, y[fit_rows], groups[fit_rows]))
-            train, cal = fit_rows[train_at], fit_rows[cal_at]
-            part = lambda idx: Period(features.iloc[idx], y[idx], w[idx])  # noqa: E731
-            model = fit_model(part(train), part(cal), names, config, rules, feature_config, contract)
+            fitted = Period(features.iloc[fit_rows], y[fit_rows], w[fit_rows])
+            model = crossfit(fitted, groups[fit_rows], names, config, rules, feature_config, contract)
             test = features.iloc[held]
             p = model.probability(test)
             raw = np.clip(model.raw(model.matrix(test)), 1e-6, 1 - 1e-6)
-            rules_cal, rules_test = rule_score(features.iloc[cal], rules), rule_score(test, rules)
+            rules_fit, rules_test = rule_score(fitted.features, rules), rule_score(test, rules)
             iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
-            rule_p = iso.fit(rules_cal.score, y[cal]).predict(rules_test.score)
+            rule_p = iso.fit(rules_fit.score, fitted.y).predict(rules_test.score)
             record = {"seed": seed, "fold": fold, "rows": len(held)}
             record.update({f"model_{k}": v for k, v in score_metrics(y[held], p, p).items() if k in METRICS})
             record.update(

@@ -96,15 +96,31 @@ def fit_model(
     spec = FeatureSpec(feature_config, contract)
     categories, X_train, X_cal = encode_periods(train, calibrate, names, spec)
     classifier = fit_booster(X_train, X_cal, train, calibrate, names, categories, config, spec, params, rounds)
-    settings = config.model
+    margin = classifier.booster_.predict(X_cal, raw_score=True)
+    return calibrated_model(classifier.booster_, names, categories, margin, calibrate, config, rules, spec)
+
+
+def calibrated_model(
+    booster: lgb.Booster,
+    names: list[str],
+    categories: dict[str, list[str]],
+    margin: np.ndarray,
+    calibrate: Period,
+    config: TrainingConfig,
+    rules: RuleConfig,
+    spec: FeatureSpec,
+) -> LeadModel:
+    """The `LeadModel` of a fitted booster: calibrators, intervals and MQL thresholds fitted on the
+    booster's raw log-odds `margin` for the rows of `calibrate` (held out from the booster)."""
     segments = calibrate.features["segment"].to_numpy()
     # calibration is unweighted: "0.30" must mean 30 of 100 such leads accepted, whatever weight
     # the label policy gave each decision for learning the ranking; it maps the booster's raw
     # log-odds, which the model computes (or sums from contributions) when it scores
-    margin = classifier.booster_.predict(X_cal, raw_score=True)
-    calibrators, methods, _ = fit_calibrators(margin, calibrate.y, segments, config.calibration, settings.random_state)
+    calibrators, methods, _ = fit_calibrators(
+        margin, calibrate.y, segments, config.calibration, config.model.random_state
+    )
     model = LeadModel(
-        booster=classifier.booster_,
+        booster=booster,
         feature_names=names,
         categories=categories,
         calibrators=calibrators,
@@ -112,11 +128,11 @@ def fit_model(
         thresholds={},
         grades=config.grades,
         rules=rules,
-        feature_config=feature_config,
-        contract=contract,
+        feature_config=spec.config,
+        contract=spec.contract,
     )
     model.intervals = fit_intervals(margin, calibrate.y, segments, calibrators)  # the answer's interval
-    probability = model.probability(calibrate.features)
+    probability = model.calibrate(margin, segments)
     rule_mql = rule_score(calibrate.features, rules).is_mql
     model.thresholds = choose_thresholds(
         probability, calibrate.y, segments, calibrate.features["as_of"], rule_mql, config.thresholds

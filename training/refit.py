@@ -6,8 +6,8 @@ as is, it would never learn from the newest 40% of the history. So once it has b
 gated, the served model is fitted again with the same hyper-parameters on every hand-over but the
 newest calibration window (boosting rounds scaled to the rows, as early stopping found them for
 the evaluated model), then calibrated and thresholded on that newest window. Without hand-over
-times (a random split) there is no "newest": the served model is fitted on train and test and
-calibrated on the calibration part.
+times (a random split) there is no "newest": the served model is cross-fitted on every row
+(`training/crossfit.py`: fitted on all, calibrated on out-of-fold log-odds).
 
 The run's figures and the gate stay those of the evaluated model; the run and the registered
 version record the rows the served model was fitted and calibrated on (`Served.tags`).
@@ -24,6 +24,7 @@ from core.errors import LeadscoreError
 from features.contract import ContractConfig
 from features.rules import RuleConfig
 from features.settings import FeatureConfig
+from training.crossfit import crossfit
 from training.fit import Period, fit_model
 from training.model import LeadModel
 from training.settings import TrainingConfig
@@ -51,11 +52,11 @@ class Served:
     fitted: Window
     calibrated: Window
     rounds: int
-    refit: bool  # False: the evaluated model itself (refit switched off)
+    method: str  # "refit", "crossfit" (no hand-over times) or "evaluated" (refit switched off)
 
     def tags(self) -> dict[str, str]:
         """What the run and the registered version record about the served model."""
-        out = {"served.refit": str(self.refit), "served.rounds": str(self.rounds)}
+        out = {"served.method": self.method, "served.rounds": str(self.rounds)}
         for name, window in (("fitted", self.fitted), ("calibrated", self.calibrated)):
             out[f"served.{name}_rows"] = str(window.rows)
             out[f"served.{name}_from"] = window.first.isoformat()
@@ -65,7 +66,11 @@ class Served:
     def sentence(self) -> str:
         """What the console says about the served model."""
         f, c = self.fitted, self.calibrated
-        how = "refit after the evaluation" if self.refit else "the evaluated model itself"
+        how = {
+            "refit": "refit after the evaluation",
+            "crossfit": "cross-fitted on every hand-over, calibrated on out-of-fold log-odds",
+            "evaluated": "the evaluated model itself",
+        }[self.method]
         return (
             f"served model ({how}): fitted on {f.rows:,} hand-overs ({f.first:%Y-%m-%d} to {f.last:%Y-%m-%d}, "
             f"{self.rounds} rounds), calibrated on {c.rows:,} ({c.first:%Y-%m-%d} to {c.last:%Y-%m-%d})"
@@ -73,13 +78,11 @@ class Served:
 
 
 def serving_parts(mql_at: pd.Series, split: Split, calibrate_fraction: float):
-    """Masks of the rows the served model is fitted and calibrated on. With hand-over times: the
+    """Masks of the rows the served model is fitted and calibrated on (a time split): the
     newest `calibrate_fraction` of the history calibrates, everything older fits. Unlike the
     evaluation's split, an account may have leads in both: the served model meets new leads of
     accounts it learnt from every day, so its calibration should see them too (the evaluation
     keeps accounts apart so that its test figures are not flattered by them)."""
-    if split.kind != "time":
-        return np.isin(split.part, ("train", "test")), split.mask("calibrate")
     newest = (mql_at >= mql_at.quantile(1 - calibrate_fraction)).to_numpy()
     return ~newest, newest
 
@@ -109,9 +112,17 @@ def refit(
         model = evaluated
         model.trained_through = mql_at[train | split.mask("calibrate")].max()
         rounds = evaluated.booster.best_iteration or evaluated.booster.current_iteration()
-        return Served(model, Window.of(mql_at[train]), Window.of(mql_at[split.mask("calibrate")]), rounds, False)
-    fit_rows, cal_rows = serving_parts(mql_at, split, config.split.calibrate_fraction)
+        calibrated = Window.of(mql_at[split.mask("calibrate")])
+        return Served(model, Window.of(mql_at[train]), calibrated, rounds, "evaluated")
     y, w = rows["label"].to_numpy(), rows["weight"].to_numpy()
+    if split.kind != "time":
+        every = Period(features, y, w)
+        model = crossfit(every, rows["account_id"].to_numpy(), evaluated.feature_names, config, rules,
+                         feature_config, contract, params)  # fmt: skip
+        model.trained_through = mql_at.max()
+        rounds = model.booster.current_iteration()
+        return Served(model, Window.of(mql_at), Window.of(mql_at), rounds, "crossfit")
+    fit_rows, cal_rows = serving_parts(mql_at, split, config.split.calibrate_fraction)
     for name, mask in (("fitted", fit_rows), ("calibrated", cal_rows)):
         if len(np.unique(y[mask])) < 2:
             raise LeadscoreError(f"training: the served model's {name} rows have only one outcome")
@@ -121,4 +132,4 @@ def refit(
         part(fit_rows), part(cal_rows), evaluated.feature_names, config, rules, feature_config, contract, params, rounds
     )
     model.trained_through = mql_at[fit_rows | cal_rows].max()
-    return Served(model, Window.of(mql_at[fit_rows]), Window.of(mql_at[cal_rows]), rounds, True)
+    return Served(model, Window.of(mql_at[fit_rows]), Window.of(mql_at[cal_rows]), rounds, "refit")
