@@ -69,7 +69,7 @@ def acceptance_chart(rates: pd.DataFrame):
     the figures in a column on the right; a group with too few decided leads in grey."""
     groups = [g for g in rates.index if g in LABELS]
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(7.5, 0.62 * len(groups) + 0.9))
+        fig, ax = plt.subplots(figsize=(8, 0.5 * len(groups) + 0.8))
         for y, group in enumerate(groups):
             row = rates.loc[group]
             few = row["decided"] < MIN_DECIDED

@@ -104,7 +104,7 @@ def test_words_for_people():
     many = {"decided": 40, "accepted": 20, "rate": 0.5, "low": 0.35, "high": 0.65}
     assert page.rate_cell(many).startswith("<b>50%</b>") and "35–65%" in page.rate_cell(many)
     sentence = answer.sentence(compare.headline(FRAME, per_week=2), dated=True)
-    assert sentence.startswith("Each week the model would send sales 1.0 leads the rules hold back")
+    assert sentence.startswith("Each week the model would send sales 1 lead the rules hold back")
     assert "0.5 more accepted leads a week" in sentence and "%" not in sentence  # too few decided for rates
 
 
