@@ -150,6 +150,8 @@ def source_segment_table(rates: pd.DataFrame) -> str:
 
 def reasons_table(reasons: pd.DataFrame) -> str:
     """Why sales turned leads down: each reason's share of each group's turned-down leads."""
+    if reasons.empty or reasons["count"].sum() == 0:
+        return '<p class="note">Sales has turned none of these leads down yet.</p>'
     groups = list(dict.fromkeys(reasons["who"]))
     totals = reasons.groupby("who")["count"].sum()
     rows = []

@@ -34,7 +34,8 @@ def execute(parameters: dict, out: Path | None = None, timeout: int = 1_200):
         )
     except PapermillExecutionError as exc:  # the notebook's own error, e.g. a wrong data folder
         message = exc.evalue.splitlines()[0] if exc.evalue else exc.ename
-        raise LeadscoreError(f"compare: {exc.ename}: {message}") from None
+        kind = "" if exc.ename == "LeadscoreError" else f"{exc.ename}: "  # our own errors say what is wrong
+        raise LeadscoreError(f"compare: {kind}{message}") from None
 
 
 def to_html(notebook, title: str = TITLE) -> str:

@@ -109,6 +109,8 @@ def from_store(url: str) -> tuple[pd.DataFrame, dict]:
     finally:
         store.engine.dispose()
     frame, counts = live_handovers(logged, decided)
+    if frame.empty:
+        raise LeadscoreError(f"{redacted(url)}: the score log holds no model scores yet: nothing to compare")
     versions = sorted(str(v) for v in frame["model_version"].dropna().unique())
     info = {"model_version": ", ".join(versions) or None, "source": "live", "split_kind": None, "unseen_from": None}
     return frame, {**info, **counts}
@@ -117,8 +119,10 @@ def from_store(url: str) -> tuple[pd.DataFrame, dict]:
 def live_handovers(logged: pd.DataFrame, decided: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """The comparison rows of a score log (`logged`, with its `id`) and the decisions in force
     (`decided`), and how many rows were left out: {"rules_answered": ..., "unplaced": ...}."""
-    logged = logged.assign(scored_at=pd.to_datetime(logged["scored_at"], utc=True).astype(UTC_NS))
-    decided = decided.copy()
+    logged = logged.assign(
+        scored_at=pd.to_datetime(logged["scored_at"], utc=True).astype(UTC_NS), lead_id=logged["lead_id"].astype(str)
+    )
+    decided = decided.assign(lead_id=decided["lead_id"].astype(str))
     for column in ("mql_at", "decided_at", "received_at"):
         decided[column] = pd.to_datetime(decided[column], utc=True).astype(UTC_NS)
     decided["at"] = decided["mql_at"].fillna(decided["decided_at"])
