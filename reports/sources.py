@@ -34,10 +34,19 @@ COLUMNS = report_columns()
 
 
 def from_folder(
-    data: Path, model_uri: str, tracking_uri: str | None = None, rules: str | None = None, with_reasons: bool = True
+    data: Path,
+    model_uri: str,
+    tracking_uri: str | None = None,
+    rules: str | None = None,
+    with_reasons: bool = True,
+    unseen_only: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
     """Every hand-over of a data folder, scored as of its hand-over by the model, and by its rules
-    or by the rule config in the YAML file `rules`; joined with its decision by (lead, hand-over)."""
+    or by the rule config in the YAML file `rules`; joined with its decision by (lead, hand-over).
+    With `unseen_only`, only the hand-overs the model never trained on are scored (all of them
+    when its run recorded no test period)."""
+    from dataclasses import replace
+
     from features.contract import TIMESTAMP, load_dataset
     from features.defaults import load_rules
     from training import registry
@@ -46,6 +55,13 @@ def from_folder(
     model = registry.load_model(model_uri, registry.connect(tracking_uri))
     dataset = load_dataset(data, model.contract)
     rule_config = load_rules(rules) if rules else None
+    split = run_split(model_uri, tracking_uri)
+    if unseen_only and split["unseen_from"] is not None and not dataset.outcomes.empty:
+        # a hand-over's features read its lead, its account and their events, never other
+        # hand-overs: scoring only the unseen ones gives them the same answers, sooner
+        outcomes = dataset.outcomes.merge(dataset.leads[["lead_id", "account_id"]], on="lead_id", how="left")
+        first = outcomes.groupby("account_id", dropna=False)["mql_at"].transform("min")
+        dataset = replace(dataset, outcomes=dataset.outcomes[(first >= split["unseen_from"]).to_numpy()])
     answer = score_dataset(model, dataset, at_handover=True, reasons=with_reasons, rules=rule_config)
     answer = answer.rename(columns={"as_of": "handed_over_at"}).astype({"handed_over_at": TIMESTAMP})
     handovers = dataset.outcomes[["lead_id", "mql_at", "decision", "reason"]].rename(
@@ -55,7 +71,6 @@ def from_folder(
     frame = answer.merge(handovers, on=["lead_id", "handed_over_at"], how="left", validate="one_to_one")
     frame["source"] = frame["source"].fillna("unknown").astype(str)
     frame["segment"] = frame["segment"].astype(str)
-    split = run_split(model_uri, tracking_uri)
     info = {"model_version": model.version, "source": "history", **split}
     if info["unseen_from"] is not None:
         # training kept each account in the oldest period it appears in: a hand-over is unseen
