@@ -4,12 +4,14 @@ Everything else derives from these two tuples: the contract's pandera `leads` sc
 (`features/contract.py`), the API's `Lead` and `Score` (`serving/schemas.py`), the MLflow model
 signature (`training/pyfunc.py`), the Spark score schema (`training/spark.py`), the score-log table
 (`core/store.py`) and the report's columns (`reports/compare.py`). Add a field here and each of them
-carries it.
+carries it. The API's answer adds parts that only the service computes (`Part`, `Interval`,
+`Trend`, below); the score log keeps the ones `PARTS` names.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -32,6 +34,7 @@ class Field:
     maximum: int | None = None
     unit: str = ""  # what a number counts, for messages
     fit: bool = False  # a profile attribute that the fit features read
+    path: tuple[str, ...] = ()  # where an API answer holds it, when not at its top level (`PARTS`)
 
     @property
     def length(self) -> int:
@@ -100,6 +103,20 @@ ANSWER: tuple[Field, ...] = (
 )
 
 
+LEVELS = ("high", "medium", "low")
+CONFIDENCE = ("high", "low")
+# the API answer's parts (`Part`, `Interval` below) that the score log keeps as columns of their
+# own, for monitoring and for comparing fit, intent and confidence with sales decisions; the trend
+# (from the log itself), the reasons and the warnings are not logged
+PARTS: tuple[Field, ...] = (
+    Field("fit_level", "string", "The answer's fit.level.", choices=LEVELS, path=("fit", "level")),
+    Field("intent_level", "string", "The answer's intent.level.", choices=LEVELS, path=("intent", "level")),
+    Field("interval_low", "double", "The answer's interval.low.", path=("interval", "low")),
+    Field("interval_high", "double", "The answer's interval.high.", path=("interval", "high")),
+    Field("confidence", "string", "The answer's confidence.", choices=CONFIDENCE, path=("confidence",)),
+)
+
+
 def names(fields: tuple[Field, ...]) -> list[str]:
     return [f.name for f in fields]
 
@@ -115,3 +132,43 @@ class Reason(BaseModel):
     text: str
     direction: Literal["positive", "negative"]
     weight: float = Described(description="Contribution in log-odds (LightGBM's SHAP values), summed per reason.")
+
+
+class Part(BaseModel):
+    """Fit (who the lead is: its profile) or intent (what the lead and the other contacts of its
+    account did): how strong, and how much of the answer it makes."""
+
+    level: Literal[LEVELS] | None = Described(
+        description="high, medium or low: by `log_odds` when the model answers, by `points` when the rules "
+        "answer; null when it is not known (see `reason`)."
+    )
+    log_odds: float | None = Described(
+        description="This part's share of the model's log-odds: the sum of its features' contributions "
+        "(LightGBM's SHAP values, as in top_reasons); positive raises the probability. Fit, intent and the "
+        "model's base value add up to the model's raw log-odds, which calibration turns into the probability. Null "
+        "when the rules answer or reasons are left out."
+    )
+    points: float = Described(description="This part's points in the rule score (before the total is clipped).")
+    reason: str | None = Described(default=None, description="Why `level` is null.")
+
+
+class Interval(BaseModel):
+    """Where the probability may lie: inductive Venn-Abers on the model's calibration period."""
+
+    low: float | None = Described(description="Lowest probability the calibration period supports; null: see reason.")
+    high: float | None = Described(description="Highest probability the calibration period supports.")
+    width: float | None = Described(description="high - low; above the configured width the confidence is low.")
+    reason: str | None = Described(default=None, description="Why there is no interval.")
+
+
+class Trend(BaseModel):
+    """The answer against the same lead's previous answer in the score log."""
+
+    direction: Literal["rising", "steady", "falling"] | None = Described(
+        description="Against the previous answer of the same kind (model score against the last model score, rule "
+        "score against the last rule score); null when there is none (see reason)."
+    )
+    change: float | None = Described(description="Score now minus the previous score.")
+    previous_score: float | None = Described(description="The previous answer's score (model) or rule score (rules).")
+    previous_at: datetime | None = Described(description="When the previous answer was given (UTC).")
+    reason: str | None = Described(default=None, description="Why there is no trend.")

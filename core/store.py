@@ -64,6 +64,7 @@ __all__ = [
     "DecisionConflict",
     "DecisionRefused",
     "FeedbackStore",
+    "LastScores",
     "Logged",
     "StoreUnavailable",
     "Stored",
@@ -162,6 +163,17 @@ class Logged:
     written: int
     refused: int = 0
     errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LastScores:
+    """A lead's latest model score and latest rule score in the score log, each with when it was
+    given (`scored_at`); None where the log has none."""
+
+    score: float | None = None
+    score_at: datetime | None = None
+    rule_score: float | None = None
+    rule_at: datetime | None = None
 
 
 class FeedbackStore:
@@ -319,6 +331,18 @@ class FeedbackStore:
             _insert(connection, rows, errors)
         return Logged(len(rows) - len(errors), len(errors), tuple(sorted(set(errors))))
 
+    def last_scores(self, lead_ids: list[str], chunk: int = 500) -> dict[str, LastScores]:
+        """Each lead's latest logged model score and latest rule score (`LastScores`); leads the log
+        has never scored are left out. One query per `chunk` leads: the newest row of each lead
+        with a model score and the newest without (every row has a rule score)."""
+        ids = list(dict.fromkeys(lead_ids))
+        found: dict[str, LastScores] = {}
+        with self._connection() as connection:
+            for start in range(0, len(ids), chunk):
+                for row in connection.execute(_latest_rows(ids[start : start + chunk])):
+                    found[row.lead_id] = _merged(found.get(row.lead_id, LastScores()), row)
+        return found
+
     def count(self, table: Table) -> int:
         with self._connection() as connection:
             return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
@@ -326,6 +350,26 @@ class FeedbackStore:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _latest_rows(lead_ids: list[str]):
+    """Per lead, the newest score-log row with a model score and the newest without one."""
+    newest = func.row_number().over(
+        partition_by=(scores.c.lead_id, scores.c.score.is_(None)),
+        order_by=(scores.c.scored_at.desc(), scores.c.id.desc()),
+    )
+    rows = select(scores.c.lead_id, scores.c.scored_at, scores.c.score, scores.c.rule_score, newest.label("n"))
+    ranked = rows.where(scores.c.lead_id.in_(lead_ids)).subquery()
+    return select(ranked).where(ranked.c.n == 1)
+
+
+def _merged(last: LastScores, row) -> LastScores:
+    """`last` with one of `_latest_rows`' rows taken in: its model score, and its rule score if newer."""
+    at = utc(row.scored_at)
+    model = (row.score, at) if row.score is not None else (last.score, last.score_at)
+    newer = last.rule_at is None or at > last.rule_at
+    rule = (row.rule_score, at) if newer else (last.rule_score, last.rule_at)
+    return LastScores(*model, *rule)
 
 
 def _insert(connection: Connection, rows: list[dict], errors: list[str]) -> None:

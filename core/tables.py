@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from core.errors import LeadscoreError
-from core.schema import ANSWER, TEXT, Field
+from core.schema import ANSWER, PARTS, TEXT, Field
 
 
 def utc(value) -> datetime | None:
@@ -82,8 +82,9 @@ def _sql(field: Field) -> Column:
 
 
 def scores_table(meta: MetaData, fields: tuple[Field, ...] = ANSWER) -> Table:
-    """The score log: every answer's fields (`core.schema.ANSWER`), when, by what, and the lead's
-    source. Columns added to the answer after a table was created are added by `migrate`."""
+    """The score log: every answer's fields (`core.schema.ANSWER`), when, by what, the lead's
+    source, and the API answer's parts that `core.schema.PARTS` names. Columns added to the answer
+    after a table was created are added by `migrate`."""
     lead_id, *rest = fields
     return Table(
         "scores",
@@ -94,6 +95,7 @@ def scores_table(meta: MetaData, fields: tuple[Field, ...] = ANSWER) -> Table:
         *(_sql(field) for field in rest),
         Column("scored_by", String(8), nullable=False),
         Column("source", String(TEXT), nullable=True),
+        *(_sql(field) for field in PARTS),
     )
 
 
@@ -101,9 +103,20 @@ scores = scores_table(metadata)
 
 
 def score_row(answer, source: str | None, scored_at: datetime, fields: tuple[Field, ...] = ANSWER) -> dict:
-    """The score-log row of one answer (any object with the answer's fields as attributes)."""
+    """The score-log row of one answer (any object with the answer's fields as attributes; the
+    parts `PARTS` names are read where the API answer holds them, None when it has none)."""
     row = {field.name: getattr(answer, field.name) for field in fields}
-    return {**row, "scored_at": scored_at, "scored_by": answer.scored_by, "source": source}
+    parts = {field.name: _at(answer, field.path) for field in PARTS}
+    return {**row, "scored_at": scored_at, "scored_by": answer.scored_by, "source": source, **parts}
+
+
+def _at(value, path: tuple[str, ...]):
+    """`value.a.b` for the path ("a", "b"); None where a step is missing or None."""
+    for name in path:
+        value = getattr(value, name, None)
+        if value is None:
+            return None
+    return value
 
 
 def migrate(bind: Engine | Connection, meta: MetaData = metadata) -> list[str]:

@@ -1,6 +1,8 @@
 """The words a sales rep reads about a concept (pricing, demo, role...), from the lead's own feature
 values. Feature names and windows come from the feature config (`features/names.py`), so a
-configuration with other windows reads its own features, never a missing one as 0."""
+configuration with other windows reads its own features, never a missing one as 0. A zero is said
+as what did not happen ("has not submitted a form"), a recent time in hours ("5 hours ago"), and a
+missing value as missing ("creation date not given"), never as "0 days ago"."""
 
 from __future__ import annotations
 
@@ -36,6 +38,13 @@ def _times(n: float, thing: str) -> str:
     return f"{n} {thing}" if n != 1 else f"1 {thing.rstrip('s')}" if thing.endswith("s") else f"1 {thing}"
 
 
+def _ago(days: float) -> str:
+    """How long ago, as a rep says it: "within the last hour", "5 hours ago", "1 day ago"."""
+    if days * 24 < 1:
+        return "within the last hour"
+    return f"{_times(days * 24, 'hours')} ago" if days < 1 else f"{_times(days, 'days')} ago"
+
+
 def _flag(event_type: str) -> str:
     return next(flag for flag, kind in names.FLAGS.items() if kind == event_type)
 
@@ -46,14 +55,19 @@ def _pricing(row: Mapping, config: FeatureConfig) -> str:
     if visits:
         return f"visited the pricing page {_times(visits, 'times')} in the last {recent} days"
     if _n(row, _flag("pricing_page_view")):
-        return f"last visited the pricing page {_n(row, 'days_since_pricing_page_view'):.0f} days ago"
+        since = row.get(names.of_event(names.DAYS_SINCE, "pricing_page_view"))
+        return "has visited the pricing page" if _missing(since) else f"last visited the pricing page {_ago(since)}"
     return "has not visited the pricing page"
 
 
-def _in_window(event_type: str, verb: str, thing: str, suffix: str = "") -> Words:
+def _in_window(event_type: str, verb: str, thing: str, suffix: str = "", none: str = "") -> Words:
+    """ "verb N things in the last D days", or `none` (what did not happen) for zero."""
+
     def words(row: Mapping, config: FeatureConfig) -> str:
         longest = max(config.windows_days)
-        return f"{verb} {_times(_n(row, names.count(event_type, longest)), thing)}{suffix} in the last {longest} days"
+        n = round(_n(row, names.count(event_type, longest)))
+        done = f"{verb} {_times(n, thing)}{suffix}" if n else none
+        return f"{done} in the last {longest} days"
 
     return words
 
@@ -61,14 +75,18 @@ def _in_window(event_type: str, verb: str, thing: str, suffix: str = "") -> Word
 def _email(row: Mapping, config: FeatureConfig) -> str:
     longest = max(config.windows_days)
     ctr = row.get(names.windowed(names.CLICK_RATE, longest))
-    if not _missing(ctr):
-        return f"clicked {float(ctr):.0%} of the marketing emails opened in the last {longest} days"
-    return "has not opened marketing email lately"
+    if _missing(ctr):
+        return "has not opened marketing email lately"
+    if not float(ctr):
+        return f"opened marketing email but has not clicked one in the last {longest} days"
+    return f"clicked {float(ctr):.0%} of the marketing emails opened in the last {longest} days"
 
 
 def _account(row: Mapping, config: FeatureConfig) -> str:
     window = config.engaged_window_days
-    contacts = _n(row, names.windowed(names.ENGAGED_CONTACTS, window))
+    contacts = round(_n(row, names.windowed(names.ENGAGED_CONTACTS, window)))
+    if not contacts:
+        return f"no contact of the account active in the last {window} days"
     return f"{_times(contacts, 'contacts')} of the account active in the last {window} days"
 
 
@@ -77,8 +95,31 @@ def _activity(row: Mapping, config: FeatureConfig) -> str:
     if _missing(since):
         return "no recorded activity"
     span = config.active_days_window_days
-    days = _n(row, names.windowed(names.ACTIVE_DAYS, span))
-    return f"active on {_times(days, 'days')} in the last {span} days, last {since:.0f} days ago"
+    days = round(_n(row, names.windowed(names.ACTIVE_DAYS, span)))
+    if not days:
+        return f"not active in the last {span} days, last active {_ago(since)}"
+    return f"active on {_times(days, 'days')} in the last {span} days, most recently {_ago(since)}"
+
+
+def _product(row: Mapping, config: FeatureConfig) -> str:
+    days = round(_n(row, names.PRODUCT_DAYS))
+    return f"used the product on {_times(days, 'days')}" if days else "has not used the product"
+
+
+def _icp(row: Mapping, config: FeatureConfig) -> str:
+    matches = round(_n(row, "icp_matches"))
+    criteria = "5 ideal-customer criteria (industry, size, region, seniority, department)"
+    return f"matches {matches} of {criteria}" if matches else f"matches none of the {criteria}"
+
+
+def _age(row: Mapping, config: FeatureConfig) -> str:
+    age = row.get("lead_age_days")
+    return "creation date not given (read as a new lead)" if _missing(age) else f"became a lead {_ago(age)}"
+
+
+def _value(value) -> str:
+    number = float(value)
+    return f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}"
 
 
 def _role(row: Mapping, config: FeatureConfig) -> str:
@@ -119,18 +160,15 @@ WORDS: dict[str, Words] = {
     "pricing": _pricing,
     "demo": _yes_no("has_demo_request", "requested a demo", "has not requested a demo"),
     "trial": _yes_no("trial_started", "started a free trial", "has not started a free trial"),
-    "product": lambda row, config: f"used the product on {_times(_n(row, names.PRODUCT_DAYS), 'days')}",
-    "webinar": _in_window("webinar_attended", "attended", "webinars"),
-    "content": _in_window("content_download", "downloaded", "pieces", " of content"),
+    "product": _product,
+    "webinar": _in_window("webinar_attended", "attended", "webinars", none="has not attended a webinar"),
+    "content": _in_window("content_download", "downloaded", "pieces", " of content", none="has not downloaded content"),
     "unsubscribed": _yes_no("unsubscribed", "unsubscribed from marketing email", "still subscribed to marketing email"),
     "email": _email,
-    "form": _in_window("form_submit", "submitted", "forms"),
+    "form": _in_window("form_submit", "submitted", "forms", none="has not submitted a form"),
     "account": _account,
     "activity": _activity,
-    "icp": lambda row, config: (
-        f"matches {_n(row, 'icp_matches'):.0f} of 5 ideal-customer criteria "
-        "(industry, size, region, seniority, department)"
-    ),
+    "icp": _icp,
     "student": _yes_no("is_student", "job title or email suggests a student", "not a student"),
     "role": _role,
     "size": _size,
@@ -139,14 +177,20 @@ WORDS: dict[str, Words] = {
     "source": _attribute("source", "came from"),
     "location": _location,
     "email_type": _email_type,
-    "age": lambda row, config: f"became a lead {_n(row, 'lead_age_days'):.0f} days ago",
+    "age": _age,
 }
 
 
 def describe(concept: str, row: Mapping, config: FeatureConfig) -> str:
     """One sentence about `concept` for the lead whose feature values are `row`; a flat export's own
-    column or counter is named with its value."""
+    column or counter is named with its value ("total visits: 12", "no total visits", "total visits
+    not given")."""
     words = WORDS.get(concept)
     if words is not None:
         return words(row, config)
-    return f"{concept.replace('_', ' ')}: {row.get(concept)}"
+    label, value = concept.replace("_", " "), row.get(concept)
+    if _missing(value) or value == "":
+        return f"{label} not given"
+    if isinstance(value, str):
+        return f"{label}: {value.replace('_', ' ')}"
+    return f"{label}: {_value(value)}" if float(value) else f"no {label}"

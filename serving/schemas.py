@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
 from core.decisions import TOO_EARLY, TOO_LATE, time_problem
-from core.schema import ANSWER, LEAD, TEXT, Reason
+from core.schema import ANSWER, CONFIDENCE, LEAD, TEXT, Interval, Part, Reason, Trend
 from core.schema import Field as Column
 from core.tables import utc
 from core.text import text_problem
@@ -97,7 +97,14 @@ class Lead(LeadFields):
         default_factory=dict, max_length=100, description="Extra fit columns and counters the model was trained on."
     )
     # fail_fast: a list stops at its first bad item, so a bad request costs no more than a good one
-    events: list[Event] | None = Field(default=None, max_length=5_000, fail_fast=True)
+    events: list[Event] | None = Field(
+        default=None,
+        max_length=5_000,
+        fail_fast=True,
+        description="The lead's recent activity. Left out (or null): unknown, so the rules answer (fallback_reason "
+        "says so) and intent has no level; [] : the lead did nothing, and the model answers. Event types "
+        "outside the contract and events after as_of are not read; warnings lists them.",
+    )
     contacts: list[Contact] = Field(default_factory=list, max_length=500, fail_fast=True)
     as_of: datetime | None = Field(
         default=None, description="Score as of this time (default: now), e.g. to replay history."
@@ -168,8 +175,29 @@ def answer_model(fields: tuple[Column, ...] = ANSWER) -> type[BaseModel]:
         **{f.name: _answer_field(f) for f in fields},
         scored_by=(Literal["model", "rules"], Field(description="Who answered: the model, or the rules.")),
         fallback_reason=(str | None, Field(default=None, description="Why the rules answered, when they did.")),
+        confidence=(
+            Literal[CONFIDENCE] | None,
+            Field(description="low when the interval is wider than the configured width, else high; null without one."),
+        ),
+        fit=(Part, Field(description="Fit: who the lead is (its profile), side by side with intent.")),
+        intent=(Part, Field(description="Intent: what the lead and the other contacts of its account did.")),
+        quadrant=(
+            str | None,
+            Field(description="Fit and intent in words, with what to do: 'strong fit, low intent: nurture'."),
+        ),
+        interval=(
+            Interval,
+            Field(description="Where the probability may lie (Venn-Abers); nulls and a reason if not known."),
+        ),
+        trend=(Trend, Field(description="Against the lead's previous answer in the score log.")),
         top_reasons=(list[Reason], Field(description="The strongest reasons, in words.")),
         next_step=(str, Field(description="What to do with the lead now (the serving config's routing rules).")),
+        warnings=(
+            list[str],
+            Field(
+                description="What the request sent that the answer did not read (unknown event types or extra keys)."
+            ),
+        ),
     )
 
 

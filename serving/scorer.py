@@ -2,25 +2,36 @@
 
 It builds feature rows with the same `feature_columns` core as training and batch scoring, one
 call per request, and falls back to the rule score, per lead, when there is no model, the model
-raises, or the lead lacks what the model needs; the answer says which and why.
+raises, or the lead lacks what the model needs; the answer says which and why. Every answer also
+carries fit and intent side by side with their quadrant, the probability's interval and the
+confidence it gives (`serving/parts.py`), the trend against the lead's previous answer (given by
+the caller from the score log, `serving/trend.py`) and what the request sent that was not read
+(`serving/unread.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.schema import LEAD, Reason
+from core.schema import Reason
+from core.store import LastScores
 from features.build import feature_columns
 from features.contract import ContractConfig
 from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
 from features.spec import FeatureSpec
+from serving.columns import LeadColumns, _micros, worded
+from serving.parts import PartsConfig, interval, model_parts, quadrant, rule_parts
 from serving.schemas import Lead, Score
-from training.explain import Explainer, Row
+from serving.trend import NO_LOG, trend, unknown
+from serving.unread import unread
+from training.explain import PART_OF_GROUP, PARTS, Explainer, Row
+from training.interval import missing
 from training.model import Answers, LeadModel
 
 Grade = str
@@ -37,17 +48,24 @@ class NextStep(BaseModel):
     step: str
 
 
-class ServingConfig(BaseModel):
+class ServingConfig(PartsConfig):
+    """The service's scoring settings (`LEADSCORE_SERVING_CONFIG`), with fit and intent levels,
+    quadrants, the interval's width and the trend's steady band (`serving.parts.PartsConfig`)."""
+
     model_config = ConfigDict(extra="forbid")
     max_batch: int = Field(default=1_000, ge=1, le=100_000)
-    next_steps: list[NextStep] = [
-        NextStep(grades=["A"], requires=["has_demo_request"], step="route to sales now: first touch within 5 minutes"),
-        NextStep(grades=["B"], requires=["has_demo_request"], step="route to sales: first touch within 1 hour"),
-        NextStep(grades=["A"], step="route to sales: first touch within 1 hour"),
-        NextStep(grades=["B"], step="route to sales: first touch the same business day"),
-        NextStep(grades=["C"], step="nurture: keep in marketing programs"),
-        NextStep(grades=["D"], step="recycle: no sales touch"),
-    ]
+    next_steps: list[NextStep] = Field(
+        default_factory=lambda: [
+            NextStep(
+                grades=["A"], requires=["has_demo_request"], step="route to sales now: first touch within 5 minutes"
+            ),
+            NextStep(grades=["B"], requires=["has_demo_request"], step="route to sales: first touch within 1 hour"),
+            NextStep(grades=["A"], step="route to sales: first touch within 1 hour"),
+            NextStep(grades=["B"], step="route to sales: first touch the same business day"),
+            NextStep(grades=["C"], step="nurture: keep in marketing programs"),
+            NextStep(grades=["D"], step="recycle: no sales touch"),
+        ]
+    )
     threads: int = Field(
         default=1,
         ge=1,
@@ -67,20 +85,20 @@ class ServingConfig(BaseModel):
     )
 
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# the lead's own columns `feature_columns` reads (the account and creation time get defaults)
-LEAD_COLUMNS = tuple(f.name for f in LEAD if f.name not in ("account_id", "created_at"))
+@dataclass(frozen=True)
+class Batch:
+    """What a request's answers are built from: the feature columns (and the ones the reasons'
+    words read: a lead age unknown where the lead gave no created_at), the rule score, each lead's
+    rule points per part (fit, intent), and the model's answers with its contributions per concept
+    and per part (when computed)."""
 
-
-def _micros(value: datetime) -> int:
-    """Exact UTC microseconds since the epoch (no pandas: any datetime the schema accepts)."""
-    return (value - EPOCH) // timedelta(microseconds=1)
-
-
-def micros(values: list[datetime]) -> np.ndarray:
-    """`_micros` of many validated (UTC-aware) times at once, from `timestamp()`: exact for any time
-    the schema accepts (1970 to now: the float's rounding error stays under 0.5 microseconds)."""
-    return np.rint(np.array([v.timestamp() for v in values], dtype=float) * 1e6).astype(np.int64)
+    columns: dict
+    words: dict
+    rules: object
+    points: np.ndarray
+    answers: Answers | None = None
+    totals: np.ndarray | None = None
+    parts: np.ndarray | None = None
 
 
 class Scorer:
@@ -105,56 +123,13 @@ class Scorer:
         needs = [flag for step in self.config.next_steps for flag in step.requires]
         self.spec.check(needs, "serving config next_steps: requires", kind="flag")
         self.explainer = Explainer(model.feature_names, self.spec) if model else None
-        names = [*self.contract.extra_fit_columns, *self.contract.counter_columns]
-        # the lead columns `feature_columns` reads: the schema's own fields, and the contract's
-        # extra fit columns and counters, which a lead carries in `extra`
-        own = [*LEAD_COLUMNS, *(n for n in names if n in Lead.model_fields and n not in ("account_id", "created_at"))]
-        self._fields = (list(dict.fromkeys(own)), [n for n in names if n not in Lead.model_fields])
-        self._numeric = {
-            "company_size",
-            *self.contract.counter_columns,
-            *[n for n, k in self.contract.extra_fit_columns.items() if k == "numeric"],
-        }
-
-    def _columns(self, leads: list[Lead], at: np.ndarray):
-        """The leads, their account contacts and all their events as the columns `feature_columns`
-        reads (one pass over the leads; a lead is its own account when it names none)."""
-        own, extra = self._fields
-        rows: dict[str, list] = {k: [getattr(lead, k) for lead in leads] for k in own}
-        for key in extra:
-            rows[key] = [lead.extra.get(key) for lead in leads]
-        rows["account_id"] = accounts = [lead.account_id or lead.lead_id for lead in leads]
-        rows["created_at"] = [
-            _micros(lead.created_at) if lead.created_at else int(when) for lead, when in zip(leads, at, strict=True)
-        ]
-        people = {k: [] for k in ("lead_id", "account_id", "created_at", "seniority", "job_title")}
-        ev_lead, ev_ts, ev_type = [], [], []
-        for lead, account in zip(leads, accounts, strict=True):
-            for contact in lead.contacts:
-                people["lead_id"].append(contact.lead_id)
-                people["account_id"].append(account)
-                people["created_at"].append(contact.created_at)
-                people["seniority"].append(contact.seniority)
-                people["job_title"].append(contact.job_title)
-                for event in contact.events:
-                    ev_lead.append(contact.lead_id)
-                    ev_ts.append(event.ts)
-                    ev_type.append(event.type)
-            for event in lead.events or ():
-                ev_lead.append(lead.lead_id)
-                ev_ts.append(event.ts)
-                ev_type.append(event.type)
-        columns = {
-            k: np.array(v, dtype=float if k in self._numeric else np.int64 if k == "created_at" else object)
-            for k, v in rows.items()
-        }
-        population = {k: micros(v) if k == "created_at" else np.array(v, dtype=object) for k, v in people.items()}
-        event_columns = {
-            "lead_id": np.array(ev_lead, dtype=object),
-            "ts": micros(ev_ts),
-            "type": np.array(ev_type, dtype=object),
-        }
-        return columns, population, event_columns
+        # each rule's part (fit or intent), from its feature's group in the spec
+        self.rule_parts = np.array(
+            [[PART_OF_GROUP[self.spec[rule.feature].group] == part for part in PARTS] for rule in rules.rules],
+            dtype=float,
+        ).reshape(len(rules.rules), len(PARTS))
+        self.event_types = frozenset(self.contract.event_types)
+        self.columns = LeadColumns(self.contract)
 
     def _missing(self, lead: Lead) -> str | None:
         """Why the model cannot answer for this lead, if it cannot."""
@@ -174,25 +149,36 @@ class Scorer:
         current time)."""
         default = _micros(now or datetime.now(UTC))
         at = np.array([_micros(lead.as_of) if lead.as_of else default for lead in leads], dtype=np.int64)
-        rows, population, events = self._columns(leads, at)
+        rows, population, events = self.columns(leads, at)
         return feature_columns(rows, at, events, self.feature_config, self.contract, population)
 
-    def score(self, leads: list[Lead], now: datetime | None = None, reasons: bool = True) -> list[Score]:
+    def score(
+        self,
+        leads: list[Lead],
+        now: datetime | None = None,
+        reasons: bool = True,
+        last: Mapping[str, LastScores] | str | None = None,
+    ) -> list[Score]:
         """Answers for `leads`, in order, as of `now` (default: the current time); without the
-        model's reasons when `reasons` is false (SHAP is most of a large batch's time)."""
+        model's reasons and the parts' log-odds when `reasons` is false (SHAP is most of a large
+        batch's time). `last`: each lead's last scores in the score log for its trend, or why
+        there are none (None: no score log)."""
+        now = now or datetime.now(UTC)
         columns = self.features(leads, now)
         rules = rule_score(columns, self.rules)
-        model_error, answered = self.unavailable, None
+        batch = Batch(columns, worded(columns, leads), rules, rules.points @ self.rule_parts)
+        model_error = self.unavailable
         if self.model is not None:
             try:
-                answered = self._model_answers(columns, reasons)
+                batch = self._model_answers(batch, reasons)
             except Exception as exc:  # the model must never take the answer down: rules answer
                 model_error = f"model failed: {type(exc).__name__}"
         rule_scores = [round(float(x), 2) for x in rules.score]
-        why = [model_error or self._missing(lead) for lead in leads]
-        by_rules = [answered is None or reason is not None for reason in why]
+        lacking = [self._missing(lead) for lead in leads]
+        why = [model_error or lack for lack in lacking]
+        by_rules = [batch.answers is None or reason is not None for reason in why]
         grades = [
-            self._rule_grade(rule_scores[i]) if by_rules[i] else str(answered[0].grade[i]) for i in range(len(leads))
+            self._rule_grade(rule_scores[i]) if by_rules[i] else str(batch.answers.grade[i]) for i in range(len(leads))
         ]
         steps = self._next_steps(grades, columns)
         out = []
@@ -205,18 +191,24 @@ class Scorer:
                 segment=str(columns["segment"][i]),
                 grade=grades[i],
                 next_step=steps[i],
+                warnings=unread(lead, self.event_types, self.columns.extra, lead.as_of or now),
             )
-            out.append(
-                self._by_rules(base, rules, i, why[i]) if by_rules[i] else self._by_model(base, answered, columns, i)
-            )
+            if by_rules[i]:
+                answer = self._by_rules(base, batch, i, why[i], lacking[i])
+            else:
+                answer = self._by_model(base, batch, i)
+            out.append(self._with_trend(answer, last))
         return out
 
-    def _by_rules(self, base: dict, rules, i: int, why: str | None) -> Score:
-        """The rules' answer for lead `i`, with the rules that fired as its reasons."""
+    def _by_rules(self, base: dict, batch: Batch, i: int, why: str | None, lacking: str | None) -> Score:
+        """The rules' answer for lead `i`, with the rules that fired as its reasons; intent has no
+        level when the lead's activity is unknown (`lacking`)."""
         fired = [
             Reason(text=self.descriptions[name], direction="positive" if p > 0 else "negative", weight=round(p, 2))
-            for name, p in rules.fired(i)[:5]
+            for name, p in batch.rules.fired(i)[:5]
         ]
+        fit, intent = rule_parts(batch.points[i], self.config, lacking)
+        spread, confidence = interval(None, None, self.config, "the rules answered: there is no probability")
         return Score(
             **base,
             probability=None,
@@ -225,14 +217,27 @@ class Scorer:
             threshold=None,
             scored_by="rules",
             fallback_reason=why,
+            confidence=confidence,
+            fit=fit,
+            intent=intent,
+            quadrant=quadrant(fit, intent, self.config),
+            interval=spread,
+            trend=unknown(NO_LOG),
             top_reasons=fired,
             model_version=None,
         )
 
-    def _by_model(self, base: dict, answered: tuple[Answers, np.ndarray | None], columns: dict, i: int) -> Score:
-        """The model's answer for lead `i`, with its reasons when the per-concept totals were asked for."""
-        answers, totals = answered
+    def _by_model(self, base: dict, batch: Batch, i: int) -> Score:
+        """The model's answer for lead `i`, with its reasons and its parts' log-odds when the
+        contributions were computed."""
+        answers = batch.answers
         p, threshold = float(answers.probability[i]), float(answers.threshold[i])
+        fit, intent = model_parts(batch.parts[i] if batch.parts is not None else None, batch.points[i], self.config)
+        bounds = (float(answers.interval[0][i]), float(answers.interval[1][i])) if answers.interval else (None, None)
+        spread, confidence = interval(*bounds, self.config, missing(self.model.version))
+        reasons = []
+        if batch.totals is not None:
+            reasons = self.explainer.reasons(batch.totals[i], Row(batch.words, i))
         return Score(
             **base,
             probability=round(p, 6),
@@ -240,16 +245,36 @@ class Scorer:
             is_mql=p >= threshold,
             threshold=round(threshold, 6),
             scored_by="model",
-            top_reasons=self.explainer.reasons(totals[i], Row(columns, i)) if totals is not None else [],
+            confidence=confidence,
+            fit=fit,
+            intent=intent,
+            quadrant=quadrant(fit, intent, self.config),
+            interval=spread,
+            trend=unknown(NO_LOG),
+            top_reasons=reasons,
             model_version=self.model.version,
         )
 
-    def _model_answers(self, columns: dict, reasons: bool = True) -> tuple[Answers, np.ndarray | None]:
-        """The model's arrays for every row (`LeadModel.answers`), with per-concept SHAP totals
-        when `reasons`."""
+    def _with_trend(self, answer: Score, last: Mapping[str, LastScores] | str | None) -> Score:
+        """`answer` with its trend against `last` (or the reason there is none)."""
+        if last is None or isinstance(last, str):
+            answer.trend = unknown(last or NO_LOG)
+            return answer
+        now = answer.score if answer.scored_by == "model" else answer.rule_score
+        answer.trend = trend(answer.scored_by, float(now), last.get(answer.lead_id), self.config.steady_points)
+        return answer
+
+    def _model_answers(self, batch: Batch, reasons: bool = True) -> Batch:
+        """`batch` with the model's arrays for every row (`LeadModel.answers`), and with
+        contributions per concept and per part (fit, intent) when `reasons`."""
+        columns = batch.columns
         threads = self.config.threads if len(columns["lead_id"]) <= 32 else self.config.batch_threads
         answers = self.model.answers(columns, contributions=reasons, threads=threads)
-        return answers, self.explainer.totals(answers.contributions) if reasons else None
+        if not reasons:
+            return replace(batch, answers=answers)
+        contributions = answers.contributions
+        totals, parts = self.explainer.totals(contributions), self.explainer.parts(contributions)
+        return replace(batch, answers=answers, totals=totals, parts=parts)
 
     def _rule_grade(self, score: float) -> str:
         for grade, minimum in sorted(self.config.rule_grades.items(), key=lambda kv: -kv[1]):

@@ -135,6 +135,7 @@ class LeadScoring:
         from serving.reload import ModelWatcher, watch
         from serving.scorelog import ScoreLog
         from serving.settings import load_settings
+        from serving.trend import History
 
         self.settings = load_settings()  # once, here: a bad value stops the start naming the variable
         configure_logs(self.settings.log_format)
@@ -148,6 +149,7 @@ class LeadScoring:
             on_lost=metrics.SCORE_LOG_LOST.inc,
             on_queue=metrics.SCORE_LOG_QUEUE.set,
         )
+        self.history = History(self.store)  # each lead's last scores, for the answer's trend
         self.use(load_scorer(self.settings))
         served = self.scorer.model.version if self.scorer.model else None
         self.watcher = watch(self, ModelWatcher(self.settings, served), self.settings.reload_seconds)
@@ -177,6 +179,7 @@ class LeadScoring:
     def _log(self, answers: list[Score], leads: list[Lead]) -> None:
         metrics.count_answers(answers)
         now = datetime.now(UTC)
+        self.history.remember(answers, now)
         self.score_log.add([score_row(a, lead.source, now) for a, lead in zip(answers, leads, strict=True)])
 
     @bentoml.on_shutdown
@@ -199,7 +202,7 @@ class LeadScoring:
         problem = unstorable_text(lead, "lead")
         if problem is not None:
             raise _unprocessable(problem)
-        [answer] = self.scorer.score([lead])
+        [answer] = self.scorer.score([lead], last=self.history.last([lead.lead_id]))
         self._log([answer], [lead])
         return answer
 
@@ -217,7 +220,9 @@ class LeadScoring:
                 items.append(BatchItem(index=i, error=f"leads[{i}]: {lead.problems}"))
             else:
                 valid.append((i, lead))
-        answers = self.scorer.score([lead for _, lead in valid], reasons=reasons) if valid else []
+        scored = [lead for _, lead in valid]
+        last = self.history.last([lead.lead_id for lead in scored]) if valid else None
+        answers = self.scorer.score(scored, reasons=reasons, last=last) if valid else []
         self._log(answers, [lead for _, lead in valid])
         items += [BatchItem(index=i, result=a) for (i, _), a in zip(valid, answers, strict=True)]
         # the documented `list[BatchItem]`, encoded by pydantic's own JSON encoder: BentoML's

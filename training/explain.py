@@ -2,7 +2,10 @@
 
 LightGBM's own SHAP contributions (`pred_contrib`) are per feature; several features describe one
 thing the lead did or is (seven features are about the pricing page). Contributions are summed
-per such concept and the strongest ones are described from the lead's own feature values.
+per such concept and the strongest ones are described from the lead's own feature values. The same
+contributions, summed per part (fit: the spec's `fit` group; intent: its `engagement` and
+`account` groups, so the account's activity counts as intent), say how much fit and intent each
+add to the log-odds.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ import numpy as np
 
 from core.schema import Reason
 from features.spec import FeatureSpec
+
+PARTS = ("fit", "intent")
+PART_OF_GROUP = {"fit": "fit", "engagement": "intent", "account": "intent"}  # the spec's groups
 
 
 class Row(Mapping):
@@ -49,6 +55,15 @@ class Explainer:
         self.membership = np.zeros((len(names), len(self.concepts)))
         for j, c in enumerate(concept):
             self.membership[j, self.concepts.index(c)] = 1.0
+        self.part_membership = np.zeros((len(names), len(PARTS)))
+        for j, name in enumerate(names):
+            self.part_membership[j, PARTS.index(PART_OF_GROUP[spec[name].group])] = 1.0
+
+    def parts(self, contributions: np.ndarray) -> np.ndarray:
+        """Fit's and intent's log-odds for each row (columns in `PARTS` order): their features'
+        contributions summed; with the expected value (the last column of `contributions`) they add
+        up to the row's raw log-odds."""
+        return contributions[:, : len(self.part_membership)] @ self.part_membership
 
     def totals(self, contributions: np.ndarray) -> np.ndarray:
         """Contribution per concept for each row (`contributions` as `pred_contrib` gives them,

@@ -251,7 +251,9 @@ def test_a_contacts_time_without_offset_is_utc_and_one_in_the_future_is_refused(
 
     naive = client.post("/score", json={"lead": contact("2025-12-01T08:00:00")}, headers=AUTH)
     utc = client.post("/score", json={"lead": contact("2025-12-01T08:00:00Z")}, headers=AUTH)
-    assert naive.status_code == 200 and naive.json() == utc.json()
+    assert naive.status_code == 200
+    # the same answer, but for its trend: the second is against the first
+    assert {**naive.json(), "trend": None} == {**utc.json(), "trend": None}
     future = client.post("/score", json={"lead": contact("2999-01-01T00:00:00Z")}, headers=AUTH)
     assert future.status_code == 400 and "created_at is in the future" in future.text
 
@@ -352,3 +354,70 @@ def test_the_api_key_and_the_database_password_are_in_no_repr():
     settings = ServiceSettings(api_key="key-s3cret-9", db_url="postgresql+psycopg://scorer:pw-s3cret-4@db/leads")
     shown = repr(settings) + str(settings) + repr(Gate.from_settings(settings))
     assert "s3cret" not in shown and "**********" in shown
+
+
+# what every answer carries (issue 18): fit, intent, trend, interval, warnings
+
+PARTS = {"fit", "intent", "quadrant", "interval", "confidence", "trend", "warnings"}
+HOT_NOW = {**HOT_LEAD, "as_of": "2025-12-30T11:00:00Z"}  # scored an hour after its demo request
+
+
+def test_every_answer_of_the_model_and_of_the_rules_carries_the_parts(client, tmp_path):
+    no_events = {key: value for key, value in HOT_NOW.items() if key != "events"}
+    leads = [HOT_NOW, {**no_events, "lead_id": "L-unknown"}, {**HOT_NOW, "lead_id": "L-idle", "events": []}]
+    one = client.post("/score", json={"lead": HOT_NOW}, headers=AUTH).json()
+    items = client.post("/score_batch", json={"leads": leads}, headers=AUTH).json()
+    hot, unknown, idle = (item["result"] for item in items)
+    for answer in (one, hot, unknown, idle):
+        assert set(answer) >= PARTS, answer
+    assert one["scored_by"] == hot["scored_by"] == idle["scored_by"] == "model"
+    assert one["fit"]["level"] == "high" and one["intent"]["level"] == "high" and one["interval"]["low"] is not None
+    assert one["interval"]["low"] <= one["probability"] <= one["interval"]["high"]
+    # events left out: unknown, the rules answer and intent has no level; events []: none, the model answers
+    assert unknown["scored_by"] == "rules" and unknown["intent"]["level"] is None
+    assert unknown["intent"]["reason"] == unknown["fallback_reason"] and unknown["fit"]["points"] > 0
+    assert unknown["interval"]["reason"] == "the rules answered: there is no probability"
+    assert idle["intent"]["level"] == "low" and idle["quadrant"] == "strong fit, low intent: nurture"
+    logged = {row.lead_id: row for row in _logged(tmp_path, 4)}
+    assert logged["L-idle"].fit_level == "high" and logged["L-idle"].intent_level == "low"
+    assert logged["L-idle"].interval_low <= logged["L-idle"].interval_high and logged["L-idle"].confidence in (
+        "high",
+        "low",
+    )
+    assert logged["L-unknown"].intent_level is None and logged["L-unknown"].interval_low is None
+
+
+def test_the_trend_is_against_the_same_leads_previous_answer_and_says_when(client, tmp_path):
+    first = client.post("/score", json={"lead": {**HOT_NOW, "events": []}}, headers=AUTH).json()
+    assert first["trend"]["direction"] is None
+    assert first["trend"]["reason"] == "no earlier model score for this lead in the score log"
+    second = client.post("/score", json={"lead": HOT_NOW}, headers=AUTH).json()  # before the log is written
+    assert second["trend"]["previous_score"] == first["score"] and second["trend"]["direction"] == "rising"
+    assert second["trend"]["change"] == second["score"] - first["score"]
+    [row, _] = sorted(_logged(tmp_path, 2), key=lambda r: r.scored_at)
+    when = datetime.fromisoformat(second["trend"]["previous_at"])
+    # when: the time the previous answer was given, as the score log keeps it (SQLite: UTC wall time)
+    assert when == datetime.fromisoformat(row.scored_at).replace(tzinfo=UTC)
+    third = client.post("/score_batch", json={"leads": [HOT_NOW]}, headers=AUTH).json()[0]["result"]
+    assert third["trend"]["direction"] == "steady" and third["trend"]["previous_score"] == second["score"]
+
+
+def test_what_a_lead_sent_and_the_model_did_not_read_is_in_its_warnings(client):
+    odd = {
+        **HOT_NOW,
+        "extra": {"visits": 4},
+        "events": [*HOT_NOW["events"], {"ts": "2025-12-30T08:00:00Z", "type": "fax_sent", "detail": "to Jane"}],
+    }
+    answer = client.post("/score", json={"lead": odd}, headers=AUTH).json()
+    assert answer["warnings"] == [
+        "extra.visits: not read: the served model reads no extra columns",
+        "events: 1 event of a type outside the contract not read: 'fax_sent' (1)",
+    ]
+    assert client.post("/score", json={"lead": HOT_NOW}, headers=AUTH).json()["warnings"] == []
+
+
+def test_the_openapi_document_says_what_missing_and_empty_events_mean(client):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    events = schemas["Lead"]["properties"]["events"]["description"]
+    assert "Left out (or null): unknown" in events and "[] : the lead did nothing" in events
+    assert set(schemas["Score"]["properties"]) >= PARTS

@@ -243,6 +243,25 @@ def test_a_score_log_of_an_older_release_gains_the_new_column_and_keeps_its_rows
     again.engine.dispose()
 
 
+def test_each_leads_last_model_score_and_last_rule_score_are_read_back_for_its_trend(store):
+    """The trend's lookup: per lead, the newest row with a model score and the newest rule score
+    (which a later rules answer carries), with the times they were given; many leads at once."""
+    model, rules = score_rows(1)[0], dict(score_rows(1)[0], score=None, probability=None, scored_by="rules")
+    rows = [
+        dict(model, lead_id="A", scored_at=WHEN, score=31, rule_score=20.0),
+        dict(model, lead_id="A", scored_at=WHEN + timedelta(hours=1), score=45, rule_score=30.0),
+        dict(rules, lead_id="A", scored_at=WHEN + timedelta(hours=2), rule_score=35.5),
+        dict(rules, lead_id="B", scored_at=WHEN, rule_score=5.0),
+        *(dict(model, lead_id=f"M{i}", scored_at=WHEN, score=i, rule_score=float(i)) for i in range(1_200)),
+    ]
+    store.log_scores(rows)
+    last = store.last_scores(["A", "B", "never", *(f"M{i}" for i in range(1_200))])
+    assert (last["A"].score, last["A"].score_at) == (45, WHEN + timedelta(hours=1))
+    assert (last["A"].rule_score, last["A"].rule_at) == (35.5, WHEN + timedelta(hours=2))
+    assert (last["B"].score, last["B"].rule_score, last["B"].rule_at) == (None, 5.0, WHEN)
+    assert "never" not in last and len(last) == 1_202 and last["M1199"].score == 1199
+
+
 # --- a database that is down -------------------------------------------------------------------------
 
 

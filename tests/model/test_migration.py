@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -60,13 +61,52 @@ def test_a_0_1_0_model_predicts_as_it_did(name):
     pd.testing.assert_frame_equal(actual.drop(columns=numbers), expected.drop(columns=numbers), check_exact=True)
 
 
+def _now(recorded: dict) -> datetime:
+    return datetime.fromisoformat(recorded["now"])
+
+
+# words that issue 18 rewrote (no "0 days ago", no zero count as a reason): the same reason, the
+# same weight, this release's words
+REWORDED = re.compile(r"days ago|\b0 (of|forms|webinars|pieces|contacts|days)\b")
+PARTS_SINCE = {"confidence", "fit", "intent", "quadrant", "interval", "trend", "warnings"}
+
+
+def _as_recorded(answer: dict, recorded: dict) -> dict:
+    """`answer` with the fields 0.1.0 answered, and the recorded words where they were reworded."""
+    answer = {key: answer[key] for key in recorded}
+    reasons = zip(answer["top_reasons"], recorded["top_reasons"], strict=True)
+    answer["top_reasons"] = [
+        {**now, "text": then["text"]} if REWORDED.search(then["text"]) else now for now, then in reasons
+    ]
+    return answer
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_a_0_1_0_model_answers_the_examples_as_it_did(name):
     model = load_model(str(FIXTURES / name / "model"))
-    recorded = json.loads((FIXTURES / name / "answers.json").read_text())
+    recorded = json.loads((FIXTURES / name / "answers.json").read_text())["answers"]
     scorer = Scorer(model, load_rules(), model.feature_config, model.contract)
-    answers = scorer.score(_example_leads(), now=datetime.fromisoformat(recorded["now"]))
-    _assert_same([a.model_dump(mode="json") for a in answers], recorded["answers"])
+    answers = [a.model_dump(mode="json") for a in scorer.score(_example_leads(), now=_now_of(name))]
+    _assert_same([_as_recorded(a, r) for a, r in zip(answers, recorded, strict=True)], recorded)
+    for answer in answers:
+        assert set(answer) - set(recorded[0]) == PARTS_SINCE
+        texts = " | ".join(r["text"] for r in answer["top_reasons"])
+        assert " 0 days ago" not in texts and "1 days" not in texts and "matches 0 of" not in texts, texts
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_a_0_1_0_model_has_no_interval_and_says_why(name):
+    model = load_model(str(FIXTURES / name / "model"))
+    scorer = Scorer(model, load_rules(), model.feature_config, model.contract)
+    for answer in scorer.score(_example_leads(), now=_now_of(name)):
+        assert answer.scored_by == "model" and answer.confidence is None
+        assert (answer.interval.low, answer.interval.high, answer.interval.width) == (None, None, None)
+        assert answer.interval.reason.startswith("model leadscore/1 was fitted without interval data")
+        assert answer.fit.level is not None and answer.intent.level is not None  # from its own contributions
+
+
+def _now_of(name: str) -> datetime:
+    return _now(json.loads((FIXTURES / name / "answers.json").read_text()))
 
 
 @pytest.fixture

@@ -166,7 +166,7 @@ def test_next_step_is_the_first_rule_whose_grade_and_flags_match():
 
 
 def test_times_become_exact_microseconds():
-    from serving.scorer import _micros, micros
+    from serving.columns import _micros, micros
 
     times = [
         datetime(1970, 1, 1, tzinfo=UTC),  # the epoch: 0

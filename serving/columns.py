@@ -1,0 +1,89 @@
+"""A request's leads as the column arrays the features read (`features.build.feature_columns`):
+the leads' own fields and the `extra` columns the contract names, their accounts' contacts, and
+every event, in one pass; times as exact UTC microseconds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from core.schema import LEAD
+from features.contract import ContractConfig
+from serving.schemas import Lead
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DEFAULTED = ("account_id", "created_at")  # the lead's account and creation time get defaults
+# the lead's own columns `feature_columns` reads
+LEAD_COLUMNS = tuple(f.name for f in LEAD if f.name not in DEFAULTED)
+PEOPLE = ("lead_id", "account_id", "created_at", "seniority", "job_title")
+
+
+def _micros(value: datetime) -> int:
+    """Exact UTC microseconds since the epoch (no pandas: any datetime the schema accepts)."""
+    return (value - EPOCH) // timedelta(microseconds=1)
+
+
+def micros(values: list[datetime]) -> np.ndarray:
+    """`_micros` of many validated (UTC-aware) times at once, from `timestamp()`: exact for any time
+    the schema accepts (1970 to now: the float's rounding error stays under 0.5 microseconds)."""
+    return np.rint(np.array([v.timestamp() for v in values], dtype=float) * 1e6).astype(np.int64)
+
+
+class LeadColumns:
+    """The columns of one contract: the schema's own fields, and the contract's extra fit columns
+    and counters, which a lead carries in `extra` (`extra`: the keys read from there)."""
+
+    def __init__(self, contract: ContractConfig):
+        names = [*contract.extra_fit_columns, *contract.counter_columns]
+        own = [*LEAD_COLUMNS, *(n for n in names if n in Lead.model_fields and n not in DEFAULTED)]
+        self.own = list(dict.fromkeys(own))
+        self.extra = [n for n in names if n not in Lead.model_fields]
+        numeric = [n for n, kind in contract.extra_fit_columns.items() if kind == "numeric"]
+        self.numeric = {"company_size", *contract.counter_columns, *numeric}
+
+    def __call__(self, leads: list[Lead], at: np.ndarray):
+        """The leads (each scored as of `at`, UTC microseconds), their account contacts and all
+        their events as the columns `feature_columns` reads (a lead is its own account when it
+        names none, and was created at `at` when it gives no created_at)."""
+        rows: dict[str, list] = {k: [getattr(lead, k) for lead in leads] for k in self.own}
+        for key in self.extra:
+            rows[key] = [lead.extra.get(key) for lead in leads]
+        rows["account_id"] = accounts = [lead.account_id or lead.lead_id for lead in leads]
+        rows["created_at"] = [
+            _micros(lead.created_at) if lead.created_at else int(when) for lead, when in zip(leads, at, strict=True)
+        ]
+        people: dict[str, list] = {k: [] for k in PEOPLE}
+        ev_lead, ev_ts, ev_type = [], [], []
+        for lead, account in zip(leads, accounts, strict=True):
+            for contact in lead.contacts:
+                for name in PEOPLE:
+                    people[name].append(account if name == "account_id" else getattr(contact, name))
+                for event in contact.events:
+                    ev_lead.append(contact.lead_id)
+                    ev_ts.append(event.ts)
+                    ev_type.append(event.type)
+            for event in lead.events or ():
+                ev_lead.append(lead.lead_id)
+                ev_ts.append(event.ts)
+                ev_type.append(event.type)
+        columns = {
+            k: np.array(v, dtype=float if k in self.numeric else np.int64 if k == "created_at" else object)
+            for k, v in rows.items()
+        }
+        population = {k: micros(v) if k == "created_at" else np.array(v, dtype=object) for k, v in people.items()}
+        events = {
+            "lead_id": np.array(ev_lead, dtype=object),
+            "ts": micros(ev_ts),
+            "type": np.array(ev_type, dtype=object),
+        }
+        return columns, population, events
+
+
+def worded(columns: dict, leads: list[Lead]) -> dict:
+    """The columns the reasons' words read: the lead's age unknown (NaN) where it gave no
+    created_at (its features read the scoring time, a new lead; its words say the date is missing)."""
+    undated = np.array([lead.created_at is None for lead in leads], dtype=bool)
+    if not undated.any() or "lead_age_days" not in columns:
+        return columns
+    return {**columns, "lead_age_days": np.where(undated, np.nan, columns["lead_age_days"])}
