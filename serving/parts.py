@@ -18,14 +18,14 @@ from core.schema import LEVELS, Interval, Part
 FIT_WORDS = {"high": "strong fit", "medium": "moderate fit", "low": "weak fit"}
 INTENT_WORDS = {"high": "high intent", "medium": "some intent", "low": "low intent"}
 QUADRANTS = {  # "fit/intent" -> what to do
-    "high/high": "sales-ready: route to sales",
-    "high/medium": "warm up: sales outreach",
+    "high/high": "route to sales now",
+    "high/medium": "sales outreach to warm up",
     "high/low": "nurture",
-    "medium/high": "qualify: route to sales",
+    "medium/high": "qualify, then route to sales",
     "medium/medium": "nurture",
     "medium/low": "nurture",
-    "low/high": "qualify: check the fit before sales spends time",
-    "low/medium": "low touch: self-serve and marketing",
+    "low/high": "check the fit before sales spends time",
+    "low/medium": "low touch (self-serve, marketing)",
     "low/low": "recycle",
 }
 NO_CONTRIBUTIONS = "left out with reasons: false (the model's contributions were not computed)"

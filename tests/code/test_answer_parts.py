@@ -121,7 +121,7 @@ def test_levels_quadrants_and_confidence_follow_the_config():
     assert (fit.level, intent.level) == ("high", "low")
     assert quadrant(fit, intent, config) == "strong fit, low intent: nurture"
     fit, intent = rule_parts([-30.0, 55.0], config)
-    assert quadrant(fit, intent, config) == "weak fit, high intent: qualify: check the fit before sales spends time"
+    assert quadrant(fit, intent, config) == "weak fit, high intent: check the fit before sales spends time"
     fit, intent = rule_parts([10.0, 0.0], config, intent_unknown="no engagement data")
     assert intent.level is None and intent.reason == "no engagement data" and quadrant(fit, intent, config) is None
     assert interval(0.40, 0.45, config)[1] == "high" and interval(0.40, 0.55, config)[1] == "low"
@@ -135,3 +135,17 @@ def test_a_serving_config_with_a_bad_level_or_quadrant_is_refused_naming_it():
         Cutoffs(high=0.1, low=0.2)
     with pytest.raises(ValidationError, match=r"quadrants: .*missing: \['high/high'"):
         PartsConfig(quadrants={"high/low": "nurture"})
+
+
+def test_the_readmes_answer_is_a_whole_answer_of_this_release():
+    import json
+    import re
+
+    from serving.schemas import Score
+    from tests.conftest import PROJECT
+
+    readme = (PROJECT / "README.md").read_text()
+    shown = re.search(r"### The answer\n.*?```json\n(.*?)```", readme, re.S).group(1)
+    answer = Score.model_validate(json.loads(shown))
+    assert list(json.loads(shown)) == list(Score.model_fields)  # every field, in the API's order
+    assert answer.scored_by == "model" and answer.trend.direction == "rising" and answer.interval.reason is None

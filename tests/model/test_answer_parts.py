@@ -64,7 +64,7 @@ def test_fit_and_intent_are_the_contributions_of_who_the_lead_is_and_what_it_did
     answers = {a.lead_id: a for a in scorer.score(leads, now=NOW)}
     assert all(a.scored_by == "model" for a in answers.values())
     assert answers["vp-idle"].quadrant == "strong fit, low intent: nurture"
-    assert answers["vp-hot"].quadrant == "strong fit, high intent: sales-ready: route to sales"
+    assert answers["vp-hot"].quadrant == "strong fit, high intent: route to sales now"
     # a student's activity counts for less (the model learnt it), but it still counts
     assert answers["student-hot"].fit.level == "low" and answers["student-hot"].intent.level != "low"
     assert answers["student-hot"].intent.log_odds > answers["student-idle"].intent.log_odds + 0.3
