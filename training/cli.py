@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from features.cli import DataOption, Engine, EngineOption, MasterOption, SparkConfOption
+from training import recalibrate_cli
 
 console = Console(stderr=True)
 stdout = Console(soft_wrap=True)
@@ -57,8 +58,11 @@ def _report(result) -> None:
         f"{m['equal_volume_rule_mql_acceptance']:.4f}",
     )
     Console(width=120).print(table)
+    for note in result.notes:  # a random split, rules that never fire, a threshold fallback
+        console.print(f"[bold yellow]note:[/] {note}", soft_wrap=True, highlight=False)
+    stdout.print(result.served, markup=False, highlight=False)
     state = "promoted to @champion" if result.promoted else "left as @challenger"
-    stdout.print(f"version {result.version} {state}: {result.gate_reason}")
+    stdout.print(f"version {result.version} {state}: {result.gate_reason}", markup=False, highlight=False)
 
 
 def _run(data: Path, training_config, features_config, rules, tracking_uri, search, extra=None, feedback=None):
@@ -257,3 +261,4 @@ def register(app: typer.Typer) -> None:
     app.command()(rollback)
     app.command()(models)
     app.command()(score)
+    app.command()(recalibrate_cli.recalibrate)
