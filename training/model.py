@@ -74,6 +74,8 @@ class LeadModel:
         state.setdefault("trained_through", None)  # models registered before these existed
         state.setdefault("recalibration", ())
         state.setdefault("intervals", None)  # fitted before intervals: the answer says so
+        for name in ("contract", "feature_config", "rules"):  # settings added since: their defaults
+            state[name] = _with_defaults(state[name])
         self.__dict__.update(state)
 
     def matrix(self, features) -> np.ndarray:
@@ -182,6 +184,13 @@ def recalibrated(probability: np.ndarray, maps: tuple[tuple[float, float], ...])
         logit = np.log(probability / (1 - probability))
         probability = np.clip(1.0 / (1.0 + np.exp(-(slope * logit + intercept))), 1e-6, 1 - 1e-6)
     return probability
+
+
+def _with_defaults(config):
+    """A pydantic config unpickled from an older release, with the fields added since at their
+    defaults (unpickling restores only the fields it had: reading a newer one would fail)."""
+    missing = set(type(config).model_fields) - set(config.__dict__)
+    return type(config).model_validate(config.model_dump(by_alias=True)) if missing else config
 
 
 def _threads(threads: int | None) -> dict:
