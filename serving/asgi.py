@@ -1,5 +1,6 @@
-"""ASGI pieces around the BentoML app: the API-key gate, /readyz, and a request timeout that
-lets finished requests go.
+"""ASGI pieces around the BentoML app: the API-key gate (which also answers /readyz and the API
+docs, and makes every 4xx one {"error": ...} object), a request timeout that lets finished
+requests go, and a deadline for a request's headers.
 
 How the gate knows the service. BentoML builds the middleware stack before it creates the service
 instance (the stack's lifespan creates it), and gives a middleware only the options passed to
@@ -18,8 +19,13 @@ load that is thousands of dead requests kept alive, and the full garbage collect
 pause the worker for tens to hundreds of milliseconds (p99 far above p50). `PromptTimeout`
 behaves the same (504 after the timeout) but arms its timer in an empty context and cancels it
 when the request ends. BentoML offers no public way to replace its timeout middleware, so
-`setup` puts `PromptTimeout` in its place in BentoML's private module; tests/test_asgi.py fails
-loudly when BentoML changes what this relies on.
+`setup` puts `PromptTimeout` in its place in BentoML's private module; tests/code/test_asgi.py
+fails loudly when BentoML changes what this relies on.
+
+uvicorn (which BentoML runs, with no `http=` option of ours) has no deadline for a request's
+headers: a client sending them one byte a second held a connection for ever. `setup` makes
+`HeaderTimeout`, uvicorn's own httptools protocol with such a deadline, the protocol uvicorn's
+"auto" setting names; tests/code/test_intake.py fails loudly when uvicorn changes what it relies on.
 """
 
 from __future__ import annotations
@@ -162,9 +168,10 @@ class Gate:
 
 
 class Gated(Protocol):
-    """What the gate reads from the running service."""
+    """What the gate (and serving/intake.py, for a request's limits) reads from the running service."""
 
     gate: Gate
+    scorer: Any  # its `config.max_batch`
 
     def readiness(self) -> dict: ...
 

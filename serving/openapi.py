@@ -152,13 +152,12 @@ def _responses(name: str, answer: dict) -> dict:
 
 
 def _operation(name: str, api, request: dict, answer: dict) -> dict:
-    text = " ".join((api.doc or name).split())
-    summary, stop, _ = text.partition(". ")
+    summary, stop, details = " ".join((api.doc or name).split()).partition(". ")
     return {
         "operationId": name,
         "tags": [TAGS.get(name, "scoring")],
         "summary": summary + stop.strip(),
-        "description": text,
+        **({"description": details} if details else {}),
         "requestBody": {"required": True, "content": {"application/json": {"schema": request, **_example(name)}}},
         "responses": _responses(name, answer),
     }
