@@ -39,13 +39,12 @@ from http import HTTPStatus
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from bentoml import get_current_service
 from bentoml._internal.server.http import traffic
-from bentoml.exceptions import BentoMLException
 from starlette.responses import JSONResponse
 from uvicorn.protocols.http import auto as uvicorn_auto
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from serving.intake import current_service
 from serving.metrics import Timed
 from serving.openapi import ASSETS, DOCS_PATHS, Docs, Readiness
 from serving.settings import ServiceSettings
@@ -178,10 +177,7 @@ class Gated(Protocol):
 
 def running() -> Gated | None:
     """The service instance of this process, or None before it started or after it stopped."""
-    try:
-        return get_current_service()
-    except BentoMLException:
-        return None
+    return current_service()
 
 
 class Gatekeeper:

@@ -13,7 +13,7 @@ other request of that worker waits meanwhile. So:
 - a validation error is answered 400 in one line naming the fields (`core.decisions.one_line`),
   never the values sent.
 
-The limits come from the running service (`serving.asgi.running()`): `gate.max_events`,
+The limits come from the running service (`current_service()`): `gate.max_events`,
 `gate.max_contacts` (settings `LEADSCORE_MAX_EVENTS`, `LEADSCORE_MAX_CONTACTS`) and
 `scorer.config.max_batch`.
 
@@ -93,6 +93,15 @@ def charge(info: ValidationInfo, kind: str) -> None:
         budget.charge(kind)
 
 
+def current_service() -> Any:
+    """The service instance of this process (BentoML's public `get_current_service()`), or None
+    before it started or after it stopped."""
+    try:
+        return bentoml.get_current_service()
+    except BentoMLException:
+        return None
+
+
 def limits_of(service: Any) -> Limits | None:
     """The limits of the running service (None before it started)."""
     if service is None:
@@ -134,10 +143,8 @@ class Intake(bentoml.IODescriptor):
     @classmethod
     async def from_http_request(cls, request, serde) -> bentoml.IODescriptor:
         """The request's JSON body as this model (whatever its content type: JSON only)."""
-        from serving.asgi import running
-
         body = await request.body()
-        limits = limits_of(running())
+        limits = limits_of(current_service())
         if len(body) <= INLINE_BYTES:
             return parse(cls, body, limits)
         return await offload(parse, cls, body, limits)
