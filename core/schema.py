@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic import Field as Described
 
 Kind = Literal["string", "double", "long", "boolean", "datetime"]  # MLflow's names for column types
@@ -134,9 +134,15 @@ class Reason(BaseModel):
     weight: float = Described(description="Contribution in log-odds (LightGBM's SHAP values), summed per reason.")
 
 
+# every field of an answer's part is in every answer (null when not known): required in the schema
+ALWAYS_SENT = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
 class Part(BaseModel):
     """Fit (who the lead is: its profile) or intent (what the lead and the other contacts of its
     account did): how strong, and how much of the answer it makes."""
+
+    model_config = ALWAYS_SENT
 
     level: Literal[LEVELS] | None = Described(
         description="high, medium or low: by `log_odds` when the model answers, by `points` when the rules "
@@ -155,6 +161,8 @@ class Part(BaseModel):
 class Interval(BaseModel):
     """Where the probability may lie: inductive Venn-Abers on the model's calibration period."""
 
+    model_config = ALWAYS_SENT
+
     low: float | None = Described(description="Lowest probability the calibration period supports; null: see reason.")
     high: float | None = Described(description="Highest probability the calibration period supports.")
     width: float | None = Described(description="high - low; above the configured width the confidence is low.")
@@ -163,6 +171,8 @@ class Interval(BaseModel):
 
 class Trend(BaseModel):
     """The answer against the same lead's previous answer in the score log."""
+
+    model_config = ALWAYS_SENT
 
     direction: Literal["rising", "steady", "falling"] | None = Described(
         description="Against the previous answer of the same kind (model score against the last model score, rule "
