@@ -5,8 +5,9 @@ Like is compared with like: a model answer's `score` (0-100) with the lead's las
 rules answer's `rule_score` with its last rule score (every answer carries one); a change of less
 than `steady` points either way is steady. "When" is the time the previous answer was given
 (its `scored_at` in the score log). The log is written off the request path within a second, so
-the answers this worker gave but has not written yet are remembered here too (the newest few
-thousand leads); another worker's answer of the last second may not be seen.
+the answers this worker gave but has not written yet are remembered here too (its last 20,000
+leads); another worker's answer of the last second may not be seen. While the store is down, no
+trend: the lookup never waits for a database that does not answer.
 """
 
 from __future__ import annotations
