@@ -4,6 +4,7 @@ every event, in one pass; times as exact UTC microseconds."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -47,8 +48,9 @@ class LeadColumns:
         their events as the columns `feature_columns` reads (a lead is its own account when it
         names none, and was created at `at` when it gives no created_at)."""
         rows: dict[str, list] = {k: [getattr(lead, k) for lead in leads] for k in self.own}
-        for key in self.extra:
-            rows[key] = [lead.extra.get(key) for lead in leads]
+        for key in self.extra:  # a number sent as text is read as the number; other text: missing
+            values = [lead.extra.get(key) for lead in leads]
+            rows[key] = [number(v) for v in values] if key in self.numeric else values
         rows["account_id"] = accounts = [lead.account_id or lead.lead_id for lead in leads]
         rows["created_at"] = [
             _micros(lead.created_at) if lead.created_at else int(when) for lead, when in zip(leads, at, strict=True)
@@ -78,6 +80,18 @@ class LeadColumns:
             "type": np.array(ev_type, dtype=object),
         }
         return columns, population, events
+
+
+def number(value) -> float | None:
+    """An `extra` value of a numeric column as a number: text that reads as a finite number >= 0
+    ("12", "3.5") is that number, any other text None (missing; the answer's warnings say so)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        read = float(value)
+    except ValueError:
+        return None
+    return read if math.isfinite(read) and read >= 0 else None
 
 
 def worded(columns: dict, leads: list[Lead]) -> dict:

@@ -191,7 +191,7 @@ class Scorer:
                 segment=str(columns["segment"][i]),
                 grade=grades[i],
                 next_step=steps[i],
-                warnings=unread(lead, self.event_types, self.columns.extra, lead.as_of or now),
+                warnings=unread(lead, self.event_types, self.columns.extra, lead.as_of or now, self.columns.numeric),
             )
             if by_rules[i]:
                 answer = self._by_rules(base, batch, i, why[i], lacking[i])

@@ -12,16 +12,24 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable
 
+from serving.columns import number
 from serving.schemas import Event, Lead
 
 SHOWN = 5  # unknown event types named per line; the rest counted
 LONGEST = 64  # characters of a key or an event type repeated in a warning
 
 
-def unread(lead: Lead, event_types: Collection[str], extra_keys: Collection[str], as_of) -> list[str]:
+def unread(
+    lead: Lead, event_types: Collection[str], extra_keys: Collection[str], as_of, numeric: Collection[str] = ()
+) -> list[str]:
     """The warnings of one lead scored as of `as_of` (an aware datetime): `event_types` the
-    contract knows, `extra_keys` the scorer reads from `extra`."""
+    contract knows, `extra_keys` the scorer reads from `extra`, the `numeric` ones of them."""
     out = [_extra(key, extra_keys) for key in lead.extra if key not in extra_keys]
+    out += [
+        f"extra.{key}: not a number >= 0, read as missing"
+        for key, value in lead.extra.items()
+        if key in numeric and isinstance(value, str) and number(value) is None
+    ]
     out += _events("events", lead.events or (), event_types, as_of)
     for i, contact in enumerate(lead.contacts):
         out += _events(f"contacts[{i}].events", contact.events, event_types, as_of)

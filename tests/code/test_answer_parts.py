@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -149,3 +150,17 @@ def test_the_readmes_answer_is_a_whole_answer_of_this_release():
     answer = Score.model_validate(json.loads(shown))
     assert list(json.loads(shown)) == list(Score.model_fields)  # every field, in the API's order
     assert answer.scored_by == "model" and answer.trend.direction == "rising" and answer.interval.reason is None
+
+
+def test_a_counter_sent_as_text_is_read_as_its_number_or_as_missing_and_said():
+    from features.contract import ContractConfig
+    from features.defaults import load_rules
+    from features.settings import FeatureConfig
+    from serving.scorer import Scorer
+
+    scorer = Scorer(None, load_rules(), FeatureConfig(), ContractConfig(counter_columns=["visits", "minutes"]))
+    leads = [Lead(lead_id="x", extra={"visits": "many", "minutes": "12.5"}), Lead(lead_id="y", extra={"visits": 3.0})]
+    columns = scorer.features(leads, T0)
+    assert columns["minutes"][0] == 12.5 and columns["visits"][1] == 3.0 and np.isnan(columns["visits"][0])
+    first, second = scorer.score(leads, T0)  # never a 500 for a word where a count belongs
+    assert first.warnings == ["extra.visits: not a number >= 0, read as missing"] and second.warnings == []
