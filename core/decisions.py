@@ -289,3 +289,24 @@ def decision_problems(frame: pd.DataFrame, contract: Rules | None = None) -> pd.
     )
     _first(problems, before_handover(mql, decided), BEFORE_HANDOVER)
     return problems.astype(object).where(problems.notna(), None)
+
+
+def placed(lead_id: pd.Series, at: pd.Series, times: pd.DataFrame, time: str) -> pd.DataFrame:
+    """Where a decision belongs: for each (lead, time `at`), the lead's latest row of `times`
+    (with `lead_id` and the time column `time`) at or before `at`, all missing when there is none;
+    indexed as `at`, the columns of `times` but `lead_id`. The one rule for a decision's hand-over:
+    its lead's latest hand-over, or score in the score log, at or before its `mql_at`, or at or
+    before `decided_at` when the CRM sent no `mql_at` (retraining from the store, `leadscore
+    feedback export`, the live report and recalibration all place decisions with it)."""
+    ns = pd.DatetimeTZDtype("ns", "UTC")
+    left = pd.DataFrame(
+        {"lead_id": lead_id.astype(str).to_numpy(), "_at": pd.to_datetime(at, utc=True).astype(ns).to_numpy()}
+    )
+    left = left.reset_index(names="_row").dropna(subset=["_at"]).sort_values("_at")
+    right = times.assign(lead_id=times["lead_id"].astype(str), _time=pd.to_datetime(times[time], utc=True).astype(ns))
+    matched = pd.merge_asof(
+        left, right.sort_values("_time"), left_on="_at", right_on="_time", by="lead_id", direction="backward"
+    ).set_index("_row")
+    out = matched.reindex(range(len(at)))[[c for c in times.columns if c != "lead_id"]]
+    out.index = at.index
+    return out

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.decisions import placed as placed_on
 from core.schema import ANSWER, Field
 
 UTC_NS = "datetime64[ns, UTC]"
@@ -140,15 +141,9 @@ def live_handovers(logged: pd.DataFrame, decided: pd.DataFrame) -> tuple[pd.Data
     decided = decided.assign(lead_id=decided["lead_id"].astype(str))
     for column in ("mql_at", "decided_at", "received_at"):
         decided[column] = pd.to_datetime(decided[column], utc=True).astype(UTC_NS)
-    decided["at"] = decided["mql_at"].fillna(decided["decided_at"])
-    placed = pd.merge_asof(
-        decided.sort_values("at"),
-        logged[["id", "lead_id", "scored_at"]].sort_values("scored_at"),
-        left_on="at",
-        right_on="scored_at",
-        by="lead_id",
-        direction="backward",
-    )
+    at = decided["mql_at"].fillna(decided["decided_at"])  # the rule of core.decisions.placed
+    on = placed_on(decided["lead_id"], at, logged[["id", "lead_id", "scored_at"]], "scored_at")
+    placed = decided.assign(id=on["id"], scored_at=on["scored_at"])
     unplaced = int(placed["id"].isna().sum())
     placed = placed.dropna(subset=["id"]).sort_values(["decided_at", "received_at", "feedback_id"], kind="stable")
     placed = placed.drop_duplicates("id", keep="last").astype({"id": logged["id"].dtype})

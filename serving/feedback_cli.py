@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.decisions import SALES_DECISIONS
+from core.decisions import SALES_DECISIONS, placed
 from core.errors import LeadscoreError
 from core.store import FeedbackStore, StoreUnavailable, database_url, redacted, scores, utc
 
@@ -181,12 +181,8 @@ def resolve_handovers(latest: pd.DataFrame, times: pd.DataFrame) -> tuple[pd.Dat
         latest[column] = pd.to_datetime(latest[column], utc=True).astype(pd.DatetimeTZDtype("us", "UTC"))
     missing = latest["mql_at"].isna()
     if missing.any():
-        asked = latest[missing].reset_index().sort_values("decided_at")
-        handovers = times.rename(columns={"scored_at": "handover"}).sort_values("handover")
-        matched = pd.merge_asof(
-            asked, handovers, left_on="decided_at", right_on="handover", by="lead_id", direction="backward"
-        ).set_index("index")
-        latest.loc[matched.index, "mql_at"] = matched["handover"]
+        on = placed(latest.loc[missing, "lead_id"], latest.loc[missing, "decided_at"], times, "scored_at")
+        latest.loc[missing, "mql_at"] = pd.to_datetime(on["scored_at"], utc=True).astype(latest["mql_at"].dtype)
     unresolved = int(latest["mql_at"].isna().sum())
     return latest[latest["mql_at"].notna()], unresolved
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.decisions import decision_problems
+from core.decisions import decision_problems, placed
 from features.contract import TIMESTAMP, ContractConfig, Dataset
 
 OUTCOME_COLUMNS = ("lead_id", "mql_at", "decision", "reason", "decided_at")
@@ -107,16 +107,9 @@ def _resolve_handovers(known: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFr
     asked = known["mql_at"].isna() & known["decided_at"].notna()
     if not asked.any():
         return known
-    handovers = outcomes[["lead_id", "mql_at"]].astype({"mql_at": TIMESTAMP}).sort_values("mql_at")
-    matched = pd.merge_asof(
-        known[asked].reset_index().sort_values("decided_at").drop(columns="mql_at"),
-        handovers.rename(columns={"mql_at": "handover"}),
-        left_on="decided_at",
-        right_on="handover",
-        by="lead_id",
-        direction="backward",
-    ).set_index("index")
-    known.loc[matched.index, "mql_at"] = matched["handover"]
+    handovers = outcomes[["lead_id", "mql_at"]].astype({"mql_at": TIMESTAMP})
+    on = placed(known.loc[asked, "lead_id"], known.loc[asked, "decided_at"], handovers, "mql_at")
+    known.loc[asked, "mql_at"] = on["mql_at"].astype(known["mql_at"].dtype)
     return known
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
+from core.decisions import placed
 from core.errors import LeadscoreError
 from training.labels import label_outcomes
 from training.metrics import expected_calibration_error
@@ -168,17 +169,13 @@ def decisions_from_store(model: LeadModel, store, policy: LabelPolicy, since: pd
         scores.c.model_version == model.version, scores.c.probability.is_not(None)
     )
     logged = store.read(query)
-    logged["scored_at"] = pd.to_datetime(logged["scored_at"], utc=True).astype("datetime64[ns, UTC]")
-    rows = rows.assign(mql_at=pd.to_datetime(rows["mql_at"], utc=True).astype("datetime64[ns, UTC]"))
-    logged, rows = logged.sort_values("scored_at"), rows.sort_values("mql_at")
     if rows.empty or logged.empty:
         raise LeadscoreError(
             f"recalibrate: the store holds {len(rows)} decided hand-overs and {len(logged)} scores by "
             f"{model.version}: both are needed"
         )
-    joined = pd.merge_asof(
-        rows, logged, left_on="mql_at", right_on="scored_at", by="lead_id", direction="backward"
-    ).dropna(subset=["probability"])
+    on = placed(rows["lead_id"], rows["mql_at"], logged, "scored_at")
+    joined = rows.assign(probability=on["probability"]).dropna(subset=["probability"])
     source = f"the store ({len(joined):,} of {len(rows):,} decisions have a score by {model.version})"
     return Decided(joined["mql_at"], joined["probability"].to_numpy(float), joined["label"].to_numpy(), source)
 

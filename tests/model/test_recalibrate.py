@@ -3,6 +3,8 @@ the decisions since the change, gated on the newest of them, without a retrain."
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -59,12 +61,17 @@ def shifted(tmp_path_factory):
         folders[name] = root / name
         part = pa.Table.from_pandas(outcomes[keep.to_numpy()], schema=tables["outcomes"].schema, preserve_index=False)
         write_dataset({**tables, "outcomes": part}, folders[name], "parquet")
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    return folders, uri, change, following
+    return folders, change, following
 
 
-def test_recalibrate_follows_doubled_acceptance(capsys, shifted):
-    folders, uri, change, following = shifted
+@pytest.fixture
+def uri(tmp_path) -> str:
+    """Each test's own registry: a recalibrated champion must not leak into another test."""
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def test_recalibrate_follows_doubled_acceptance(capsys, shifted, uri):
+    folders, change, following = shifted
     code, _, err = run(capsys, "train", "--data", str(folders["before"]), "--tracking-uri", uri)
     assert code == 0, err
     client = connect(uri)
@@ -87,11 +94,52 @@ def test_recalibrate_follows_doubled_acceptance(capsys, shifted):
     assert new.booster.model_to_string() == old.booster.model_to_string()
 
 
-def test_recalibrate_refuses_too_few_decisions_in_one_line(capsys, shifted):
-    folders, uri, _, _ = shifted
+def test_recalibrate_refuses_too_few_decisions_in_one_line(capsys, shifted, uri):
+    folders, _, _ = shifted
     run(capsys, "train", "--data", str(folders["before"]), "--tracking-uri", uri)
     late = pd.Timestamp("2100-01-01", tz="UTC").isoformat()
     code, _, err = run(capsys, "recalibrate", "--data", str(folders["recent"]), "--since", late, "--tracking-uri", uri)
     assert code == 2 and "no decided hand-overs" in err and "Traceback" not in err
     code, _, err = run(capsys, "recalibrate", "--tracking-uri", uri)
     assert code == 2 and "--data DIR or --feedback-db URL" in err
+
+
+def test_recalibrate_from_the_service_store(capsys, shifted, uri, tmp_path):
+    """From the store: each decision the CRM posted back meets the probability the same model
+    version gave its lead at or before the hand-over (the score log), whatever else was logged."""
+    from core.store import FeedbackStore
+
+    folders, change, following = shifted
+    run(capsys, "train", "--data", str(folders["before"]), "--tracking-uri", uri)
+    client = connect(uri)
+    model = load_model(f"models:/leadscore@{CHAMPION}", client)
+    data = load_dataset(folders["recent"])
+    rows = label_outcomes(data.outcomes, LabelPolicy(mature_after_days=0))
+    rows = rows[rows["mql_at"] >= change].merge(data.leads, on="lead_id").reset_index(drop=True)
+    features = build_features(rows, data.events, "mql_at", model.feature_config, model.contract, population=data.leads)
+    p = model.probability(features)
+    db = f"sqlite:///{tmp_path / 'leadscore.db'}"
+    store = FeedbackStore(db)
+    logged = []
+    for i, r in rows.iterrows():
+        at = r["mql_at"].to_pydatetime()
+        common = dict(lead_id=r["lead_id"], scored_by="model", is_mql=False, rule_score=0.0, rule_is_mql=False)
+        # the score at hand-over, and two that must not be used: another version's, and a later one
+        logged.append({**common, "scored_at": at, "model_version": model.version, "probability": float(p[i])})
+        logged.append({**common, "scored_at": at, "model_version": "leadscore/99", "probability": 0.99})
+        later = at + pd.Timedelta(days=1)
+        logged.append({**common, "scored_at": later, "model_version": model.version, "probability": 0.01})
+        decided_at = at + pd.Timedelta(hours=2)  # no mql_at posted: placed by decided_at
+        reason = None if r["decision"] == "accepted" else (r["reason"] or "no_need")
+        store.add_decision(f"F{i}", r["lead_id"], r["decision"], reason, decided_at)
+    assert store.log_scores(logged).written == len(logged)
+    code, out, err = run(
+        capsys, "recalibrate", "--feedback-db", db, "--since", change.isoformat(), "--tracking-uri", uri
+    )
+    assert code == 0, err
+    # every decision (the label policy's matured ones) met its own score, none another version's
+    assert re.search(rf"\(([\d,]+) of \1 decisions have a score by {model.version}\)", " ".join(out.split()))
+    assert "promoted to @champion" in out
+    new = load_model(f"models:/leadscore@{CHAMPION}", client)
+    ece_after, gap_after, _ = _ece(new, folders["all"], following)
+    assert ece_after <= 0.05 and abs(gap_after) <= 0.05
