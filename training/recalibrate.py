@@ -123,12 +123,20 @@ def recalibrate(decided: Decided, later_fraction: float = 0.3) -> Recalibration:
     )
 
 
-def recalibrated_model(model: LeadModel, result: Recalibration, newest: pd.Timestamp) -> LeadModel:
-    """`model` with the new map after its existing ones (the booster and calibrators shared)."""
+def recalibrated_model(
+    model: LeadModel, result: Recalibration, newest: pd.Timestamp, keep_volume: bool = True
+) -> LeadModel:
+    """`model` with the new map after its existing ones (the booster and calibrators shared). With
+    `keep_volume` (thresholds chosen for sales' capacity), each MQL threshold moves through the map
+    too, so the same leads stay MQLs: a recalibration changes what a probability says, not how many
+    leads sales get a week (a threshold of 1, "send nobody", stays 1)."""
     through = max(t for t in (model.trained_through, newest) if t is not None)
-    return replace(
-        model, recalibration=(*model.recalibration, (result.slope, result.intercept)), trained_through=through
-    )
+    new_map = (result.slope, result.intercept)
+    thresholds = dict(model.thresholds)
+    if keep_volume:
+        moved = recalibrated(np.array(list(thresholds.values()), dtype=float), (new_map,))
+        thresholds = {s: t if t >= 1 else float(m) for (s, t), m in zip(thresholds.items(), moved, strict=True)}
+    return replace(model, recalibration=(*model.recalibration, new_map), trained_through=through, thresholds=thresholds)
 
 
 def labelled(outcomes: pd.DataFrame, policy: LabelPolicy, since: pd.Timestamp | None) -> pd.DataFrame:
@@ -138,16 +146,23 @@ def labelled(outcomes: pd.DataFrame, policy: LabelPolicy, since: pd.Timestamp | 
 
 
 def decisions_from_folder(model: LeadModel, data: Path, policy: LabelPolicy, since: pd.Timestamp | None) -> Decided:
-    """The folder's decided hand-overs since `since`, each with the model's probability as of its
-    hand-over (features rebuilt point-in-time)."""
+    """The folder's decided hand-overs since `since` and after the newest one the model learnt from
+    (its `trained_through`), each with the model's probability as of its hand-over (features rebuilt
+    point-in-time)."""
     from features.build import build_features
     from features.contract import folder_config, load_dataset
 
     dataset = load_dataset(data, folder_config(data))
     rows = labelled(dataset.outcomes, policy, since).merge(dataset.leads, on="lead_id", how="inner")
+    seen = model.trained_through
+    if seen is not None:  # the model's probabilities on what it learnt from are not the ones it gives new leads
+        rows = rows[rows["mql_at"] > seen]
     rows = rows.reset_index(drop=True)
     if rows.empty:
-        raise LeadscoreError(f"recalibrate: {data} holds no decided hand-overs" + (f" since {since}" if since else ""))
+        after = "" if seen is None else f" after {pd.Timestamp(seen):%Y-%m-%d %H:%M}, the newest the model learnt from"
+        raise LeadscoreError(
+            f"recalibrate: {data} holds no decided hand-overs" + (f" since {since}" if since else "") + after
+        )
     features = build_features(
         rows, dataset.events, "mql_at", model.feature_config, model.contract, population=dataset.leads
     )

@@ -55,7 +55,8 @@ def recalibrate(
             model, FeedbackStore(None if feedback_db == "default" else feedback_db), config.labels, when
         )
     result = rc.recalibrate(decided)
-    new = rc.recalibrated_model(model, result, decided.mql_at.max())
+    keep_volume = config.thresholds.mode == "capacity"  # sales take as many leads a week as before
+    new = rc.recalibrated_model(model, result, decided.mql_at.max(), keep_volume)
     version = rc.register(client, config.model_name, config.experiment, new, result, decided.source, when)
     table = Table(
         title=f"the {result.later_rows:,} newest of {result.rows:,} decisions (from {result.later_from:%Y-%m-%d})"

@@ -35,15 +35,21 @@ def _doubled(outcomes: pd.DataFrame, change: pd.Timestamp, seed: int = 0) -> pd.
     return out
 
 
-def _ece(model, data, since: pd.Timestamp) -> tuple[float, float, int]:
-    """ECE, mean probability minus acceptance, and rows, on the decided hand-overs from `since`."""
+def _decided(model, data, since: pd.Timestamp) -> tuple[pd.DataFrame, np.ndarray]:
+    """The decided hand-overs from `since`: their features as of the hand-over, and their labels."""
     dataset = load_dataset(data)
     rows = label_outcomes(dataset.outcomes, LabelPolicy(mature_after_days=0))
     rows = rows[rows["mql_at"] >= since].merge(dataset.leads, on="lead_id").reset_index(drop=True)
     features = build_features(
         rows, dataset.events, "mql_at", model.feature_config, model.contract, population=dataset.leads
     )
-    p, y = model.probability(features), rows["label"].to_numpy()
+    return features, rows["label"].to_numpy()
+
+
+def _ece(model, data, since: pd.Timestamp) -> tuple[float, float, int]:
+    """ECE, mean probability minus acceptance, and rows, on the decided hand-overs from `since`."""
+    features, y = _decided(model, data, since)
+    p = model.probability(features)
     return expected_calibration_error(y, p), float(p.mean() - y.mean()), len(y)
 
 
@@ -92,6 +98,9 @@ def test_recalibrate_follows_doubled_acceptance(capsys, shifted, uri):
     assert ece_after <= 0.05 and abs(gap_after) <= 0.05, (ece_before, ece_after, gap_after)
     # only the calibration moved: the ranking of the leads is the booster's, unchanged
     assert new.booster.model_to_string() == old.booster.model_to_string()
+    # and sales get the same leads as MQLs (capacity thresholds follow the map): no sudden flood
+    features, _ = _decided(old, folders["all"], following)
+    assert (new.predict(features)["is_mql"] == old.predict(features)["is_mql"]).all()
 
 
 def test_recalibrate_refuses_too_few_decisions_in_one_line(capsys, shifted, uri):
@@ -102,6 +111,9 @@ def test_recalibrate_refuses_too_few_decisions_in_one_line(capsys, shifted, uri)
     assert code == 2 and "no decided hand-overs" in err and "Traceback" not in err
     code, _, err = run(capsys, "recalibrate", "--tracking-uri", uri)
     assert code == 2 and "--data DIR or --feedback-db URL" in err
+    # the decisions the model learnt from are no test of its calibration: left out
+    code, _, err = run(capsys, "recalibrate", "--data", str(folders["before"]), "--tracking-uri", uri)
+    assert code == 2 and "the newest the model learnt from" in err and "Traceback" not in err
 
 
 def test_recalibrate_from_the_service_store(capsys, shifted, uri, tmp_path):
