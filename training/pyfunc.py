@@ -100,7 +100,8 @@ def requirements() -> list[str]:
     """Pinned versions of what the model needs at load time, from this environment."""
     from importlib.metadata import version
 
-    names = ("lightgbm", "scikit-learn", "pandas", "numpy", "pandera", "pyarrow", "pydantic", "pyyaml", "mlflow")
+    names = ("lightgbm", "scikit-learn", "pandas", "numpy", "pandera", "pyarrow", "pydantic", "pyyaml", "mlflow",
+             "venn-abers")  # fmt: skip
     return [f"{n}=={version(n)}" for n in names]
 
 
