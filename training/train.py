@@ -48,6 +48,11 @@ from training.thresholds import capacity_fallback
 
 STEPS = ("labels", "features", "fit", "evaluate", "refit", "log", "gate")
 MIN_COMPARED = 100  # test hand-overs the champion never learnt from, below which the gate cannot compare
+FLAT_NOT_COMPARED = (
+    "not compared: without hand-over times (a flat snapshot) the test hand-overs cannot be told apart from "
+    "those the champion learnt from (a new snapshot holds the old one's leads), and a model tested on what it "
+    "learnt from looks better than it is (promote by hand if you trust the test figures)"
+)
 
 
 def _quiet(_step: str) -> None:
@@ -153,9 +158,12 @@ def champion_comparison(
 ) -> tuple[dict[str, float], dict[str, float], str] | str | None:
     """The current champion's and the challenger's ROC AUC and log-loss on the test hand-overs the
     champion never learnt from (after its `trained_through`), with a sentence saying which; a
-    sentence only when too few are left to compare; None when there is no champion."""
+    sentence only when too few are left to compare or there are no hand-over times (a random split);
+    None when there is no champion."""
     if registry.version_of(client, name, registry.CHAMPION) is None:
         return None
+    if data.split.kind != "time":
+        return FLAT_NOT_COMPARED
     champion = registry.load_model(f"models:/{name}@{registry.CHAMPION}", client)
     test, mask = data.parts["test"], data.split.mask("test")
     features = test.features

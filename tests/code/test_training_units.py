@@ -255,3 +255,18 @@ def test_evaluation_plots_are_png_files(tmp_path):
     assert len(paths) == 6
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path.name
+
+
+def test_gate_does_not_compare_a_champion_on_a_flat_snapshot(monkeypatch):
+    """A new flat snapshot holds the old one's leads, all at the new export time: 'after the
+    champion's data' would be every row, including those it learnt from; the gate says so instead."""
+    from types import SimpleNamespace
+
+    from training import registry
+    from training.train import champion_comparison
+
+    monkeypatch.setattr(registry, "version_of", lambda *_: SimpleNamespace(version="1"))
+    monkeypatch.setattr(registry, "load_model", lambda *_: pytest.fail("the champion must not be scored"))
+    data = SimpleNamespace(split=SimpleNamespace(kind="random"))
+    said = champion_comparison(None, "leadscore", data, None, np.zeros(3))
+    assert isinstance(said, str) and said.startswith("not compared: without hand-over times")
