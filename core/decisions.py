@@ -304,9 +304,10 @@ def placed(lead_id: pd.Series, at: pd.Series, times: pd.DataFrame, time: str) ->
     )
     left = left.reset_index(names="_row").dropna(subset=["_at"]).sort_values("_at")
     right = times.assign(lead_id=times["lead_id"].astype(str), _time=pd.to_datetime(times[time], utc=True).astype(ns))
-    matched = pd.merge_asof(
-        left, right.sort_values("_time"), left_on="_at", right_on="_time", by="lead_id", direction="backward"
-    ).set_index("_row")
+    right = right.dropna(subset=["_time"]).sort_values("_time", kind="stable")  # of equal times, the last row
+    matched = pd.merge_asof(left, right, left_on="_at", right_on="_time", by="lead_id", direction="backward").set_index(
+        "_row"
+    )
     out = matched.reindex(range(len(at)))[[c for c in times.columns if c != "lead_id"]]
     out.index = at.index
     return out

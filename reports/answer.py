@@ -49,7 +49,15 @@ def context(info: dict, frame: pd.DataFrame, dated: bool, unseen: bool) -> str:
     text = " · ".join(parts) + f'<br><span class="sub">Written {today}, from {where}.'
     if unseen:
         since = day(info["unseen_from"])
-        text += f" Only hand-overs the model never saw in training: accounts first handed over from {since} on."
+        if info.get("calibrated_from") is None:
+            text += f" Only hand-overs the model never saw in training: accounts first handed over from {since} on."
+        else:
+            text += (
+                f" Only hand-overs the model's ranking never learnt from: accounts first handed over from {since} "
+                "on. The served model's calibration and MQL threshold were fitted on the newest of them (it "
+                f"learns from the newest decisions, from {day(info['calibrated_from'])}), so its calibration "
+                "here is not a test."
+            )
     return f'<p class="context">{text}</span></p>'
 
 

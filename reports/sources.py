@@ -97,7 +97,16 @@ def run_split(model_uri: str, tracking_uri: str | None = None) -> dict:
         except Exception:  # a run the store no longer has
             tags = {}
     test_from = tags.get("split.test_from")
-    return {"split_kind": tags.get("split.kind"), "unseen_from": pd.Timestamp(test_from) if test_from else None}
+    unseen_from = pd.Timestamp(test_from) if test_from else None
+    calibrated_from = None
+    if unseen_from is not None and tags.get("served.method") == "refit":
+        # the registered model was refit after its evaluation (training/refit.py): its booster
+        # learnt from every hand-over up to served.fitted_to, and its calibration and thresholds
+        # from the newest ones (served.calibrated_from on)
+        fitted_to = pd.Timestamp(tags["served.fitted_to"]) + pd.Timedelta(microseconds=1)
+        unseen_from = max(unseen_from, fitted_to)
+        calibrated_from = pd.Timestamp(tags["served.calibrated_from"])
+    return {"split_kind": tags.get("split.kind"), "unseen_from": unseen_from, "calibrated_from": calibrated_from}
 
 
 def from_store(url: str) -> tuple[pd.DataFrame, dict]:

@@ -138,6 +138,7 @@ class LeadModel:
             return None
         low, high = (np.clip(b, 1e-6, 1 - 1e-6) for b in self.intervals.bounds(margin, segments))
         low, high = recalibrated(low, self.recalibration), recalibrated(high, self.recalibration)
+        low, high = np.minimum(low, high), np.maximum(low, high)  # a falling map swaps them
         return np.minimum(low, probability), np.maximum(high, probability)
 
     def threshold(self, segments: np.ndarray) -> np.ndarray:

@@ -195,13 +195,23 @@ def decisions_from_store(model: LeadModel, store, policy: LabelPolicy, since: pd
     return Decided(joined["mql_at"], joined["probability"].to_numpy(float), joined["label"].to_numpy(), source)
 
 
-def register(client, name: str, experiment: str, model: LeadModel, result: Recalibration, source: str, since) -> str:
-    """The recalibrated model as an MLflow run and a new registered version, `@challenger`, and
-    `@champion` when the gate passes; returns the version."""
+def register(
+    client, name: str, experiment: str, model: LeadModel, result: Recalibration, source: str, since
+) -> tuple[str, str]:
+    """The recalibrated model as an MLflow run and a new registered version (under the name of the
+    version it recalibrates), `@challenger`, and `@champion` when the gate passes and the model it
+    recalibrates is the champion (the gate compared the new map with that model only). Returns the
+    version and what became of it, in words."""
     import mlflow
 
     from training import registry
     from training.pyfunc import log_model
+
+    parent, _, number = model.version.partition("/")  # NAME/VERSION when loaded from the registry
+    if number.isdigit():
+        name = parent
+    champion = registry.version_of(client, name, registry.CHAMPION)
+    of_champion = champion is not None and str(champion.version) == number
 
     with registry.logging_to(client):
         experiment = registry.experiment_id(client, experiment)
@@ -214,6 +224,12 @@ def register(client, name: str, experiment: str, model: LeadModel, result: Recal
     client.set_registered_model_alias(name, registry.CHALLENGER, version)
     for key, value in result.tags().items():
         client.set_model_version_tag(name, version, key, value)
-    if result.promote:
+    if result.promote and of_champion:
         registry.promote(client, name, version)
-    return version
+        return version, f"promoted to @champion: {result.reason}"
+    if result.promote:
+        return version, (
+            f"left as @challenger: {result.reason}, but {model.version} is not the current @champion, which the "
+            f"gate did not compare with (promote by hand: leadscore promote {version})"
+        )
+    return version, f"left as @challenger: {result.reason}"

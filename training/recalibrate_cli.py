@@ -57,7 +57,7 @@ def recalibrate(
     result = rc.recalibrate(decided)
     keep_volume = config.thresholds.mode == "capacity"  # sales take as many leads a week as before
     new = rc.recalibrated_model(model, result, decided.mql_at.max(), keep_volume)
-    version = rc.register(client, config.model_name, config.experiment, new, result, decided.source, when)
+    version, state = rc.register(client, config.model_name, config.experiment, new, result, decided.source, when)
     table = Table(
         title=f"the {result.later_rows:,} newest of {result.rows:,} decisions (from {result.later_from:%Y-%m-%d})"
     )
@@ -71,9 +71,8 @@ def recalibrate(
     ):
         table.add_row(label, f"{result.before[key]:.4f}", f"{result.after[key]:.4f}")
     Console(width=120).print(table)
-    state = "promoted to @champion" if result.promote else "left as @challenger"
     Console(soft_wrap=True).print(
-        f"version {version} ({model.version} recalibrated on {decided.source}) {state}: {result.reason}",
+        f"version {version} ({model.version} recalibrated on {decided.source}) {state}",
         markup=False,
         highlight=False,
     )

@@ -156,3 +156,31 @@ def test_the_rules_on_columns_and_on_single_values_agree():
 def test_a_table_without_the_needed_columns_is_one_clear_error():
     with pytest.raises(LeadscoreError, match=r"^decisions: missing column\(s\) decision, decided_at$"):
         decision_problems(pd.DataFrame({"lead_id": ["L"]}))
+
+
+def test_a_decision_is_placed_on_its_leads_latest_score_at_or_before_its_handover():
+    """core.decisions.placed, the one rule for where a decision belongs (hand-written rows)."""
+    import pandas as pd
+
+    from core.decisions import placed
+
+    scores = pd.DataFrame(
+        {
+            "lead_id": ["a", "a", "a", "b"],
+            "scored_at": pd.to_datetime(["2025-01-01", "2025-01-05", None, "2025-01-02"], utc=True),
+            "id": [1, 2, 3, 4],
+        }
+    )
+    decisions = pd.DataFrame(
+        {
+            "lead_id": ["a", "a", "b", "c"],
+            "at": pd.to_datetime(["2025-01-05", "2025-01-04", "2025-01-01", "2025-01-09"], utc=True),
+        },
+        index=[10, 11, 12, 13],
+    )
+    on = placed(decisions["lead_id"], decisions["at"], scores, "scored_at")
+    assert list(on.index) == [10, 11, 12, 13]
+    assert on.loc[10, "id"] == 2  # at the same instant counts: the score of 5 January itself
+    assert on.loc[11, "id"] == 1  # the later score (5 January) is after the hand-over: not it
+    assert pd.isna(on.loc[12, "id"])  # b was first scored after its hand-over: nowhere to place it
+    assert pd.isna(on.loc[13, "id"])  # c was never scored; a score without a time (id 3) is never used
