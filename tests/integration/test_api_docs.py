@@ -5,6 +5,7 @@ a client that sends its headers one byte a second is cut off."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -55,6 +56,77 @@ def test_docs_open_in_a_browser_without_the_key_and_list_every_endpoint(service,
     for path in ENDPOINTS:
         assert f'data-path="{path}"' in dom, f"{path} is not listed in /docs"
     assert "Authorize" in dom  # the key is given there, for calls made from the page
+
+
+class Browser:
+    """Headless Chromium driven through the DevTools protocol (a page's JavaScript, as clicks)."""
+
+    def __init__(self, profile: Path):
+        from reports.browser import arguments
+
+        command = [_chromium(), *arguments(profile), "--remote-debugging-port=0", "about:blank"]
+        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+        while not (found := re.search(r"ws://127\.0\.0\.1:(\d+)/", self.process.stderr.readline())):
+            assert self.process.poll() is None, "chromium stopped"
+        threading.Thread(target=self.process.stderr.read, daemon=True).start()  # a full pipe would stall it
+        with urllib.request.urlopen(f"http://127.0.0.1:{found.group(1)}/json/list", timeout=10) as response:
+            page = next(t for t in json.load(response) if t["type"] == "page")
+        from websockets.sync.client import connect
+
+        self.socket = connect(page["webSocketDebuggerUrl"], max_size=None)
+        self.calls = 0
+
+    def call(self, method: str, **params) -> dict:
+        self.calls += 1
+        self.socket.send(json.dumps({"id": self.calls, "method": method, "params": params}))
+        while (message := json.loads(self.socket.recv(timeout=60))).get("id") != self.calls:
+            pass
+        return message.get("result", {})
+
+    def run(self, script: str):
+        answer = self.call("Runtime.evaluate", expression=script, returnByValue=True)
+        return answer.get("result", {}).get("value")  # nothing while the page is being replaced
+
+    def wait(self, script: str, timeout: float = 30):
+        deadline = time.monotonic() + timeout
+        while not (value := self.run(script)):
+            assert time.monotonic() < deadline, f"not seen within {timeout} s: {script}"
+            time.sleep(0.2)
+        return value
+
+    def close(self) -> None:
+        self.socket.close()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+STATUS = "document.querySelector('.live-responses-table tbody .response-col_status')?.innerText.trim()"
+TYPE_KEY = """(() => {
+  const input = document.querySelector('.modal-ux input');
+  Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(input, KEY);
+  input.dispatchEvent(new Event('input', {bubbles: true}));
+})()"""
+
+
+def test_a_call_from_the_docs_page_needs_the_key_given_to_authorize(service, tmp_path):
+    """In /docs, "Try it out" on /score: 401 without the key; Authorize, type it: 200."""
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.call("Page.navigate", url=f"{service}/docs#/scoring/score")
+        browser.wait("!!document.querySelector('.try-out__btn')")
+        browser.run("document.querySelector('.try-out__btn').click()")
+        browser.wait("!!document.querySelector('.execute')")
+        browser.run("document.querySelector('.execute').click()")
+        assert browser.wait(STATUS) == "401"
+        browser.run("document.querySelector('.btn.authorize').click()")
+        browser.wait("!!document.querySelector('.modal-ux input')")
+        browser.run(TYPE_KEY.replace("KEY", json.dumps(KEY)))
+        browser.run("document.querySelector('.modal-ux .auth-btn-wrapper .authorize').click()")
+        browser.run("document.querySelector('.modal-ux .close-modal').click()")
+        browser.run("document.querySelector('.execute').click()")
+        browser.wait(f"{STATUS} === '200'")  # the same call, now with the key
+    finally:
+        browser.close()
 
 
 def test_headers_sent_one_byte_a_second_are_cut_off(service):
