@@ -27,7 +27,26 @@ def constant_rules(rule_scores: np.ndarray) -> str | None:
     )
 
 
-def training_notes(split_kind: str, rule_scores: np.ndarray, threshold_fallback: str | None) -> list[str]:
+def short_calendar(calendar: list[str], span_days: float) -> str | None:
+    """A note when the month of the hand-over is a feature but the history covers less than a
+    year and a month: the test period's months were then never seen in training."""
+    if "month" not in calendar or span_days >= 395:
+        return None
+    return (
+        f"handover_month is a feature but the history covers {span_days:.0f} days: the months of the test period "
+        "were never seen in training, and the month mostly stands for the drift of those days. Drop 'month' "
+        "from the calendar features until the history spans more than a year"
+    )
+
+
+def training_notes(
+    split_kind: str, rule_scores: np.ndarray, threshold_fallback: str | None, calendar_note: str | None = None
+) -> list[str]:
     """Every note that applies to a run, most important first."""
-    notes = [RANDOM_SPLIT if split_kind == "random" else None, constant_rules(rule_scores), threshold_fallback]
+    notes = [
+        RANDOM_SPLIT if split_kind == "random" else None,
+        constant_rules(rule_scores),
+        threshold_fallback,
+        calendar_note,
+    ]
     return [note for note in notes if note]

@@ -1,9 +1,9 @@
-"""One training run in steps: data -> fit -> evaluate -> log -> gate.
+"""One training run in steps: data -> fit -> evaluate -> refit -> log -> gate.
 
 `training_data` reads the folder, labels the hand-overs, builds their point-in-time features and
 splits them by time; `fit` fits the `LeadModel`; `assess` evaluates it on the test period against
 the rule score and the current champion and takes the gate's decision; `log_run` records the
-`TrainingRun` (the parameter object holding all of the above) as an MLflow run: its parameters,
+`TrainingRun` (`training/run.py`) as an MLflow run (`training/record.py`): its parameters,
 config files, a data fingerprint, the decisions merged from the feedback store, the metrics,
 tables and plots, and the served model (`training/refit.py`: the evaluated model refit on the
 newest history), registered as a new version and `@challenger`; the gate then moves `@champion`
@@ -13,13 +13,10 @@ the champion never learnt from.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
@@ -34,16 +31,17 @@ from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
 from features.spec import FeatureSpec
 from training import registry
-from training.evaluate import Evaluation, evaluate
-from training.feedback import FeedbackSummary, log_feedback
+from training.evaluate import evaluate
+from training.feedback import FeedbackSummary
 from training.fit import Period, fit_model
-from training.labels import label_outcomes, label_summary
+from training.labels import label_outcomes
 from training.model import LeadModel
-from training.notes import training_notes
-from training.pyfunc import log_model
+from training.notes import short_calendar, training_notes
+from training.record import log_run
 from training.refit import Served, refit
+from training.run import Assessment, Fitted, TrainingData, TrainingRun, TrainResult
 from training.settings import TrainingConfig
-from training.split import Split, time_split
+from training.split import time_split
 from training.thresholds import capacity_fallback
 
 STEPS = ("labels", "features", "fit", "evaluate", "refit", "log", "gate")
@@ -59,44 +57,6 @@ def _quiet(_step: str) -> None:
     pass
 
 
-@dataclass
-class TrainResult:
-    run_id: str
-    version: str
-    promoted: bool
-    gate_reason: str
-    metrics: dict[str, float]
-    split: dict[str, int]
-    notes: list[str]  # warnings for the person who trains (training/notes.py)
-    served: str  # what the served model was fitted and calibrated on, in words
-
-
-def fingerprint(dataset: Dataset) -> dict[str, str]:
-    """Row counts, time range and a content hash of the tables a model was trained on."""
-    digest = hashlib.sha256()
-    for name in ("leads", "events", "outcomes"):
-        frame = getattr(dataset, name)
-        digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
-    outcomes = dataset.outcomes
-    return {
-        "data.leads": str(len(dataset.leads)),
-        "data.events": str(len(dataset.events)),
-        "data.outcomes": str(len(outcomes)),
-        "data.first_handover": str(outcomes["mql_at"].min()),
-        "data.last_handover": str(outcomes["mql_at"].max()),
-        "data.sha256": digest.hexdigest(),
-    }
-
-
-def _flatten(prefix: str, value) -> dict[str, str]:
-    if isinstance(value, dict):
-        out = {}
-        for key, inner in value.items():
-            out.update(_flatten(f"{prefix}.{key}" if prefix else str(key), inner))
-        return out
-    return {prefix: str(value)[:500]}
-
-
 # the lead's columns the segment and source are read from
 def _with_segment(
     outcomes: pd.DataFrame, leads: pd.DataFrame, config: FeatureConfig, contract: ContractConfig
@@ -106,47 +66,6 @@ def _with_segment(
     columns = [*FIT_CATEGORICAL, *FIT_NUMERIC, *contract.extra_fit_columns, *contract.counter_columns]
     fit = fit_features(to_columns(rows, columns), config, contract)
     return rows.assign(segment=fit["segment"], source=fit["source"])
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    """What a run learns from and is tested on."""
-
-    contract: ContractConfig
-    dataset: Dataset  # the folder's tables, with any new decisions merged into the outcomes
-    labelled: pd.DataFrame  # the outcomes with their label and weight
-    rows: pd.DataFrame  # labelled hand-overs joined with their leads: one per feature row
-    features: pd.DataFrame  # their features as of each hand-over, in the same order
-    split: Split
-    parts: dict[str, Period]  # train, calibrate, test
-
-
-@dataclass(frozen=True)
-class Fitted:
-    model: LeadModel
-    params: dict | None  # LightGBM parameters found by the search; None: the config's own
-
-
-@dataclass(frozen=True)
-class Assessment:
-    evaluation: Evaluation  # the test period: model vs rule score
-    champion: dict[str, float] | None  # the current champion's ROC AUC and log-loss there, if any
-    decision: registry.GateResult
-    notes: list[str]  # training/notes.py
-
-
-@dataclass(frozen=True)
-class TrainingRun:
-    """Everything one run records: the parameter object of `log_run`."""
-
-    config: TrainingConfig
-    feature_config: FeatureConfig
-    rules: RuleConfig
-    data: TrainingData
-    fitted: Fitted
-    assessment: Assessment
-    served: Served  # the model registered and served (training/refit.py)
-    feedback: FeedbackSummary | None = None  # decisions merged from the feedback store, if any
 
 
 def _figures(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -324,76 +243,11 @@ def assess(
         decision = registry.GateResult(decision.promote, f"{decision.reason}, {where}")
     calibrate = data.parts["calibrate"]
     rule_mql = rule_score(calibrate.features, model.rules).is_mql
+    span = (data.rows["mql_at"].max() - data.rows["mql_at"].min()) / pd.Timedelta(days=1)
     notes = training_notes(
         data.split.kind,
         rule_score(data.features, rules or model.rules).score,
         capacity_fallback(rule_mql, config.thresholds),
+        short_calendar(data.contract.calendar, span),
     )
     return Assessment(evaluation, champion, decision, notes)
-
-
-def log_run(client: MlflowClient, run: TrainingRun, tmp: Path) -> tuple[str, str]:
-    """Step 4: the run in the client's store, its model registered as `@challenger`; returns the
-    run id and the registered version. The fluent API writes it (see `registry.logging_to`)."""
-    with registry.logging_to(client):
-        experiment = registry.experiment_id(client, run.config.experiment)
-        with mlflow.start_run(experiment_id=experiment) as active:
-            _log_inputs(run)
-            if run.feedback is not None:
-                log_feedback(run.feedback, tmp)
-            _log_results(run, tmp)
-            version = _log_model(client, run, active.info.run_id)
-    return active.info.run_id, version
-
-
-def _log_inputs(run: TrainingRun) -> None:
-    """Parameters, configs and what the model was trained on: data fingerprint, split, labels."""
-    data, split = run.data, run.data.split
-    params = {"training": run.config.model_dump(mode="json"), "lightgbm": run.fitted.params or {}}
-    mlflow.log_params(_flatten("", params))
-    mlflow.set_tags({**fingerprint(data.dataset), "split.kind": split.kind, **run.served.tags()})
-    if run.assessment.notes:  # what the console warned about, kept with the run
-        mlflow.set_tag("notes", "\n".join(run.assessment.notes)[:5000])
-        mlflow.log_text("\n\n".join(run.assessment.notes), "notes.txt")
-    if split.kind == "time":  # reports compare on hand-overs from here on: the model never saw them
-        mlflow.set_tag("split.test_from", pd.Timestamp(split.test_from).isoformat())
-    mlflow.log_dict(run.config.model_dump(mode="json"), "config/training.yaml")
-    mlflow.log_dict(run.feature_config.model_dump(mode="json"), "config/features.yaml")
-    mlflow.log_dict(run.rules.model_dump(mode="json", by_alias=True), "config/rules.yaml")
-    mlflow.log_dict(data.contract.model_dump(mode="json"), "config/contract.yaml")
-    mlflow.log_metrics({f"split_{k or 'dropped'}_rows": v for k, v in split.sizes().items()})
-    mlflow.log_metrics({f"labels_{k}": v for k, v in label_summary(data.dataset.outcomes, data.labelled).items()})
-
-
-def _log_results(run: TrainingRun, tmp: Path) -> None:
-    """Test-period metrics (and the champion's), tables and plots."""
-    evaluation, champion = run.assessment.evaluation, run.assessment.champion
-    mlflow.log_metrics({k: v for k, v in evaluation.metrics.items() if np.isfinite(v)})
-    mlflow.log_metric("best_iteration", float(run.fitted.model.booster.current_iteration()))
-    for name, table in evaluation.tables.items():
-        if not table.empty:
-            path = tmp / f"{name}.csv"
-            table.to_csv(path, index=name.startswith("reasons"))
-            mlflow.log_artifact(str(path), "tables")
-    for plot in evaluation.plots:
-        mlflow.log_artifact(str(plot), "plots")
-    if champion is not None:
-        mlflow.log_metrics({f"champion_{k}": v for k, v in champion.items()})
-
-
-def _log_model(client: MlflowClient, run: TrainingRun, run_id: str) -> str:
-    """The model with its signature and an input example, registered and made `@challenger`;
-    the gate's decision as tags. Returns the registered version."""
-    model, name, decision = run.served.model, run.config.model_name, run.assessment.decision
-    model.version = f"run:{run_id[:8]}"
-    version = log_model(model, name, run.data.parts["test"].features)
-    client.set_registered_model_alias(name, registry.CHALLENGER, version)
-    for key, value in run.served.tags().items():  # what the served model learnt from, on the version
-        client.set_model_version_tag(name, version, key, value)
-    mlflow.set_tags(
-        {"gate.promote": str(decision.promote), "gate.reason": decision.reason, "registered_version": version}
-    )
-    from training.versions import describe_version
-
-    describe_version(client, name, version, run_id)  # the run's figures, data and gate on the version
-    return version
