@@ -24,7 +24,10 @@ def unread(
 ) -> list[str]:
     """The warnings of one lead scored as of `as_of` (an aware datetime): `event_types` the
     contract knows, `extra_keys` the scorer reads from `extra`, the `numeric` ones of them."""
-    out = [_extra(key, extra_keys) for key in lead.extra if key not in extra_keys]
+    unknown = [key for key in lead.extra if key not in extra_keys]
+    out = [_extra([key], extra_keys) for key in unknown if key in Lead.model_fields]
+    others = [key for key in unknown if key not in Lead.model_fields]
+    out += [_extra(others, extra_keys)] if others else []  # one line, however many keys were sent
     out += [
         f"extra.{key}: not a number >= 0, read as missing"
         for key, value in lead.extra.items()
@@ -40,13 +43,16 @@ def _short(text: str) -> str:
     return text if len(text) <= LONGEST else f"{text[: LONGEST - 3]}..."
 
 
-def _extra(key: str, read: Collection[str]) -> str:
-    if key in Lead.model_fields:
-        return f"extra.{key}: not read: send it as the lead's own field {key}"
+def _extra(keys: list[str], read: Collection[str], shown: int = 5) -> str:
+    """One warning for `keys` of `extra` that are not read (the first `shown` named)."""
+    if len(keys) == 1 and keys[0] in Lead.model_fields:
+        return f"extra.{keys[0]}: not read: send it as the lead's own field {keys[0]}"
+    where = ", ".join(f"extra.{_short(key)}" for key in keys[:shown])
+    where += f" and {len(keys) - shown} more" if len(keys) > shown else ""
     if not read:
-        return f"extra.{_short(key)}: not read: the served model reads no extra columns"
+        return f"{where}: not read: the served model reads no extra columns"
     what = ", ".join(sorted(read))
-    return f"extra.{_short(key)}: not read: not an extra fit column or counter of the served model (it reads: {what})"
+    return f"{where}: not read: not an extra fit column or counter of the served model (it reads: {what})"
 
 
 def _events(where: str, events: Iterable[Event], known: Collection[str], as_of) -> list[str]:

@@ -114,6 +114,9 @@ def test_warnings_name_what_was_not_read_and_nothing_a_lead_typed():
     assert unread(Lead(lead_id="L", extra={"visits": 1.0}), set(), set(), now) == [
         "extra.visits: not read: the served model reads no extra columns"
     ]
+    # a CRM sending its whole record in extra gets one line, not one per key
+    many = unread(Lead(lead_id="L", extra={f"k{i}": 1.0 for i in range(100)}), set(), {"visits"}, now)
+    assert len(many) == 1 and many[0].startswith("extra.k0, extra.k1, extra.k2, extra.k3, extra.k4 and 95 more: ")
 
 
 def test_levels_quadrants_and_confidence_follow_the_config():
