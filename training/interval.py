@@ -15,6 +15,7 @@ the map of every lead. `fit_intervals` runs inside `training.fit.fit_model`, so 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -43,7 +44,11 @@ class VennAbersMap:
 
     @classmethod
     def fit(cls, margin: np.ndarray, y: np.ndarray) -> VennAbersMap:
-        fitted = VennAbers().fit(_scores(margin), np.asarray(y, dtype=float), precision=PRECISION)
+        with warnings.catch_warnings():
+            # venn-abers takes np.nanmin of a slice that may be all NaN and then checks the result
+            # for NaN itself (its convex-hull step): the RuntimeWarning is its normal path, not a fault
+            warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+            fitted = VennAbers().fit(_scores(margin), np.asarray(y, dtype=float), precision=PRECISION)
         return cls(np.asarray(fitted.c_), np.asarray(fitted.p0_), np.asarray(fitted.p1_), len(margin))
 
     def __call__(self, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
