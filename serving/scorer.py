@@ -217,14 +217,17 @@ class Scorer:
             threshold=None,
             scored_by="rules",
             fallback_reason=why,
-            confidence=confidence,
-            fit=fit,
-            intent=intent,
-            quadrant=quadrant(fit, intent, self.config),
-            interval=spread,
-            trend=unknown(NO_LOG),
+            **self._parts(fit, intent, spread, confidence),
             top_reasons=fired,
             model_version=None,
+        )
+
+    def _parts(self, fit, intent, spread, confidence) -> dict:
+        """The parts beside the score, alike in model and rule answers (the trend is filled in
+        later, from the score log)."""
+        quadrant_ = quadrant(fit, intent, self.config)
+        return dict(
+            confidence=confidence, fit=fit, intent=intent, quadrant=quadrant_, interval=spread, trend=unknown(NO_LOG)
         )
 
     def _by_model(self, base: dict, batch: Batch, i: int) -> Score:
@@ -245,12 +248,7 @@ class Scorer:
             is_mql=p >= threshold,
             threshold=round(threshold, 6),
             scored_by="model",
-            confidence=confidence,
-            fit=fit,
-            intent=intent,
-            quadrant=quadrant(fit, intent, self.config),
-            interval=spread,
-            trend=unknown(NO_LOG),
+            **self._parts(fit, intent, spread, confidence),
             top_reasons=reasons,
             model_version=self.model.version,
         )

@@ -37,6 +37,16 @@ def wait_until(ready, server: subprocess.Popen, log: Path, timeout: float = 120)
     assert wait_for(settled, timeout, every=0.5) and server.poll() is None, log.read_text()[-3000:]
 
 
+def stop(server: subprocess.Popen, grace: float = 30) -> None:
+    """Stop a server started in its own session (`start_new_session=True`) and its workers:
+    SIGTERM to the group, SIGKILL when it has not ended after `grace` seconds."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+
+
 def _ready(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=2) as response:
         return json.loads(response.read()).get("status") == "ready"
@@ -70,11 +80,7 @@ def live_service(folder: Path, key: str, tracking_uri: str, db_url: str | None =
         wait_until(lambda: _ready(f"{base}/readyz"), server, folder / "serve.log")
         yield base
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop(server)
         log.close()
 
 

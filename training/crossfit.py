@@ -22,9 +22,7 @@ from features.contract import ContractConfig
 from features.rules import RuleConfig
 from features.settings import FeatureConfig
 from features.spec import FeatureSpec
-from features.transformer import learn_categories
-from training.encode import category_lookups, to_matrix
-from training.fit import Period, calibrated_model, fit_booster
+from training.fit import Period, calibrated_model, encode_periods, fit_booster
 from training.model import LeadModel
 from training.settings import TrainingConfig
 
@@ -43,8 +41,7 @@ def crossfit(
     """The model fitted on every row of `period`, calibrated on out-of-fold margins (module doc);
     `groups` (the account of each row) keeps an account's rows in one fold."""
     spec = FeatureSpec(feature_config, contract)
-    categories = learn_categories(period.features, [c for c in spec.of_kind("category") if c in names])
-    X = to_matrix(period.features, names, category_lookups(categories), spec.days)
+    categories, X = encode_periods(period, (period,), names, spec)
     y, w = period.y, period.w
     accounts = len(np.unique(groups))
     if accounts < folds:

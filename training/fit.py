@@ -31,12 +31,12 @@ class Period:
     w: np.ndarray
 
 
-def encode_periods(train: Period, calibrate: Period, names: list[str], spec: FeatureSpec):
-    """Categories learnt on the training period, and both periods as booster matrices."""
+def encode_periods(learn_from: Period, parts: tuple[Period, ...], names: list[str], spec: FeatureSpec):
+    """Categories learnt on `learn_from` (the training rows), and each of `parts` as a booster matrix."""
     categorical = [c for c in spec.of_kind("category") if c in names]
-    categories = learn_categories(train.features, categorical)
+    categories = learn_categories(learn_from.features, categorical)
     lookups = category_lookups(categories)
-    matrices = (to_matrix(part.features, names, lookups, spec.days) for part in (train, calibrate))
+    matrices = (to_matrix(part.features, names, lookups, spec.days) for part in parts)
     return categories, *matrices
 
 
@@ -94,7 +94,7 @@ def fit_model(
     """LightGBM on `train` (early-stopped on `calibrate`, or exactly `rounds` rounds), its
     calibrators and MQL thresholds fitted on `calibrate`."""
     spec = FeatureSpec(feature_config, contract)
-    categories, X_train, X_cal = encode_periods(train, calibrate, names, spec)
+    categories, X_train, X_cal = encode_periods(train, (train, calibrate), names, spec)
     classifier = fit_booster(X_train, X_cal, train, calibrate, names, categories, config, spec, params, rounds)
     margin = classifier.booster_.predict(X_cal, raw_score=True)
     return calibrated_model(classifier.booster_, names, categories, margin, calibrate, config, rules, spec)

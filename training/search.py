@@ -18,7 +18,7 @@ def search_params(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = FeatureSpec(feature_config, contract)
-    categories, X_train, X_cal = encode_periods(train, calibrate, names, spec)
+    categories, X_train, X_cal = encode_periods(train, (train, calibrate), names, spec)
     fixed = {"bagging_fraction": 0.8, "bagging_freq": 1, "cat_smooth": 20, "min_data_per_group": 50}
 
     def objective(trial) -> float:

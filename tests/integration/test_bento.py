@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROJECT
-from tests.live import free_port, wait_until
+from tests.live import free_port, stop, wait_until
 
 KEY = "bento-key-0f3d"
 
@@ -73,11 +72,7 @@ def test_make_bento_builds_a_bento_that_starts_and_scores(trained, tmp_path):
                 assert json.loads(response.read())["scored_by"] == "model"
             assert _get(f"{base}/openapi.json")["info"]["title"] == "leadscore"
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
+            stop(server)
 
 
 def _get(url: str) -> dict:

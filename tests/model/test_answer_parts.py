@@ -4,8 +4,6 @@ confidence, and the same parts when the rules answer."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,12 +15,11 @@ from features.generate import generate
 from features.rules import rule_score
 from features.settings import FeatureConfig
 from serving.parts import NO_CONTRIBUTIONS
-from serving.schemas import Event, Lead
 from serving.scorer import Scorer, ServingConfig
+from tests.model.test_scorer import NOW, _lead
 from training.labels import label_outcomes
 from training.settings import TrainingConfig
 
-NOW = datetime(2025, 10, 1, 12, tzinfo=UTC)
 HOT = [
     (1, "demo_request"),
     (2, "pricing_page_view"),
@@ -31,27 +28,6 @@ HOT = [
     (30, "webinar_attended"),
 ]
 STUDENT = dict(job_title="PhD student", email_domain="gmail.com", company_size=None, industry=None)
-
-
-def _lead(lead_id: str, events=(), **fields) -> Lead:
-    base = dict(
-        lead_id=lead_id,
-        account_id=f"acct-{lead_id}",
-        created_at=NOW - timedelta(days=10),
-        job_title="VP of Marketing",
-        company_size=800,
-        industry="software",
-        region="north_america",
-        email_domain="northpeak.com",
-        source="organic_search",
-    )
-    base.update(fields)
-    return Lead(**base, events=[Event(ts=NOW - timedelta(hours=h), type=t) for h, t in events])
-
-
-@pytest.fixture(scope="module")
-def scorer(trained):
-    return Scorer(trained["model"], load_rules(), FeatureConfig(), ContractConfig())
 
 
 def test_fit_and_intent_are_the_contributions_of_who_the_lead_is_and_what_it_did(scorer, trained):

@@ -33,11 +33,6 @@ def _lead(lead_id="L-1", events=(), **fields) -> Lead:
     return Lead(**base, events=[Event(ts=NOW - timedelta(hours=h), type=t) for h, t in events])
 
 
-@pytest.fixture(scope="module")
-def scorer(trained):
-    return Scorer(trained["model"], load_rules(), FeatureConfig(), ContractConfig())
-
-
 HOT = [(1, "demo_request"), (2, "pricing_page_view"), (3, "pricing_page_view"), (20, "page_view")]
 
 
