@@ -22,7 +22,7 @@ from features.contract import ContractConfig
 from features.rules import RuleConfig
 from features.settings import FeatureConfig
 from features.spec import FeatureSpec
-from training.fit import Period, calibrated_model, encode_periods, fit_booster
+from training.fit import Period, best_rounds, calibrated_model, encode_periods, fit_booster
 from training.model import LeadModel
 from training.settings import TrainingConfig
 
@@ -54,7 +54,7 @@ def crossfit(
     a, b = next(splitter.split(X[outer], y[outer], groups[outer]))
     first, stop = outer[a], outer[b]
     probe = fit_booster(X[first], X[stop], part(first), part(stop), names, categories, config, spec, params).booster_
-    best = probe.best_iteration or probe.current_iteration()
+    best = best_rounds(probe)
     margin = np.empty(len(y))
     for fit_rows, held in splits:
         rounds = max(1, round(best * len(fit_rows) / len(first)))

@@ -40,6 +40,11 @@ def encode_periods(learn_from: Period, parts: tuple[Period, ...], names: list[st
     return categories, *matrices
 
 
+def best_rounds(booster: lgb.Booster) -> int:
+    """The rounds a booster scores with: early stopping's best, else every round it was fitted."""
+    return booster.best_iteration or booster.current_iteration()
+
+
 def fit_booster(
     X_train: np.ndarray,
     X_cal: np.ndarray,

@@ -25,7 +25,7 @@ from features.contract import ContractConfig
 from features.rules import RuleConfig
 from features.settings import FeatureConfig
 from training.crossfit import crossfit
-from training.fit import Period, fit_model
+from training.fit import Period, best_rounds, fit_model
 from training.model import LeadModel
 from training.settings import TrainingConfig
 from training.split import Split
@@ -77,7 +77,7 @@ class Served:
         )
 
 
-def serving_parts(mql_at: pd.Series, split: Split, calibrate_fraction: float):
+def serving_parts(mql_at: pd.Series, calibrate_fraction: float):
     """Masks of the rows the served model is fitted and calibrated on (a time split): the
     newest `calibrate_fraction` of the history calibrates, everything older fits. Unlike the
     evaluation's split, an account may have leads in both: the served model meets new leads of
@@ -89,7 +89,7 @@ def serving_parts(mql_at: pd.Series, split: Split, calibrate_fraction: float):
 
 def rounds_for(evaluated: LeadModel, evaluated_rows: int, rows: int) -> int:
     """The evaluated booster's rounds (as early stopping chose them) scaled to `rows`."""
-    best = evaluated.booster.best_iteration or evaluated.booster.current_iteration()
+    best = best_rounds(evaluated.booster)
     return max(1, round(best * rows / max(evaluated_rows, 1)))
 
 
@@ -111,7 +111,7 @@ def refit(
     if not config.refit:
         model = evaluated
         model.trained_through = mql_at[train | split.mask("calibrate")].max()
-        rounds = evaluated.booster.best_iteration or evaluated.booster.current_iteration()
+        rounds = best_rounds(evaluated.booster)
         calibrated = Window.of(mql_at[split.mask("calibrate")])
         return Served(model, Window.of(mql_at[train]), calibrated, rounds, "evaluated")
     y, w = rows["label"].to_numpy(), rows["weight"].to_numpy()
@@ -122,7 +122,7 @@ def refit(
         model.trained_through = mql_at.max()
         rounds = model.booster.current_iteration()
         return Served(model, Window.of(mql_at), Window.of(mql_at), rounds, "crossfit")
-    fit_rows, cal_rows = serving_parts(mql_at, split, config.split.calibrate_fraction)
+    fit_rows, cal_rows = serving_parts(mql_at, config.split.calibrate_fraction)
     for name, mask in (("fitted", fit_rows), ("calibrated", cal_rows)):
         if len(np.unique(y[mask])) < 2:
             raise LeadscoreError(f"training: the served model's {name} rows have only one outcome")
