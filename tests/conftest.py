@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -75,9 +76,25 @@ def trained(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("trained")
     data = root / "data"
-    write_dataset(generate(40_000, seed=21), data, "parquet")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    result = train(data, TrainingConfig(), FeatureConfig(), load_rules(), tracking_uri=uri)
+    cache = Path(os.environ["LEADSCORE_TEST_TRAINED"]) if os.environ.get("LEADSCORE_TEST_TRAINED") else None
+    if cache is None:
+        write_dataset(generate(40_000, seed=21), data, "parquet")
+        result = train(data, TrainingConfig(), FeatureConfig(), load_rules(), tracking_uri=uri)
+    else:  # a developer's cache (unset in CI): trained there once, its artifacts stay there
+        if not (cache / "result.pkl").exists():
+            write_dataset(generate(40_000, seed=21), cache / "data", "parquet")
+            kept = train(
+                cache / "data",
+                TrainingConfig(),
+                FeatureConfig(),
+                load_rules(),
+                tracking_uri=f"sqlite:///{cache / 'mlflow.db'}",
+            )
+            (cache / "result.pkl").write_bytes(pickle.dumps(kept))
+        shutil.copytree(cache / "data", data)
+        shutil.copy(cache / "mlflow.db", root / "mlflow.db")
+        result = pickle.loads((cache / "result.pkl").read_bytes())
     client = connect(uri)
     model = load_model("models:/leadscore@champion", client)
     return {"data": data, "uri": uri, "result": result, "model": model, "client": client, "root": root}
