@@ -1,6 +1,6 @@
 """ASGI pieces around the BentoML app: the API-key gate (which also answers /readyz and the API
 docs, and makes every 4xx one {"error": ...} object), a request timeout that lets finished
-requests go, and a deadline for a request's headers.
+requests go; `setup` wires them and the connections' deadlines and cap (serving/connections.py) in.
 
 How the gate knows the service. BentoML builds the middleware stack before it creates the service
 instance (the stack's lifespan creates it), and gives a middleware only the options passed to
@@ -23,9 +23,8 @@ when the request ends. BentoML offers no public way to replace its timeout middl
 fails loudly when BentoML changes what this relies on.
 
 uvicorn (which BentoML runs, with no `http=` option of ours) has no deadline for a request's
-headers: a client sending them one byte a second held a connection for ever. `setup` makes
-`HeaderTimeout`, uvicorn's own httptools protocol with such a deadline, the protocol uvicorn's
-"auto" setting names; tests/code/test_intake.py fails loudly when uvicorn changes what it relies on.
+headers or body and no cap on open connections: `setup` makes `HeaderTimeout`
+(serving/connections.py) the protocol uvicorn's "auto" setting names.
 """
 
 from __future__ import annotations
@@ -42,11 +41,12 @@ from urllib.parse import urlsplit, urlunsplit
 from bentoml._internal.server.http import traffic
 from starlette.responses import JSONResponse
 from uvicorn.protocols.http import auto as uvicorn_auto
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from serving.connections import HEADER_SECONDS, RETRY_AFTER, HeaderTimeout
 from serving.intake import current_service
 from serving.metrics import Timed
 from serving.openapi import ASSETS, DOCS_PATHS, Docs, Readiness
+from serving.routes import bound_request_labels
 from serving.settings import ServiceSettings
 
 OPEN_PATHS = ("/healthz", "/livez", "/readyz")  # and the docs (DOCS_PATHS, ASSETS); /metrics needs the key
@@ -54,8 +54,7 @@ SINGLE_HEADERS = (b"authorization", b"content-length")  # sent twice: which one 
 STARTING = Readiness(
     status="starting", mode="starting", model_version=None, reason=None, store="unavailable"
 ).model_dump()
-HEADER_SECONDS = 10.0  # a request's headers must arrive whole within this time, else 408 and the connection closed
-RETRY_AFTER = "5"  # seconds a client should wait before posting a refused decision again
+__all__ = ["HEADER_SECONDS", "RETRY_AFTER", "Gate", "Gatekeeper", "HeaderTimeout", "PromptTimeout", "setup"]
 
 
 class PromptTimeout(traffic.TimeoutMiddleware):
@@ -89,55 +88,6 @@ class PromptTimeout(traffic.TimeoutMiddleware):
             timer.cancel()
 
 
-class HeaderTimeout(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol (httptools), with a deadline for a request's headers: from the
-    connection (or the first byte of the next request on it) to the end of the headers, at most
-    HEADER_SECONDS; past it the client gets a 408 and the connection is closed. uvicorn has no such
-    timeout (its keep-alive timer stops at the first byte), so a client sending its headers one
-    byte a second held a connection, and a slot of the worker, for ever.
-
-    Relies on uvicorn's `HttpToolsProtocol` calling `connection_made`, `on_message_begin`,
-    `on_headers_complete` and `connection_lost`, and having `loop`, `transport` and `cycle`."""
-
-    _header_timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport) -> None:
-        super().connection_made(transport)
-        self._await_headers()
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self._header_timer is None:
-            self._await_headers()
-
-    def on_headers_complete(self) -> None:
-        self._stop_waiting()
-        super().on_headers_complete()
-
-    def connection_lost(self, exc) -> None:
-        self._stop_waiting()
-        super().connection_lost(exc)
-
-    def _await_headers(self) -> None:
-        self._header_timer = self.loop.call_later(HEADER_SECONDS, self._headers_late, context=contextvars.Context())
-
-    def _stop_waiting(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _headers_late(self) -> None:
-        self._header_timer = None
-        if self.transport.is_closing():
-            return
-        if self.cycle is not None and not self.cycle.response_complete:
-            return self._await_headers()  # still answering the previous request: look again later
-        body = json.dumps({"error": f"request headers not complete within {HEADER_SECONDS:g} seconds"}).encode()
-        head = f"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
-        self.transport.write(head.encode() + b"connection: close\r\n\r\n" + body)
-        self.transport.close()
-
-
 def setup(service) -> None:
     """Wire these pieces into the BentoML `service` before BentoML builds its apps and starts
     uvicorn: the gate (which serves the docs of `service`), `PromptTimeout` in place of BentoML's
@@ -145,6 +95,7 @@ def setup(service) -> None:
     middleware stack), and `HeaderTimeout` as uvicorn's "auto" HTTP protocol (uvicorn looks it up
     when its server starts; BentoML passes no `http=` option of its own)."""
     traffic.TimeoutMiddleware = PromptTimeout
+    bound_request_labels()  # BentoML's request metrics by route, never by the path sent (serving/routes.py)
     uvicorn_auto.AutoHTTPProtocol = HeaderTimeout
     service.add_asgi_middleware(Timed)  # outside the gate: refused requests are timed too
     service.add_asgi_middleware(Gatekeeper, service=service)

@@ -1,16 +1,18 @@
 """`leadscore feedback`: the sales decisions the service stored, seen, exported and voided.
 
-`list` shows every stored decision with its status (latest, superseded, voided), `export` writes
-the contract's `outcomes` table (the decision in force per hand-over, times in UTC) for
+`list` shows every stored decision with its status (latest, superseded, voided) and how many
+have each, `export` writes the contract's `outcomes` table (the decision in force per hand-over,
+times in UTC) for
 `validate`, `import` or `retrain --decisions`, `void` leaves a decision out of training while the
 history keeps it. Each works on SQLite and PostgreSQL: `--db URL`, or `default`
 ($LEADSCORE_DB_URL, else ./leadscore.db), as `retrain --feedback-db` takes it.
 
 A decision posted without `mql_at` belongs to its lead's latest hand-over at or before the
-decision. `export` finds that hand-over in the score log: the lead's latest score time at or
-before `decided_at` (the answer sales acted on). A decision whose lead was never scored by then
-is left out and counted; `retrain --feedback-db` resolves the same decisions against the
-history's hand-overs instead.
+decision: the latest `mql_at` its lead's other decisions name or score time in the score log (the
+answer sales acted on), at or before `decided_at`; it is placed there before the latest decision
+of each hand-over is chosen (`FeedbackStore.decisions`), so a correction without `mql_at`
+supersedes the decision it corrects. `export` leaves out and counts a decision that cannot be
+placed; `retrain --feedback-db` places the same decisions on the history's hand-overs instead.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.decisions import SALES_DECISIONS, placed
+from core.decisions import SALES_DECISIONS
 from core.errors import LeadscoreError
-from core.store import FeedbackStore, StoreUnavailable, database_url, redacted, scores, utc
+from core.store import FeedbackStore, StoreUnavailable, open_store, redacted, scrubbed, utc
 
 stdout = Console(soft_wrap=True)
 OUTCOMES = ["lead_id", "mql_at", "decision", "reason", "decided_at"]
-TIMES = ("mql_at", "decided_at", "received_at", "voided_at")
+TIMES = ("mql_at", "decided_at", "received_at", "voided_at", "handover")
+STATUSES = {"latest": "in force", "superseded": "superseded", "voided": "voided"}  # status -> as counted
 SHOWN = 200  # rows of `list` printed as a table; --out writes them all
 
 DbOption = Annotated[
@@ -41,41 +44,11 @@ DbOption = Annotated[
 ]
 
 
-def _scrubbed(message: str, url: str) -> str:
-    """`message` without the database password, whatever quoted it."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        password = make_url(url).password
-    except Exception:
-        return message
-    return message.replace(str(password), "***") if password else message
-
-
-def open_store(db: str) -> FeedbackStore:
-    """The feedback store `db` names, open; one clear line (password hidden) when it cannot be."""
-    from sqlalchemy.engine import make_url
-
-    url = database_url(None if db == "default" else db)
-    try:
-        parsed = make_url(url)
-    except Exception:
-        raise LeadscoreError(f"--db: not a database URL ({redacted(url)})") from None
-    path = parsed.database or ""
-    local = parsed.get_backend_name() == "sqlite" and path and path != ":memory:" and not path.startswith("file:")
-    if local and not Path(path).is_file():
-        raise LeadscoreError(f"{path}: no feedback store there (the service creates it when it first starts)")
-    store = FeedbackStore(url)
-    if not store.open():
-        raise LeadscoreError(_scrubbed(f"feedback store unavailable: {store.problem or redacted(url)}", url))
-    return store
-
-
 def _run(store: FeedbackStore, operation):
     try:
         return operation()
     except StoreUnavailable as exc:
-        raise LeadscoreError(_scrubbed(f"{redacted(store.url)}: {exc}", store.url)) from None
+        raise LeadscoreError(scrubbed(f"{redacted(store.url)}: {exc}", store.url)) from None
 
 
 def parse_since(value: str | None) -> datetime | None:
@@ -88,7 +61,10 @@ def parse_since(value: str | None) -> datetime | None:
         raise LeadscoreError(
             f"--since {value!r}: not a date or time (ISO 8601, e.g. 2026-01-02 or 2026-01-02T10:30:00Z)"
         ) from None
-    return utc(when)
+    try:
+        return utc(when)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past the last instant a datetime holds
+        raise LeadscoreError(f"--since {value!r}: beyond the year 9999 in UTC") from None
 
 
 def _iso(times: pd.Series) -> pd.Series:
@@ -141,7 +117,9 @@ def list_decisions(
     for name in ("feedback_id", "lead_id", "mql_at", "decision", "reason", "decided_at", "received_at", "status"):
         table.add_column(name, overflow="fold")  # a narrow terminal wraps values, never cuts them
     shown = frame.head(SHOWN)
-    texts = {c: _short(shown[c]) for c in ("mql_at", "decided_at", "received_at")}
+    texts = {c: _short(shown[c]) for c in ("handover", "decided_at", "received_at")}
+    texts["mql_at"] = texts["handover"].where(shown["mql_at"].notna(), texts["handover"] + " (placed)")
+    texts["mql_at"] = texts["mql_at"].where(shown["handover"].notna(), None)
     for i, row in shown.iterrows():
         status = row["status"]
         if status == "superseded":
@@ -153,38 +131,13 @@ def list_decisions(
         table.add_row(*("" if pd.isna(c) else str(c) for c in cells))
     stdout.print(table)
     more = f"; the first {SHOWN} shown (--out FILE writes them all)" if len(frame) > SHOWN else ""
-    stdout.print(f"{len(frame):,} decision(s) in {redacted(store.url)}{more}")
+    stdout.print(f"{len(frame):,} decision(s) in {redacted(store.url)}: {counts(frame)}{more}")
 
 
-def score_times(store: FeedbackStore, lead_ids: list[str], chunk: int = 500) -> pd.DataFrame:
-    """When the score log scored each of `lead_ids` (lead_id, scored_at as UTC instants)."""
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
-
-    parts = []
-    try:
-        for start in range(0, len(lead_ids), chunk):
-            part = lead_ids[start : start + chunk]
-            parts.append(store.read(select(scores.c.lead_id, scores.c.scored_at).where(scores.c.lead_id.in_(part))))
-    except SQLAlchemyError as exc:
-        raise LeadscoreError(f"{redacted(store.url)}: cannot read the score log ({type(exc).__name__})") from None
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["lead_id", "scored_at"])
-    frame["scored_at"] = pd.to_datetime(frame["scored_at"], utc=True).astype(pd.DatetimeTZDtype("us", "UTC"))
-    return frame
-
-
-def resolve_handovers(latest: pd.DataFrame, times: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Decisions without mql_at get their lead's latest score time at or before decided_at; those
-    with none are left out (returned: the rest, and how many were left out)."""
-    latest = latest.copy()
-    for column in ("mql_at", "decided_at"):
-        latest[column] = pd.to_datetime(latest[column], utc=True).astype(pd.DatetimeTZDtype("us", "UTC"))
-    missing = latest["mql_at"].isna()
-    if missing.any():
-        on = placed(latest.loc[missing, "lead_id"], latest.loc[missing, "decided_at"], times, "scored_at")
-        latest.loc[missing, "mql_at"] = pd.to_datetime(on["scored_at"], utc=True).astype(latest["mql_at"].dtype)
-    unresolved = int(latest["mql_at"].isna().sum())
-    return latest[latest["mql_at"].notna()], unresolved
+def counts(frame: pd.DataFrame) -> str:
+    """How many decisions have each status, in words ("2 in force, 1 superseded, 0 voided")."""
+    found = frame["status"].value_counts()
+    return ", ".join(f"{int(found.get(status, 0)):,} {words}" for status, words in STATUSES.items())
 
 
 def export(
@@ -193,25 +146,22 @@ def export(
 ) -> None:
     """The contract's outcomes table: the decision in force per hand-over, times in UTC.
 
-    Voided and superseded decisions are left out; a decision without mql_at is placed at its
-    lead's latest score time at or before the decision (left out and counted when there is none)."""
+    Voided and superseded decisions are left out; a decision without mql_at is placed on its
+    lead's latest hand-over (a named mql_at or a score time) at or before the decision, and left out
+    and counted when there is none."""
     if out.suffix not in (".csv", ".parquet"):
         raise LeadscoreError(f"--out {out}: use a .csv or .parquet file name")
     store = open_store(db)
     latest = _run(store, store.latest_decisions)
-    undated = latest.loc[latest["mql_at"].isna(), "lead_id"].unique().tolist()
-    rows, unresolved = resolve_handovers(latest, score_times(store, undated))
-    # a decision placed on a hand-over that another decision names too: the latest one is in force
-    rows = rows.sort_values(["decided_at", "received_at", "feedback_id"], kind="stable")
-    kept = rows.drop_duplicates(["lead_id", "mql_at"], keep="last")
-    table = kept[OUTCOMES].sort_values(["lead_id", "mql_at"]).reset_index(drop=True)
+    unplaced = int(latest["handover"].isna().sum())
+    rows = latest[latest["handover"].notna()].assign(mql_at=lambda f: f["handover"])
+    table = rows[OUTCOMES].sort_values(["lead_id", "mql_at"]).reset_index(drop=True)
     write(table, out)
-    notes = []
-    if unresolved:
-        notes.append(f"{unresolved:,} without mql_at left out: their lead has no score at or before the decision")
-    if len(rows) > len(kept):
-        notes.append(f"{len(rows) - len(kept):,} superseded once placed on their hand-over")
-    extra = f" ({'; '.join(notes)})" if notes else ""
+    extra = (
+        f" ({unplaced:,} without mql_at left out: their lead has no hand-over or score at or before the decision)"
+        if unplaced
+        else ""
+    )
     stdout.print(f"{len(table):,} outcome(s) from {redacted(store.url)} written to {out}{extra}")
 
 
@@ -226,10 +176,10 @@ def void(
     store = open_store(db)
     _run(store, lambda: store.void(feedback_id, why))
     history = _run(store, store.decisions)
-    [lead_id] = history.loc[history["feedback_id"] == feedback_id, "lead_id"].tolist()
-    mql_at = history.loc[history["feedback_id"] == feedback_id, "mql_at"].iloc[0]
-    same = history[(history["lead_id"] == lead_id) & (history["status"] == "latest")]
-    same = same[same["mql_at"].isna()] if pd.isna(mql_at) else same[same["mql_at"] == mql_at]
+    [voided] = history[history["feedback_id"] == feedback_id].to_dict("records")
+    same = history[(history["lead_id"] == voided["lead_id"]) & (history["status"] == "latest")]
+    at = voided["handover"]
+    same = same[same["handover"].isna()] if pd.isna(at) else same[same["handover"] == at]
     now = (
         f"{same['feedback_id'].iloc[0]} ({same['decision'].iloc[0]}) is in force for this hand-over again"
         if len(same)

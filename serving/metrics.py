@@ -7,7 +7,16 @@ default under the user's home) and empties it whenever any BentoML server starts
 BentoML process of the same user wiped the service's counters. `leadscore serve` therefore gives
 each start a BentoML home of its own (`start_home`: BentoML's supported `BENTOML_HOME`), in the
 temporary folder, named after the server's process id; the folders of servers that have stopped
-are removed at the next start.
+are removed at the next start (their score-log spools, serving/spool.py, moved into the new
+start's home first: the new workers write what the old ones had not).
+
+A worker killed (`kill -9`) leaves its live gauges (`leadscore_score_log_queue`,
+`leadscore_model_info`, BentoML's requests in progress) in the folder: prometheus_client only
+drops a process's live gauges when told it died (`mark_process_dead`), which BentoML does only
+for a worker that ends normally. Before every scrape of /metrics, `forget_dead_workers` does it
+for every process that left live gauges and is no longer running, so a scrape adds up the
+running workers only. Request metrics are labelled by route (serving/routes.py), so no client
+can add series.
 
 The metrics (names as scraped; counters end in `_total`):
 
@@ -20,7 +29,8 @@ The metrics (names as scraped; counters end in `_total`):
   `conflict`, `refused`, `unavailable`);
 - `leadscore_score_log_queue`: score log rows waiting to be written (all workers);
 - `leadscore_score_log_dropped_total`, `_refused_total`, `_lost_total`: score log rows dropped
-  because the queue was full, refused by the database, not written at shutdown;
+  because the queue was full, refused by the database, lost (not written and not in a spool);
+- `leadscore_score_log_recovered_total`: rows a stopped worker had queued, written from its spool;
 - `leadscore_request_duration_seconds{endpoint,code}`: time from request to answer of /score,
   /score_batch and /feedback, a histogram.
 """
@@ -28,17 +38,22 @@ The metrics (names as scraped; counters end in `_total`):
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
 from collections import Counter as Tally
 from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, multiprocess
+
+from serving.spool import SPOOL
 
 HOME_PREFIX = "leadscore-serve-"
 TIMED = frozenset({"/score", "/score_batch", "/feedback"})
+LIVE_GAUGES = re.compile(r"gauge_live[a-z]+_(\d+)\.db")  # prometheus_client's files of live gauges, by process
 # seconds: a single lead takes a few milliseconds, a 1,000-lead batch up to a second or two
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -70,7 +85,10 @@ SCORE_LOG_REFUSED = Counter(
     "leadscore_score_log_refused", "Score log rows the database refused (a value it cannot hold), dropped alone"
 )
 SCORE_LOG_LOST = Counter(
-    "leadscore_score_log_lost", "Score log rows still queued at shutdown that could not be written"
+    "leadscore_score_log_lost", "Score log rows that could not be written and are not kept in a spool"
+)
+SCORE_LOG_RECOVERED = Counter(
+    "leadscore_score_log_recovered", "Score log rows a stopped worker had queued, written from its spool"
 )
 LATENCY = Histogram(
     "leadscore_request_duration_seconds",
@@ -109,15 +127,33 @@ def serving(before: str | None, after: str | None) -> None:
     MODEL_INFO.labels(model_version=after or "", scored_by="model" if after else "rules").set(1)
 
 
+def forget_dead_workers(folder: str | Path | None = None) -> list[int]:
+    """Drop the live gauges of the processes that left some in the multiprocess metrics `folder`
+    (default: this process's `PROMETHEUS_MULTIPROC_DIR`) and are no longer running; returns their
+    process ids."""
+    folder = folder or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder or not os.path.isdir(folder):
+        return []
+    pids = {int(m.group(1)) for name in os.listdir(folder) if (m := LIVE_GAUGES.fullmatch(name))}
+    dead = sorted(pid for pid in pids if not _running(pid))
+    for pid in dead:
+        with suppress(FileNotFoundError):  # another worker did it at the same time
+            multiprocess.mark_process_dead(pid, str(folder))
+    return dead
+
+
 class Timed:
     """ASGI middleware: the time from request to the end of the answer of /score, /score_batch and
-    /feedback, by endpoint and status code (401, 413 and 504 included)."""
+    /feedback, by endpoint and status code (401, 413 and 504 included); and, before a scrape of
+    /metrics, the live gauges of workers that died dropped (`forget_dead_workers`)."""
 
     def __init__(self, app, **_):
         self.app = app
 
     async def __call__(self, scope, receive, send):
         endpoint = scope.get("path") if scope["type"] == "http" else None
+        if endpoint == "/metrics":
+            forget_dead_workers()
         if endpoint not in TIMED:
             return await self.app(scope, receive, send)
         start, status = time.perf_counter(), 500
@@ -137,20 +173,33 @@ class Timed:
 def start_home(parent: Path | None = None, pid: int | None = None) -> Path:
     """A new BentoML home for one server start (the process `pid`, default this one, which
     `leadscore serve` replaces with BentoML's): its metrics folder is its own. The homes of
-    servers no longer running are removed first."""
+    servers no longer running are removed first; their score-log spools are moved into the new one."""
     parent = Path(parent or tempfile.gettempdir())
+    stopped = []
     for old in parent.glob(f"{HOME_PREFIX}*"):
         owner = old.name.removeprefix(HOME_PREFIX).split("-", 1)[0]
         if owner.isdigit() and not _running(int(owner)):
-            shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"{HOME_PREFIX}{pid or os.getpid()}-", dir=parent))
+            stopped.append(old)
+    home = Path(tempfile.mkdtemp(prefix=f"{HOME_PREFIX}{pid or os.getpid()}-", dir=parent))
+    for old in stopped:
+        for spooled in sorted((old / SPOOL).glob("*/*")):  # one folder per database, its files
+            target = home / SPOOL / spooled.parent.name
+            target.mkdir(parents=True, exist_ok=True, mode=0o700)
+            spooled.rename(target / spooled.name)
+        shutil.rmtree(old, ignore_errors=True)
+    return home
 
 
 def _running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, ended and not yet reaped by its parent, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc here, or it ended meanwhile
+        return os.path.exists(f"/proc/{pid}") or not os.path.isdir("/proc")
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"

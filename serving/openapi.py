@@ -135,15 +135,16 @@ def _answer_type(api) -> Any:
     return typing.get_type_hints(api.func, include_extras=True)["return"]
 
 
-def _example(name: str) -> dict:
-    path = EXAMPLES / f"{name}.json"
+def _example(path: Path) -> dict:
+    """`{"example": ...}` from a JSON file of serving/examples/, or nothing when there is none."""
     return {"example": json.loads(path.read_text())} if path.exists() else {}
 
 
 def _responses(name: str, answer: dict) -> dict:
     error = {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}
+    ok = {"schema": answer, **_example(EXAMPLES / "answers" / f"{name}.json")}  # a real answer
     return {
-        "200": {"description": "The answer.", "content": {"application/json": {"schema": answer}}},
+        "200": {"description": "The answer.", "content": {"application/json": ok}},
         **{
             code: {"description": text, "content": error}
             for code, text in {**ERRORS, **EXTRA_ERRORS.get(name, {})}.items()
@@ -158,7 +159,10 @@ def _operation(name: str, api, request: dict, answer: dict) -> dict:
         "tags": [TAGS.get(name, "scoring")],
         "summary": summary + stop.strip(),
         **({"description": details} if details else {}),
-        "requestBody": {"required": True, "content": {"application/json": {"schema": request, **_example(name)}}},
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": request, **_example(EXAMPLES / f"{name}.json")}},
+        },
         "responses": _responses(name, answer),
     }
 
@@ -198,9 +202,36 @@ def _health() -> dict:
     }
 
 
-def document(service, limits: dict[str, int]) -> dict:
+def _bounded(schemas: dict, limits: dict[str, int]) -> None:
+    """The lists' `maxItems` within the running service's limits (a list's own bound may be
+    larger than the limit over the whole request)."""
+    lists = [("ScoreBatchRequest", "leads", "max_leads"), ("Lead", "contacts", "max_contacts")]
+    lists += [("Lead", "events", "max_events"), ("Contact", "events", "max_events")]
+    for model, name, limit in lists:
+        field = schemas[model]["properties"][name]
+        field["maxItems"] = min(field.get("maxItems", limits[limit]), limits[limit])
+
+
+def _decision_rules(decision: dict, rules: dict) -> None:
+    """The served contract's reason codes in the `Decision` schema, and which decisions need a
+    reason (`core.decisions.NEEDS_REASON`; only when the contract requires reasons) or take none."""
+    from core.decisions import NEEDS_REASON, SALES_DECISIONS
+
+    reasons = list(rules["reasons"])
+    decision["properties"]["reason"]["enum"] = [*reasons, None]
+    needing = {"properties": {"decision": {"enum": list(NEEDS_REASON)}, "reason": {"enum": [*reasons, None]}}}
+    if rules["require_reasons"]:
+        needing = {"properties": {**needing["properties"], "reason": {"enum": reasons}}, "required": ["reason"]}
+    others = [d for d in SALES_DECISIONS if d not in NEEDS_REASON]
+    decision["anyOf"] = [{"properties": {"decision": {"enum": others}, "reason": NULL}}, needing]
+
+
+def document(service, limits: dict[str, int], rules: dict | None = None) -> dict:
     """The OpenAPI 3.0 document of the BentoML `service` (its APIs, request models and answers),
-    its description stating `limits` (max_bytes, max_events, max_contacts, max_leads, timeout)."""
+    its description stating `limits` (max_bytes, max_events, max_contacts, max_leads, timeout),
+    its `Decision` the served contract's reason `rules` (`core.decisions.context`)."""
+    from core.decisions import context
+
     adapters = [("error", "serialization", TypeAdapter(Error)), ("ready", "serialization", TypeAdapter(Readiness))]
     for name, api in service.apis.items():
         adapters.append((f"{name} in", "validation", TypeAdapter(api.input_spec)))
@@ -217,6 +248,9 @@ def document(service, limits: dict[str, int]) -> dict:
         }
         for name, api in service.apis.items()
     }
+    components = {name: oas30(schema) for name, schema in definitions.get("$defs", {}).items()}
+    _bounded(components, limits)
+    _decision_rules(components["Decision"], rules or context(None))
     return {
         "openapi": OPENAPI,
         "info": {"title": "leadscore", "version": package_version(), "description": DESCRIPTION.format(**limits)},
@@ -227,7 +261,7 @@ def document(service, limits: dict[str, int]) -> dict:
         ],
         "paths": {**paths, **_health()},
         "components": {
-            "schemas": {name: oas30(schema) for name, schema in definitions.get("$defs", {}).items()},
+            "schemas": components,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "The service's LEADSCORE_API_KEY."}
             },
@@ -270,11 +304,18 @@ class Docs:
         self.service = service
         self._built: dict[tuple, bytes] = {}
 
-    def body(self, limits: dict[str, int]) -> bytes:
-        key = tuple(sorted(limits.items()))
+    def body(self, limits: dict[str, int], rules: dict | None = None) -> bytes:
+        key = (tuple(sorted(limits.items())), json.dumps(rules))
         if key not in self._built:
-            self._built[key] = json.dumps(document(self.service, limits)).encode()
+            self._built[key] = json.dumps(document(self.service, limits, rules)).encode()
         return self._built[key]
+
+    @staticmethod
+    def rules(instance) -> dict | None:
+        """The reason codes of the model `instance` serves (None: the defaults, before it runs)."""
+        from core.decisions import context
+
+        return None if instance is None else context(instance.scorer.contract)
 
     def limits(self, instance) -> dict[str, int]:
         """The limits of the running service `instance` (the settings' defaults before it runs)."""
@@ -308,7 +349,7 @@ class Docs:
             return await _answer(send, 307, b"", "text/plain", [(b"location", b"/docs")])
         if path == "/docs":
             return await _answer(send, 200, PAGE.encode(), "text/html; charset=utf-8")
-        return await _answer(send, 200, self.body(self.limits(instance)), "application/json")
+        return await _answer(send, 200, self.body(self.limits(instance), self.rules(instance)), "application/json")
 
 
 async def _answer(send, status: int, body: bytes, media: str, headers: list | None = None) -> None:

@@ -2,98 +2,121 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictBool,
+    Tag,
+    ValidationInfo,
+    create_model,
+    field_validator,
+)
 
-from core.decisions import TOO_EARLY, TOO_LATE, time_problem
+from core.decisions import Instant
 from core.schema import ANSWER, CONFIDENCE, LEAD, TEXT, Interval, Part, Reason, Trend
 from core.schema import Field as Column
-from core.tables import utc
 from core.text import text_problem
+from core.wire import REAL, TEXT_PATTERN, WHOLE, Id
 from features.contract import EVENT_TYPES
 from serving.intake import charge
 
 MAX_TEXT = TEXT
+STORABLE = {"pattern": TEXT_PATTERN}  # the JSON schema of every free text: no NUL (a 422, `unstorable_text`)
 
 
-def _not_future(value: datetime, field: str) -> datetime:
-    """UTC, and within what a CRM can have seen: not before 1970, not in the future (the sales
-    decisions' own time rule, `core.decisions.time_problem`, with its clock skew)."""
-    problem = time_problem(value)
-    try:
-        instant = utc(value)
-    except OverflowError:  # e.g. 9999-12-31 at -05:00: past the range of a UTC datetime
-        instant = None
-    if instant is None or problem not in (None, TOO_EARLY, TOO_LATE):
-        raise ValueError(f"{field} is not a usable time ({value!r})")
-    if problem == TOO_LATE:
-        raise ValueError(f"{field} is in the future ({instant.isoformat()})")
-    if problem == TOO_EARLY:
-        raise ValueError(f"{field} is before 1970 ({instant.isoformat()})")
-    return instant
+def Text(max_length: int = MAX_TEXT):  # a type
+    """Free text of at most `max_length` characters."""
+    return Annotated[str, Field(max_length=max_length, json_schema_extra=STORABLE)]
 
 
 class Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ts: datetime = Field(description="When it happened (ISO 8601; no offset means UTC).")
-    type: str = Field(description=f"One of: {', '.join(EVENT_TYPES)} (or a configured extra type).", max_length=64)
-    detail: str | None = Field(default=None, max_length=MAX_TEXT)
+    ts: Instant = Field(description="When it happened (ISO 8601; no offset means UTC), not in the future.")
+    type: Text(64) = Field(description=f"One of: {', '.join(EVENT_TYPES)} (or a configured extra type).")
+    detail: Text() | None = None
 
     @field_validator("ts")
     @classmethod
-    def _utc(cls, value: datetime, info: ValidationInfo) -> datetime:
+    def _counted(cls, value: datetime, info: ValidationInfo) -> datetime:
         charge(info, "events")  # within the request's limit (serving/intake.py), or stop here
-        return _not_future(value, "ts")
+        return value
 
 
 class Contact(BaseModel):
     """Another known contact of the lead's account, for account-level features."""
 
     model_config = ConfigDict(extra="forbid")
-    lead_id: str = Field(min_length=1, max_length=128)
-    created_at: datetime
-    job_title: str | None = Field(default=None, max_length=MAX_TEXT)
-    seniority: str | None = Field(default=None, max_length=64)
+    lead_id: Id(128)
+    created_at: Instant
+    job_title: Text() | None = None
+    seniority: Text(64) | None = None
     events: list[Event] = Field(default_factory=list, max_length=5_000, fail_fast=True)
 
     @field_validator("created_at")
     @classmethod
-    def _utc(cls, value: datetime, info: ValidationInfo) -> datetime:
+    def _counted(cls, value: datetime, info: ValidationInfo) -> datetime:
         charge(info, "contacts")
-        return _not_future(value, "created_at")
+        return value
 
 
-PYTHON = {"string": str, "double": float, "long": int, "boolean": bool, "datetime": datetime}
+# what a request may send for each kind of `core.schema.Field`: JSON's own types, never coerced
+# (no true for 1, no "12" for 12, no number for a time: `core.wire`)
+PYTHON = {"string": str, "double": REAL, "long": WHOLE, "boolean": StrictBool, "datetime": Instant}
 API_DEFAULTS = {"account_id": "Default: the lead is its own account.", "created_at": "Default: the scoring time."}
 
 
 def _lead_field(field: Column):
-    """A `Lead` field from its definition in `core.schema.LEAD`: only the id is required."""
-    bounds = dict(max_length=field.max_length, ge=field.minimum, le=field.maximum)
-    bounds = {k: v for k, v in bounds.items() if v is not None}
+    """A `Lead` field from its definition in `core.schema.LEAD`: only the id is required; a
+    field named `..._id` is an id (`core.wire.Id`), another text is free text."""
     description = " ".join(filter(None, [field.description, API_DEFAULTS.get(field.name)]))
+    if field.name.endswith("_id"):
+        kind = Id(field.max_length)
+    elif field.kind == "string":
+        kind = Text(field.max_length)
+    else:
+        kind = PYTHON[field.kind]
+    bounds = {k: v for k, v in dict(ge=field.minimum, le=field.maximum).items() if v is not None}
     if field.name == "lead_id":
-        return str, Field(min_length=1, description=description, **bounds)
-    return PYTHON[field.kind] | None, Field(default=None, description=description, **bounds)
+        return kind, Field(description=description, **bounds)
+    return kind | None, Field(default=None, description=description, **bounds)
 
 
 def _answer_field(field: Column):
     """A `Score` field from its definition in `core.schema.ANSWER`."""
-    kind = Literal[field.choices] if field.choices else PYTHON[field.kind]
+    kind = Literal[field.choices] if field.choices else PYTHON_ANSWER[field.kind]
     return (kind | None if field.nullable else kind), Field(description=field.description)
 
 
+PYTHON_ANSWER = {"string": str, "double": float, "long": int, "boolean": bool, "datetime": datetime}
 LeadFields = create_model("LeadFields", __config__=ConfigDict(extra="forbid"), **{f.name: _lead_field(f) for f in LEAD})
+
+
+def _extra_kind(value: object) -> str | None:
+    if isinstance(value, str):
+        return "text"
+    return "number" if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+# an extra column's value: a text, or a counter or number a flat CRM export has (>= 0), or null
+ExtraValue = (
+    Annotated[
+        Annotated[Text(), Tag("text")] | Annotated[REAL, Field(ge=0, allow_inf_nan=False), Tag("number")],
+        Discriminator(_extra_kind, custom_error_type="extra", custom_error_message="expected a text, a number or null"),
+    ]
+    | None
+)
 
 
 class Lead(LeadFields):
     """One lead as the CRM knows it: the contract's `leads` fields, optionally its recent events,
     its account's other contacts, or the engagement counters a flat CRM export aggregates."""
 
-    extra: dict[str, str | float | None] = Field(
+    extra: dict[str, ExtraValue] = Field(
         default_factory=dict, max_length=100, description="Extra fit columns and counters the model was trained on."
     )
     # fail_fast: a list stops at its first bad item, so a bad request costs no more than a good one
@@ -106,26 +129,9 @@ class Lead(LeadFields):
         "outside the contract and events after as_of are not read; warnings lists them.",
     )
     contacts: list[Contact] = Field(default_factory=list, max_length=500, fail_fast=True)
-    as_of: datetime | None = Field(
+    as_of: Instant | None = Field(
         default=None, description="Score as of this time (default: now), e.g. to replay history."
     )
-
-    @field_validator("as_of", "created_at")
-    @classmethod
-    def _past(cls, value: datetime | None, info) -> datetime | None:
-        return None if value is None else _not_future(value, info.field_name)
-
-    @field_validator("extra")
-    @classmethod
-    def _finite(cls, value: dict) -> dict:
-        for key, item in value.items():
-            if isinstance(item, float) and not math.isfinite(item):
-                raise ValueError(f"extra.{key}: must be a finite number")
-            if isinstance(item, float) and item < 0:
-                raise ValueError(f"extra.{key}: counts and numbers must be >= 0")
-            if isinstance(item, str) and len(item) > MAX_TEXT:
-                raise ValueError(f"extra.{key}: at most {MAX_TEXT} characters")
-        return value
 
 
 def unstorable_text(value: object, where: str = "") -> str | None:

@@ -6,21 +6,34 @@ database is down the rows stay queued and are retried; beyond `capacity` queued 
 are dropped and counted (`on_drop`; scoring never stops for the log). A row the database refuses
 (a value it cannot hold) is dropped alone and counted (`on_refused`): the others are written, so
 one row never blocks the log. `on_queue` hears how many rows wait whenever a write starts and
-ends. `close()` writes what is queued and counts what it could not write
-(`on_lost`). Each of these is one log line without row contents. Sales decisions do not go
-through here: `/feedback` stores them before it answers.
+ends. Each of these is one log line without row contents. Sales decisions do not go through
+here: `/feedback` stores them before it answers.
+
+With a `spool` (serving/spool.py) every row is on disk before it is queued, until the database
+has it: a worker killed with rows queued loses none; the next worker to look (every
+`recover_every` seconds, and at its start) writes them (`on_recovered`; those the database
+already had are left out). `close()` writes what is queued; what it could not write stays in the
+spool for the next worker. Without a spool, or for rows that could not be spooled (the disk
+full), what `close()` cannot write is counted lost (`on_lost`), as are rows added after it, and
+unreadable lines of a spool.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 
 from core.store import FeedbackStore, Logged, StoreUnavailable
+from serving.spool import Spool, unwritten
 
 log = logging.getLogger("leadscore.serving")
+
+
+def _none(_n: int) -> None:
+    return None
 
 
 class ScoreLog:
@@ -34,93 +47,168 @@ class ScoreLog:
         on_refused: Callable[[int], None] | None = None,
         on_lost: Callable[[int], None] | None = None,
         on_queue: Callable[[int], None] | None = None,
+        spool: Spool | None = None,
+        on_recovered: Callable[[int], None] | None = None,
+        recover_every: float = 10.0,
     ):
         self.store = store
         self.interval = interval
         self.batch = batch
         self.capacity = capacity
-        self.on_drop = on_drop or (lambda _n: None)
-        self.on_refused = on_refused or (lambda _n: None)
-        self.on_lost = on_lost or (lambda _n: None)
-        self.on_queue = on_queue or (lambda _n: None)  # rows waiting, after each write (a gauge)
-        self.pending: deque[dict] = deque()
+        self.on_drop = on_drop or _none
+        self.on_refused = on_refused or _none
+        self.on_lost = on_lost or _none
+        self.on_queue = on_queue or _none  # rows waiting, after each write (a gauge)
+        self.on_recovered = on_recovered or _none
+        self.spool = spool
+        self.recover_every = recover_every
+        self.pending: deque[tuple[int, dict, bool]] = deque()  # (number, row, spooled)
         self.dropped = 0  # queue full: oldest rows dropped
         self.refused = 0  # rows the database refused
-        self.lost = 0  # rows not written at close
-        self._writing = 0  # rows a write has taken from the queue and not yet settled
+        self.lost = 0  # rows not written at close (and not kept in the spool)
+        self.recovered = 0  # rows of stopped workers written from their spool
+        self._number = 0  # the next row's number
+        self._taken: list[tuple[int, dict, bool]] = []  # rows a write has taken and not yet settled
         self._wake = threading.Condition()
         self._write = threading.Lock()  # one writer at a time: the thread or a flush
         self._closed = False
         self._failing = False
+        self._spool_failing = False
         self._thread = threading.Thread(target=self._run, name="leadscore-score-log", daemon=True)
         self._thread.start()
 
     def add(self, rows: list[dict]) -> None:
-        """Queue log rows; never blocks on the database."""
+        """Queue log rows (spooled first); never blocks on the database."""
         with self._wake:
             closed = self._closed
             if not closed:
-                self.pending.extend(rows)
-            over = len(self.pending) - self.capacity
-            for _ in range(max(over, 0)):
-                self.pending.popleft()
-            self.dropped += max(over, 0)
+                first, spooled = self._number, self._spooled(self._number, rows)
+                self._number += len(rows)
+                self.pending.extend((first + i, row, spooled) for i, row in enumerate(rows))
+            over = self._trim()
             if len(self.pending) >= self.batch:
                 self._wake.notify()
         if closed:
             self._count_lost(len(rows), "the score log is closed")
-        elif over > 0:
+        elif over:
             self.on_drop(over)
             log.warning("score log: %d row(s) dropped, the queue is full (database down?)", over)
+
+    def _spooled(self, first: int, rows: list[dict]) -> bool:
+        """Write `rows` to the spool (under `_wake`); False without one or when the disk refuses."""
+        if self.spool is None:
+            return False
+        try:
+            self.spool.append(first, rows)
+        except (OSError, TypeError) as exc:
+            if not self._spool_failing:
+                log.warning("score log spool: %s; rows queued in memory only until it works", type(exc).__name__)
+            self._spool_failing = True
+            return False
+        self._spool_failing = False
+        return True
+
+    def _trim(self) -> int:
+        """Drop the oldest rows beyond `capacity` (under `_wake`); returns how many."""
+        over = max(len(self.pending) - self.capacity, 0)
+        if over:
+            gone = [self.pending.popleft() for _ in range(over)]
+            self.dropped += over
+            if self.spool is not None:
+                try:
+                    self.spool.dropped(gone[0][0], gone[-1][0])
+                except OSError as exc:  # a later replay may write them after all
+                    log.warning("score log spool: %s; dropped rows not marked", type(exc).__name__)
+        return over
 
     def flush(self) -> bool:
         """Write everything queued now; False if the database is unavailable (the rows stay queued).
         Rows the database refuses are dropped and counted."""
         with self._write:
             with self._wake:
-                rows = list(self.pending)
+                taken = list(self.pending)
                 self.pending.clear()
-                self._writing = len(rows)
-            if not rows:
+                self._taken = taken
+                sealed = self.spool.seal() if self.spool is not None and taken else None
+            if not taken:
                 self.on_queue(0)
                 return True
-            self.on_queue(len(rows))
+            self.on_queue(len(taken))
             try:
-                logged = self.store.log_scores(rows)
+                logged = self.store.log_scores([row for _, row, _ in taken])
             except StoreUnavailable as exc:
                 with self._wake:
-                    self.pending.extendleft(reversed(rows[-self.capacity :]))
-                    self._writing = 0
+                    self.pending.extendleft(reversed(taken))
+                    self._taken = []
+                    over = self._trim()
+                if over:
+                    self.on_drop(over)
                 if not self._failing:
-                    log.warning("score log: %s; %d row(s) kept to retry", exc, len(rows))
+                    log.warning("score log: %s; %d row(s) kept to retry", exc, len(taken))
                 self._failing = True
                 self.on_queue(self.queued)
                 return False
             except Exception as exc:  # a fault of ours, not of a row: never retried forever either
-                logged = Logged(0, len(rows), (type(exc).__name__,))
-            self._writing = 0
-            if logged.refused:
-                self.refused += logged.refused
-                self.on_refused(logged.refused)
-                log.warning(
-                    "score log: %d row(s) refused by the database and dropped (%s)",
-                    logged.refused,
-                    ", ".join(logged.errors),
-                )
+                logged = Logged(0, len(taken), (type(exc).__name__,))
+            with self._wake:
+                self._taken = []
+                if sealed is not None:
+                    self.spool.settle(sealed)
+            self._count_refused(logged)
             if self._failing:
                 log.warning("score log: writing again")
             self._failing = False
             self.on_queue(self.queued)
             return True
 
+    def _count_refused(self, logged: Logged) -> None:
+        if logged.refused:
+            self.refused += logged.refused
+            self.on_refused(logged.refused)
+            log.warning(
+                "score log: %d row(s) refused by the database and dropped (%s)",
+                logged.refused,
+                ", ".join(logged.errors),
+            )
+
+    def recover(self) -> bool:
+        """Write the rows in the spools of workers that stopped (those the database does not hold
+        yet) and delete those spools; False if the database is unavailable (tried again later)."""
+        if self.spool is None:
+            return True
+        for orphan in self.spool.orphans():
+            try:
+                rows, unreadable = orphan.rows()
+                rows = unwritten(self.store, rows)
+                logged = self.store.log_scores(rows)
+            except StoreUnavailable:
+                orphan.keep()
+                return False
+            except Exception as exc:  # a spool we cannot replay: kept, and said once per look
+                orphan.keep()
+                log.warning("score log spool %s: not replayed (%s)", orphan.name, type(exc).__name__)
+                continue
+            orphan.release()
+            self._count_refused(logged)
+            if unreadable:
+                self._count_lost(unreadable, f"unreadable lines in the spool of a stopped worker {orphan.name}")
+            if logged.written:
+                self.recovered += logged.written
+                self.on_recovered(logged.written)
+                log.warning("score log: %d row(s) a stopped worker had queued written from its spool", logged.written)
+        return True
+
     @property
     def queued(self) -> int:
         """Rows waiting to be written (queued, and taken by a write not yet settled)."""
         with self._wake:
-            return len(self.pending) + self._writing
+            return len(self.pending) + len(self._taken)
 
     def _run(self) -> None:
+        look = 0.0  # when to look for the spools of stopped workers next: at once, then now and then
         while True:
+            if time.monotonic() >= look:
+                look = time.monotonic() + (self.recover_every if self.recover() else self.interval)
             with self._wake:
                 if not self._closed and len(self.pending) < self.batch:
                     self._wake.wait(self.interval)
@@ -130,22 +218,28 @@ class ScoreLog:
                 return
 
     def close(self, timeout: float = 10.0) -> int:
-        """Stop the writer after it has written what is queued; the rows it could not write (the
-        database down, or a write still running after `timeout` seconds) are counted and reported.
-        Returns how many."""
+        """Stop the writer after it has written what is queued. Rows it could not write (the
+        database down, or a write still running after `timeout` seconds) stay in the spool for the
+        next worker; those not in a spool are counted lost and reported. Returns how many were lost."""
         with self._wake:
             self._closed = True
             self._wake.notify()
         self._thread.join(timeout)
         with self._wake:
-            lost = len(self.pending) + (self._writing if self._thread.is_alive() else 0)
+            running = self._thread.is_alive()
+            left = list(self.pending) + (self._taken if running else [])
             self.pending.clear()
+        if self.spool is not None and not running:  # a write still running may yet settle its rows
+            self.spool.close()
+        lost = sum(1 for _, _, spooled in left if not spooled)
+        why = "a write still running" if running else "the database unavailable"
         if lost:
-            why = "a write still running" if self._thread.is_alive() else "the database unavailable"
             self._count_lost(lost, why)
+        if len(left) > lost:
+            log.warning("score log: %d row(s) not written at shutdown (%s), kept in the spool", len(left) - lost, why)
         return lost
 
     def _count_lost(self, n: int, why: str) -> None:
         self.lost += n
         self.on_lost(n)
-        log.warning("score log: %d row(s) not written at shutdown (%s)", n, why)
+        log.warning("score log: %d row(s) not written (%s)", n, why)

@@ -20,7 +20,8 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 import bentoml
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError, WrapValidator
+from pydantic import BaseModel, Field, GetCoreSchemaHandler, StrictBool, TypeAdapter, ValidationError, WrapValidator
+from pydantic_core import CoreSchema, core_schema
 from starlette.responses import Response
 
 from core.decisions import Decision, context, one_line
@@ -29,6 +30,7 @@ from serving import metrics
 from serving.asgi import RETRY_AFTER, Gate, setup
 from serving.intake import INLINE_EVENTS, Intake, charge, offload
 from serving.schemas import Lead, Score, unstorable_text
+from serving.settings import REQUEST_SECONDS
 
 log = logging.getLogger("leadscore.serving")
 STORE_RETRY_SECONDS = 5.0  # between attempts to open a feedback store that is down
@@ -89,9 +91,16 @@ def _unprocessable(message: str) -> bentoml.exceptions.BentoMLException:
     return bentoml.exceptions.BentoMLException(message, error_code=HTTPStatus.UNPROCESSABLE_ENTITY)
 
 
-# a batch's leads, validated as the request body is read (one pass over the JSON, no dicts in
-# between); a lead that does not validate becomes an `Invalid` instead of failing the batch
-BatchLead = Annotated[Lead, WrapValidator(_lead_or_invalid)]
+class BatchLead:
+    """A lead of a batch, validated as the request body is read (one pass over the JSON, no dicts
+    in between): a lead that does not validate becomes an `Invalid` instead of failing the batch;
+    documented as `Lead`. A type of its own, not `Annotated[Lead, WrapValidator(...)]`: BentoML's
+    request models copy the metadata of an annotated list item onto it again (`IOMixin.
+    __get_pydantic_core_schema__`), which ran the validator twice and counted each lead twice."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.with_info_wrap_validator_function(_lead_or_invalid, handler(Lead))
 
 
 # the request bodies, read by `Intake`: off the event loop when large, within the request limits
@@ -100,8 +109,8 @@ class ScoreRequest(Intake):
 
 
 class ScoreBatchRequest(Intake):
-    leads: list[BatchLead]
-    reasons: bool = Field(default=True, description="Include top_reasons (most of a large batch's time).")
+    leads: list[BatchLead] = Field(description="At most max_batch leads (1,000 by default).")
+    reasons: StrictBool = Field(default=True, description="Include top_reasons (most of a large batch's time).")
 
 
 class FeedbackRequest(Intake):
@@ -115,7 +124,7 @@ def events_of(lead: Lead) -> int:
 
 @bentoml.service(
     name="leadscore",
-    traffic={"timeout": 10},
+    traffic={"timeout": REQUEST_SECONDS},
     http={"host": "127.0.0.1", "port": 3000},
     workers="cpu_count",  # one process per core, each scoring on one thread (ServingConfig.threads)
     # every answer is already in the score log and the Prometheus metrics; a log line per request
@@ -132,9 +141,11 @@ class LeadScoring:
         from core.store import FeedbackStore
         from serving.loading import StoreOpener, load_scorer
         from serving.logs import configure as configure_logs
+        from serving.memory import return_large_buffers
         from serving.reload import ModelWatcher, watch
         from serving.scorelog import ScoreLog
         from serving.settings import load_settings
+        from serving.spool import Spool, spool_folder
         from serving.trend import History
 
         self.settings = load_settings()  # once, here: a bad value stops the start naming the variable
@@ -148,12 +159,16 @@ class LeadScoring:
             on_refused=metrics.SCORE_LOG_REFUSED.inc,
             on_lost=metrics.SCORE_LOG_LOST.inc,
             on_queue=metrics.SCORE_LOG_QUEUE.set,
+            spool=Spool(spool_folder(self.store.url)),  # rows on disk until written: a killed worker loses none
+            on_recovered=metrics.SCORE_LOG_RECOVERED.inc,
         )
-        self.history = History(self.store)  # each lead's last scores, for the answer's trend
+        # each lead's last scores, for the answer's trend (read off the event loop, never waited for long)
+        self.history = History(self.store, wait=self.settings.trend_wait_seconds)
         self.use(load_scorer(self.settings))
         served = self.scorer.model.version if self.scorer.model else None
         self.watcher = watch(self, ModelWatcher(self.settings, served), self.settings.reload_seconds)
         gc.freeze()  # the model and its start-up objects never need collecting again
+        return_large_buffers()  # a large request's memory goes back to the system (serving/memory.py)
 
     def use(self, scorer) -> None:
         """Serve with `scorer` from the next request on (one assignment: nothing in flight breaks)."""
@@ -186,23 +201,26 @@ class LeadScoring:
     def close(self) -> None:
         """Stop opening the store, and write the queued score log before the worker exits."""
         self.store_opener.stop()
+        self.history.close()
         self.score_log.close()
 
     @bentoml.api(input_spec=ScoreRequest)
     async def score(self, lead: Lead) -> Score:
         """Score one lead: calibrated probability, grade, MQL flags of model and rules, reasons."""
+        # the lead's last scores, read off the event loop within a short wait (serving/trend.py)
+        last = await self.history.last_soon([lead.lead_id])
         # up to INLINE_EVENTS events (its contacts' included), on the event loop: a few
         # milliseconds of CPU, cheaper there than a thread hop; a larger lead in a worker thread,
         # so that the worker goes on answering meanwhile
         if events_of(lead) <= INLINE_EVENTS:
-            return self._score_one(lead)
-        return await offload(self._score_one, lead)
+            return self._score_one(lead, last)
+        return await offload(self._score_one, lead, last)
 
-    def _score_one(self, lead: Lead) -> Score:
+    def _score_one(self, lead: Lead, last: dict | str) -> Score:
         problem = unstorable_text(lead, "lead")
         if problem is not None:
             raise _unprocessable(problem)
-        [answer] = self.scorer.score([lead], last=self.history.last([lead.lead_id]))
+        [answer] = self.scorer.score([lead], last=last)
         self._log([answer], [lead])
         return answer
 

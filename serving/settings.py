@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.errors import LeadscoreError
 
 PREFIX = "LEADSCORE_"
+REQUEST_SECONDS = 10  # the service's answer comes within this time (BentoML's traffic timeout), else 504
 NO_KEY = (
     f"{PREFIX}API_KEY is not set: the service refuses to start without an API key "
     "(export the key the CRM will send as a bearer token)"
@@ -58,6 +59,23 @@ class ServiceSettings(BaseSettings):
         default=50_000, gt=0, description="events per request: a lead's own and its contacts', over a whole batch"
     )
     max_contacts: int = Field(default=5_000, gt=0, description="account contacts per request, over a whole batch")
+    trend_wait_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="how long an answer waits for the score log's last scores (its trend); past it, no trend",
+    )
+    body_seconds: float = Field(
+        default=8,
+        gt=0,
+        lt=REQUEST_SECONDS,
+        allow_inf_nan=False,
+        description=f"seconds for a request's body to arrive whole after its headers (under {REQUEST_SECONDS})",
+    )
+    max_connections: int = Field(
+        default=1_000, gt=0, description="open connections per worker; past it a new one gets 503 and is closed"
+    )
     log_format: Literal["text", "json"] = Field(
         default="text", description="the workers' log lines: text, or json (one object per line)"
     )

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -161,3 +162,24 @@ class TcpProxy:
                 except OSError:
                     pass
             self._sockets.clear()
+
+
+@contextmanager
+def scores_locked(db_url: str):
+    """The score log's `scores` table locked by another connection until the block ends."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        connection = sqlite3.connect(url.database, timeout=30, isolation_level=None)
+        connection.execute("BEGIN EXCLUSIVE")  # no other connection reads or writes the file
+    else:
+        import psycopg
+
+        connection = psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, dbname=url.database)
+        connection.execute("LOCK TABLE scores IN ACCESS EXCLUSIVE MODE")  # in the transaction psycopg opened
+    try:
+        yield
+    finally:
+        connection.rollback()
+        connection.close()

@@ -44,6 +44,21 @@ def test_a_request_within_its_limits_is_read_and_one_past_them_is_a_413_naming_t
     assert len(_request({"lead": _lead(100)}, None).lead.events) == 100  # no running service: no budget
 
 
+@pytest.mark.parametrize("opening", [b"[", b'{"a":', b'{"a":1,"a":'])
+def test_a_body_nested_thousands_deep_is_a_400_never_a_500(opening):
+    """Python's JSON reader gives up at about 1,000 levels (RecursionError): the duplicate-key
+    check must leave such a body to pydantic, which refuses it in one line."""
+    from bentoml.exceptions import BentoMLException
+
+    from serving.service import ScoreRequest
+
+    closing = b"]" if opening == b"[" else b"}"
+    body = b'{"lead":' + opening * 5_000 + (b"" if opening == b"[" else b"1") + closing * 5_000 + b"}"
+    with pytest.raises(BentoMLException) as info:
+        parse(ScoreRequest, body, None)
+    assert info.value.error_code == 400 and "recursion" in str(info.value)
+
+
 def test_the_budget_stops_validation_at_the_first_event_past_the_limit():
     budget = Budget(Limits(events=3, contacts=1, leads=1))
     for _ in range(3):
@@ -103,7 +118,9 @@ def test_uvicorn_still_builds_its_auto_protocol_as_header_timeout_expects():
     from uvicorn.protocols.http import auto
 
     assert auto.AutoHTTPProtocol is HeaderTimeout and HeaderTimeout.__mro__[1] is HttpToolsProtocol
-    for hook in ("connection_made", "on_message_begin", "on_headers_complete", "connection_lost"):
-        assert hook in vars(HttpToolsProtocol), f"uvicorn's HttpToolsProtocol has no {hook}: see serving.asgi"
+    hooks = ("connection_made", "on_message_begin", "on_headers_complete", "on_message_complete", "connection_lost")
+    for hook in hooks:
+        assert hook in vars(HttpToolsProtocol), f"uvicorn's HttpToolsProtocol has no {hook}: see serving.connections"
     init = inspect.getsource(HttpToolsProtocol.__init__)
     assert "self.loop =" in init and "self.cycle" in init and "self.transport" in init
+    assert "self.connections = server_state.connections" in init

@@ -89,6 +89,57 @@ def test_each_request_example_is_the_file_and_fits_its_schema(document):
         assert not [e.message for e in validator.iter_errors(content["example"])], path
 
 
+def test_each_200_example_is_a_real_answer_that_fits_its_schema(document):
+    for path in ("/score", "/score_batch", "/feedback"):
+        content = document["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]
+        file = PROJECT / "serving" / "examples" / "answers" / f"{path.strip('/')}.json"
+        assert content["example"] == json.loads(file.read_text())
+        assert '"string"' not in file.read_text()  # not a placeholder
+        validator = OAS30Validator({**content["schema"], "components": document["components"]})
+        assert not [e.message for e in validator.iter_errors(content["example"])], path
+
+
+def test_the_rules_of_the_validation_are_stated(document):
+    """Ids, times and free texts carry the patterns the service checks (core.wire), the batch its
+    maxItems, a decision its reason codes and which decisions need a reason or take none."""
+    from core.decisions import NEEDS_REASON, REASONS
+    from core.wire import ID_PATTERN, TEXT_PATTERN, TIME_PATTERN
+
+    schemas = document["components"]["schemas"]
+    assert schemas["ScoreBatchRequest"]["properties"]["leads"]["maxItems"] == 1_000
+    assert schemas["ScoreBatchRequest"]["additionalProperties"] is False
+    lead = schemas["Lead"]["properties"]
+    assert lead["lead_id"]["pattern"] == lead["account_id"]["pattern"] == ID_PATTERN
+    assert lead["created_at"]["pattern"] == lead["as_of"]["pattern"] == TIME_PATTERN and "format" not in lead["as_of"]
+    assert lead["job_title"]["pattern"] == schemas["Event"]["properties"]["detail"]["pattern"] == TEXT_PATTERN
+    assert lead["company_size"]["type"] == "integer" and lead["company_size"]["minimum"] == 0
+    decision = schemas["Decision"]
+    assert decision["properties"]["reason"]["enum"] == [*REASONS, None]
+    accepted, needing = decision["anyOf"]
+    assert accepted["properties"]["reason"] == NULL and "accepted" in accepted["properties"]["decision"]["enum"]
+    assert needing["properties"]["decision"]["enum"] == list(NEEDS_REASON) and needing["required"] == ["reason"]
+    validator = OAS30Validator({"$ref": "#/components/schemas/Decision", "components": document["components"]})
+    base = {"feedback_id": "f", "lead_id": "L", "decided_at": "2026-01-02T10:30:00Z"}
+    assert validator.is_valid({**base, "decision": "rejected", "reason": "no_budget"})
+    for wrong in ({"decision": "accepted", "reason": "bad_fit"}, {"decision": "rejected"}, {"decision": "recycled"}):
+        assert not validator.is_valid({**base, **wrong}), wrong
+
+
+def test_the_document_follows_the_running_services_limits_and_codes():
+    from serving.service import LeadScoring
+
+    docs = Docs(LeadScoring)
+    limits = {**docs.limits(None), "max_leads": 50, "max_events": 300, "max_contacts": 20}
+    rules = {"reasons": ["price"], "require_reasons": False}
+    schemas = json.loads(docs.body(limits, rules))["components"]["schemas"]
+    assert schemas["ScoreBatchRequest"]["properties"]["leads"]["maxItems"] == 50
+    assert schemas["Lead"]["properties"]["events"]["maxItems"] == schemas["Contact"]["properties"]["events"]["maxItems"]
+    assert schemas["Lead"]["properties"]["events"]["maxItems"] == 300
+    assert schemas["Lead"]["properties"]["contacts"]["maxItems"] == 20
+    assert schemas["Decision"]["properties"]["reason"]["enum"] == ["price", None]
+    assert "required" not in schemas["Decision"]["anyOf"][1]  # reasons not required by this contract
+
+
 def test_errors_are_documented_as_one_object(document):
     assert document["components"]["schemas"]["Error"]["required"] == ["error"]
     for path in ("/score", "/score_batch", "/feedback"):

@@ -3,6 +3,8 @@ bounded, a refused row dropped alone, and flushed (or what it could not write co
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from core.store import FeedbackStore, StoreUnavailable, scores
 from serving.scorelog import ScoreLog
 from tests.conftest import score_rows
@@ -49,7 +51,7 @@ def test_a_full_queue_drops_the_oldest_rows_and_counts_them(tmp_path):
     log = ScoreLog(store, interval=60, batch=10_000, capacity=4, on_drop=dropped.append)
     log.add(score_rows(3))
     log.add(score_rows(3, start=3))
-    assert [r["lead_id"] for r in log.pending] == ["L2", "L3", "L4", "L5"]
+    assert [row["lead_id"] for _, row, _ in log.pending] == ["L2", "L3", "L4", "L5"]
     assert log.dropped == 2 and dropped == [2]
     store.up = True
     log.close()
@@ -92,3 +94,127 @@ def test_the_queue_depth_is_reported_while_the_database_is_down_and_after(tmp_pa
     store.up = True
     assert wait_for(lambda: depths[-1:] == [0] and store.count(scores) == 5)
     log.close()
+
+
+# The spool: a worker killed with rows queued loses none of them (serving/spool.py)
+
+KILLED = """
+import sys, time
+from core.store import FeedbackStore
+from serving.scorelog import ScoreLog
+from serving.spool import Spool
+from tests.conftest import score_rows
+
+db, folder, case = sys.argv[1:4]
+if case == "committed":  # killed after its write committed, before the spool was settled
+    Spool.settle = lambda self, segment: None
+log = ScoreLog(FeedbackStore(db), interval=3600, capacity=4 if case == "full" else 200_000, spool=Spool(folder))
+log.add(score_rows(5))
+if case == "committed":
+    assert log.flush()
+log.add(score_rows(3, start=5))
+print("queued", flush=True)
+time.sleep(600)
+"""
+
+
+def _killed_with_rows_queued(tmp_path, case: str) -> tuple[FeedbackStore, object]:
+    """A worker (a process of its own) that queued 8 rows (`case`: none written; 5 of them written
+    but not yet settled; the queue full at 4, the 4 oldest dropped), killed with SIGKILL."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT
+
+    url, folder = f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "spool"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", KILLED, url, str(folder), case], cwd=PROJECT, stdout=subprocess.PIPE, text=True
+    )
+    assert worker.stdout.readline().strip() == "queued"
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    return FeedbackStore(url), folder
+
+
+def test_rows_a_killed_worker_had_queued_are_written_by_the_next(tmp_path, caplog):
+    from serving.spool import Spool
+
+    store, folder = _killed_with_rows_queued(tmp_path, "none")
+    assert store.count(scores) == 0
+    recovered: list[int] = []
+    log = ScoreLog(store, interval=0.05, spool=Spool(folder), on_recovered=recovered.append)
+    assert wait_for(lambda: store.count(scores) == 8)
+    log.close()
+    assert recovered == [8] and log.lost == 0
+    assert sorted(folder.iterdir()) == []  # the dead worker's spool is gone, and so is this one's
+    assert "8 row(s) a stopped worker had queued written" in caplog.text
+
+
+def test_rows_a_killed_worker_had_written_are_not_written_twice(tmp_path):
+    from serving.spool import Spool
+
+    store, folder = _killed_with_rows_queued(tmp_path, "committed")
+    assert store.count(scores) == 5
+    log = ScoreLog(store, interval=0.05, spool=Spool(folder))
+    assert wait_for(lambda: log.recovered == 3)
+    log.close()
+    lead_ids = sorted(store.read(select(scores.c.lead_id))["lead_id"])
+    assert lead_ids == [f"L{i}" for i in range(8)]  # each once
+
+
+def test_rows_dropped_from_a_full_queue_stay_dropped_after_a_kill(tmp_path):
+    from serving.spool import Spool
+
+    store, folder = _killed_with_rows_queued(tmp_path, "full")
+    log = ScoreLog(store, interval=0.05, spool=Spool(folder))
+    assert wait_for(lambda: log.recovered == 4)
+    log.close()
+    assert sorted(store.read(select(scores.c.lead_id))["lead_id"]) == ["L4", "L5", "L6", "L7"]
+
+
+def test_a_running_workers_spool_is_left_alone_and_what_it_could_not_write_at_close_is_kept(tmp_path, caplog):
+    from serving.spool import Spool
+
+    down = Flaky(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    first = ScoreLog(down, interval=60, spool=Spool(tmp_path / "spool"))
+    first.add(score_rows(4))
+    store = FeedbackStore(down.url)
+    second = ScoreLog(store, interval=60, spool=Spool(tmp_path / "spool"))
+    assert second.recover() and second.recovered == 0  # the first one runs: its rows are its own
+    assert first.close(timeout=5) == 0 and first.lost == 0  # the database down: kept in the spool
+    assert "4 row(s) not written at shutdown (the database unavailable), kept in the spool" in caplog.text
+    # its own thread may be replaying the spool at the same moment: wait for whichever does it
+    assert wait_for(lambda: second.recover() and second.recovered == 4) and store.count(scores) == 4
+    second.close()
+
+
+def test_unreadable_spool_lines_are_counted_lost_and_a_line_cut_short_is_left_out(tmp_path):
+    import json
+
+    from serving.spool import Spool
+
+    folder = tmp_path / "spool"
+    folder.mkdir()
+    rows = [json.dumps([i, row], default=str) for i, row in enumerate(score_rows(3))]
+    (folder / "1-dead.lock").touch()
+    (folder / "1-dead-00000000.jsonl").write_text(f"{rows[0]}\nnot json\n{rows[1]}\n{rows[2][:30]}")
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    lost: list[int] = []
+    log = ScoreLog(store, interval=60, spool=Spool(folder), on_lost=lost.append)
+    assert wait_for(lambda: log.recovered == 2)
+    log.close()
+    assert lost == [1] and sorted(store.read(select(scores.c.lead_id))["lead_id"]) == ["L0", "L1"]
+
+
+def test_only_the_rows_the_score_log_lacks_are_left_to_write(tmp_path):
+    """A batch may score one lead twice at the same instant: the rows are counted, not just matched."""
+    from serving.spool import unwritten
+
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    [first, second] = score_rows(2)
+    twice = [first, dict(first), second]
+    store.log_scores([first])
+    assert unwritten(store, twice) == [first, second]
+    store.log_scores([first, second])
+    assert unwritten(store, twice) == []

@@ -169,3 +169,110 @@ def test_the_largest_lead_accepted_is_scored(client):
     lead["contacts"].append({"lead_id": "one-more", "created_at": "2025-01-01T00:00:00Z", "events": _events(1)})
     response = client.post("/score", json={"lead": lead}, headers=AUTH)
     assert response.status_code == 413 and "events: at most 50000" in _one_error(response)
+
+
+# --- the documented limits, exactly ---------------------------------------------------------------
+
+
+def test_a_batch_of_the_documented_1000_leads_is_answered_and_1001_are_a_413(client):
+    leads = [{**LEAD, "lead_id": f"L{i}", "events": _events(1)} for i in range(1_000)]
+    response = client.post("/score_batch", json={"leads": leads, "reasons": False}, headers=AUTH)
+    assert response.status_code == 200 and len(response.json()) == 1_000
+    assert all(item["result"]["scored_by"] == "model" for item in response.json())
+    response = client.post("/score_batch", json={"leads": [*leads, LEAD], "reasons": False}, headers=AUTH)
+    assert response.status_code == 413 and _one_error(response).startswith("leads: at most 1000 leads per batch")
+
+
+def test_a_batch_at_each_limit_is_answered_and_one_more_is_a_413(monkeypatch, tmp_path):
+    monkeypatch.setenv("LEADSCORE_MAX_EVENTS", "40")
+    monkeypatch.setenv("LEADSCORE_MAX_CONTACTS", "6")
+    with _client(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'empty.db'}") as client:
+
+        def batch(events: int, contacts: int) -> int:
+            leads = [{**LEAD, "lead_id": f"L{i}", "events": _events(events)} for i in range(4)]
+            leads.append({**LEAD, "lead_id": "L-account", "contacts": _contacts(contacts, 0), "events": []})
+            response = client.post("/score_batch", json={"leads": leads}, headers=AUTH)
+            if response.status_code == 413:
+                return _one_error(response)
+            assert response.status_code == 200 and all(i["error"] is None for i in response.json()), response.text
+            return "answered"
+
+        assert batch(10, 6) == "answered"  # 40 events, 6 contacts: each limit exactly
+        assert batch(10, 7).startswith("contacts: at most 6 contacts per request")
+        assert batch(11, 6).startswith("events: at most 40 events per request")
+
+
+# --- strict requests --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("media", [None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"])
+def test_a_body_that_is_not_declared_json_is_a_415(client, media):
+    headers = {**AUTH, **({"content-type": media} if media else {})}
+    response = client.post("/score", content=json.dumps({"lead": LEAD}).encode(), headers=headers)
+    assert response.status_code == 415 and _one_error(response).startswith("Content-Type: send application/json")
+    headers["content-type"] = "application/json; charset=utf-8"
+    assert client.post("/score", content=json.dumps({"lead": LEAD}).encode(), headers=headers).status_code == 200
+
+
+def test_a_key_sent_twice_is_a_400_naming_its_path_not_its_values(client):
+    body = b'{"lead": {"lead_id": "L-1", "events": [{"ts": "2025-12-01T10:00:00Z", "type": "page_view",'
+    body += b' "type": "secret-7731"}]}}'
+    response = client.post("/score", content=body, headers={**AUTH, "content-type": "application/json"})
+    assert response.status_code == 400 and _one_error(response).startswith("lead.events[0].type: sent more than once")
+    assert "7731" not in response.text
+    twice = b'{"feedback": {"feedback_id": "f", "lead_id": "L", "decision": "accepted", "decision": "rejected"}}'
+    response = client.post("/feedback", content=twice, headers={**AUTH, "content-type": "application/json"})
+    assert response.status_code == 400 and _one_error(response).startswith("feedback.decision: sent more than once")
+
+
+SECRET = "Jane.Doe-4471"  # in every bad value below: no answer and no log line may repeat it
+BAD_LEADS = [
+    {"lead_id": f"{SECRET}\u202e"},
+    {"lead_id": f" {SECRET}\x85"},
+    {"company_size": SECRET},
+    {"company_size": True},
+    {"created_at": f"{SECRET} 2025"},
+    {"created_at": "0001-01-01T00:00:00+14:00"},
+    {"as_of": "2999-01-01T00:00:00Z"},
+    {"industry": 4471},
+    {"job_title": f"{SECRET}\x00"},
+    {"events": [{"ts": SECRET, "type": "page_view"}]},
+    {"events": [{"ts": "2025-12-01T10:00:00Z", "type": f"{SECRET}\x00"}]},
+    {"extra": {"visits": SECRET * 30}},
+    {"extra": {"visits": [SECRET]}},
+    {"contacts": [{"lead_id": SECRET, "created_at": SECRET}]},
+]
+BAD_DECISIONS = [
+    {"decision": SECRET},
+    {"reason": SECRET},
+    {"decision": "accepted", "reason": "bad_fit"},
+    {"decided_at": f"{SECRET}"},
+    {"decided_at": "0001-01-01T00:00:00+14:00"},
+    {"note": f"{SECRET}\x00"},
+    {"lead_id": f"{SECRET}\x1b"},
+    {"rep_id": f"{SECRET}\u2066"},
+]
+
+
+def test_no_refusal_repeats_a_value_sent_in_the_answer_or_the_log(client, caplog):
+    caplog.set_level("DEBUG")
+    answers = []
+    for fields in BAD_LEADS:
+        response = client.post("/score", json={"lead": {**LEAD, **fields}}, headers=AUTH)
+        assert response.status_code in (400, 422), (fields, response.text)
+        answers.append(_one_error(response))
+        batch = client.post("/score_batch", json={"leads": [{**LEAD, **fields}]}, headers=AUTH).json()
+        assert batch[0]["result"] is None and batch[0]["error"]
+        answers.append(batch[0]["error"])
+    base = {"feedback_id": "crm-1", "lead_id": "L-door", "decision": "rejected", "reason": "no_budget"}
+    for fields in BAD_DECISIONS:
+        feedback = {**base, "decided_at": "2026-01-02T10:30:00Z", **fields}
+        response = client.post("/feedback", json={"feedback": feedback}, headers=AUTH)
+        assert response.status_code in (400, 422), (fields, response.text)
+        answers.append(_one_error(response))
+    response = client.post("/score_batch", json={"leads": [LEAD], "reasons": SECRET}, headers=AUTH)
+    answers.append(_one_error(response))
+    for answer in answers:
+        assert "4471" not in answer and "\n" not in answer and answer.split(":")[0], answer
+    assert "4471" not in caplog.text and "TzInfo" not in caplog.text
+    assert "reason: only for a rejected or recycled decision" in answers[len(BAD_LEADS) * 2 + 2]

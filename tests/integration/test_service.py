@@ -109,7 +109,7 @@ def test_feedback_is_stored_once(client, tmp_path):
 def test_feedback_with_an_unknown_reason_is_refused(client, tmp_path):
     body = decision("x", "L", reason="bad_vibes", decided_at="2026-01-02T10:00:00Z")
     response = client.post("/feedback", json={"feedback": body}, headers=AUTH)
-    assert response.status_code == 422 and "bad_vibes" in response.text
+    assert response.status_code == 422 and "reason: not one of" in response.text and "bad_vibes" not in response.text
     assert _rows(tmp_path, "decisions") == []
 
 
@@ -130,7 +130,7 @@ POISONED = [
     ("a NUL in the feedback id", {"feedback_id": "crm\x00-1"}, "feedback_id: contains a NUL character"),
     ("year 9999", {"decided_at": "9999-12-31T00:00:00Z"}, "decided_at: in the future"),
     ("1900", {"mql_at": "1900-01-01T00:00:00Z"}, "mql_at: before 1970"),
-    ("no decision time", {"decided_at": None}, "decided_at: Input should be a valid datetime"),
+    ("no decision time", {"decided_at": None}, "decided_at: expected an ISO 8601 time"),
     ("an open decision", {"decision": "open"}, "decision: Input should be 'accepted', 'rejected' or 'recycled'"),
     ("an unknown field", {"colour": "red"}, "colour: Extra inputs are not permitted"),
 ]
@@ -199,7 +199,7 @@ def test_feedback_reasons_are_the_served_models(client, monkeypatch):
     monkeypatch.setattr(running().scorer, "contract", ContractConfig(reasons=["price"]))
     assert _post(client, decision("crm-p", "L-p", reason="price")).status_code == 200
     refused = _post(client, decision("crm-q", "L-q", reason="no_budget"))
-    assert refused.status_code == 422 and _error(refused) == "reason: 'no_budget' is not one of price"
+    assert refused.status_code == 422 and _error(refused) == "reason: not one of price"
 
 
 TEXT_FIELDS = [
@@ -239,9 +239,9 @@ def test_empty_registry_serves_rules_and_says_why(monkeypatch, tmp_path):
 def test_times_in_the_future_are_refused_with_the_field(client):
     future = {**HOT_LEAD, "events": [{"ts": "2999-01-01T00:00:00Z", "type": "page_view"}]}
     response = client.post("/score", json={"lead": future}, headers=AUTH)
-    assert response.status_code == 400 and "ts is in the future" in response.text
+    assert response.status_code == 400 and "ts: in the future" in response.text
     response = client.post("/score", json={"lead": {**HOT_LEAD, "as_of": "2999-01-01T00:00:00Z"}}, headers=AUTH)
-    assert response.status_code == 400 and "as_of is in the future" in response.text
+    assert response.status_code == 400 and "as_of: in the future" in response.text
 
 
 def test_a_contacts_time_without_offset_is_utc_and_one_in_the_future_is_refused(client):
@@ -255,7 +255,7 @@ def test_a_contacts_time_without_offset_is_utc_and_one_in_the_future_is_refused(
     # the same answer, but for its trend: the second is against the first
     assert {**naive.json(), "trend": None} == {**utc.json(), "trend": None}
     future = client.post("/score", json={"lead": contact("2999-01-01T00:00:00Z")}, headers=AUTH)
-    assert future.status_code == 400 and "created_at is in the future" in future.text
+    assert future.status_code == 400 and "created_at: in the future" in future.text
 
 
 def test_the_readme_example_is_a_hot_lead(client):
@@ -271,7 +271,7 @@ def test_the_readme_example_is_a_hot_lead(client):
 def test_times_before_1970_are_refused_with_the_field(client):
     ancient = {**HOT_LEAD, "events": [{"ts": "0001-01-01T00:00:00Z", "type": "page_view"}]}
     response = client.post("/score", json={"lead": ancient}, headers=AUTH)
-    assert response.status_code == 400 and "ts is before 1970" in response.text
+    assert response.status_code == 400 and "ts: before 1970" in response.text
 
 
 def test_a_body_over_the_size_limit_is_a_413_that_says_the_limit(client):
@@ -285,7 +285,8 @@ def test_a_body_over_the_size_limit_is_a_413_that_says_the_limit(client):
 
     response = client.post("/score", content=streamed(), headers={**AUTH, "content-type": "application/json"})
     assert response.status_code == 413 and "LEADSCORE_MAX_BODY_BYTES" in response.text
-    small = client.post("/score", content=iter([b'{"lead": ', b'{"lead_id": "L-1"}}']), headers=AUTH)
+    json_body = {**AUTH, "content-type": "application/json"}
+    small = client.post("/score", content=iter([b'{"lead": ', b'{"lead_id": "L-1"}}']), headers=json_body)
     assert small.status_code == 200  # a streamed body under the limit still arrives whole
 
 
