@@ -23,14 +23,15 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 FIND_UV := command -v uv || echo "$$(python3 -m site --user-base)/bin/uv"
 $(VENV)/.installed: pyproject.toml uv.lock
 	@UV=$$($(FIND_UV)); [ -x "$$UV" ] || python3 -m pip install --quiet --user "uv==$(UV_VERSION)"
-	@UV=$$($(FIND_UV)); $$UV sync --frozen --python python3
+	@UV=$$($(FIND_UV)); $$UV sync --frozen --python python3 --quiet
+	@echo "$(VENV): $$(ls -d $(VENV)/lib/python*/site-packages/*.dist-info | wc -l) packages, exactly as in uv.lock"
 	@touch $@
 
 install: $(VENV)/.installed
 
 # the optional Spark engine (pyspark; Java 17 must be on the PATH)
 install-spark: install
-	@UV=$$($(FIND_UV)); $$UV sync --frozen --python python3 --extra spark
+	@UV=$$($(FIND_UV)); $$UV sync --frozen --python python3 --extra spark --quiet
 
 demo: install
 	$(VENV)/bin/leadscore generate --leads $(DEMO_LEADS) --seed 7 --out $(DEMO_DATA)

@@ -36,15 +36,32 @@ def build_app() -> typer.Typer:
     return app
 
 
+def undecodable(argv: list[str]) -> str | None:
+    """Which argument is not UTF-8 text (Python keeps such bytes as lone surrogates), or None.
+    Named by its position and option, never by its value."""
+    for number, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            option = argv[number - 2] if number > 1 and argv[number - 2].startswith("--") else None
+            return f"argument {number}" + (f" (the value of {option})" if option else "")
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI; user errors print one line and exit 2, never a traceback."""
     for key, value in TELEMETRY_OFF.items():
         os.environ.setdefault(key, value)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    bad = undecodable(sys.argv[1:] if argv is None else argv)
+    if bad is not None:
+        errors.print(f"[bold red]error:[/] {bad}: not valid UTF-8 text", markup=True)
+        sys.exit(2)
     app = build_app()
     try:
         app(args=argv, prog_name="leadscore")  # typer reports usage errors itself and exits 2
     except LeadscoreError as exc:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {exc}", markup=True)
+        errors.print(f"[bold red]error:[/] {exc}", markup=True)
         sys.exit(2)
 
 

@@ -18,18 +18,39 @@ supersedes the earlier one; "latest" is the greatest (decided_at, received_at, f
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from core.errors import LeadscoreError
 from core.tables import utc
 from core.text import bad_text, text_problem
+from core.wire import TEXT_PATTERN, TIME_PATTERN, Id, loose_time, time_of
 
-__all__ = ["Decision", "bad_text", "bad_time", "before_handover", "decision_problems", "missing_reason"]
+__all__ = [
+    "Decision",
+    "bad_text",
+    "bad_time",
+    "before_handover",
+    "decision_problems",
+    "handovers_of",
+    "missing_reason",
+    "placed",
+    "with_status",
+]
 
 SALES_DECISIONS: tuple[str, ...] = ("accepted", "rejected", "recycled")
 DECISIONS: tuple[str, ...] = (*SALES_DECISIONS, "open")  # an outcomes table also has leads still open
@@ -147,11 +168,14 @@ def before_handover(mql_at, decided_at):
 
 
 def reason_problem(decision: str, reason: str | None, reasons, required: bool) -> str | None:
-    """The message for a decision's reason, or None when it is fine."""
+    """The message for a decision's reason (never repeating it), or None when it is fine. At the
+    door, a reason is only for the decisions that need one (`NEEDS_REASON`)."""
     if missing_reason(decision, reason, required):
         return f"reason: required for a {decision} decision"
+    if reason is not None and decision not in NEEDS_REASON:
+        return f"reason: only for a {' or '.join(NEEDS_REASON)} decision (leave it out for {decision})"
     if unknown_reason(reason, reasons):
-        return f"reason: {reason!r} is not one of {', '.join(reasons)}"
+        return f"reason: not one of {', '.join(reasons)}"
     return None
 
 
@@ -165,35 +189,52 @@ def _refuse(problem: str) -> PydanticCustomError:
     return PydanticCustomError("sales_decision", "{problem}", {"problem": problem})
 
 
+def _instant(value: object) -> datetime:
+    """A time a client sent (`core.wire.time_of`), as a UTC instant, not in the future."""
+    try:
+        moment = time_of(value)
+    except PydanticCustomError:
+        loose = loose_time(value)  # a time, but outside the years a client may write: say why
+        if loose is not None and time_problem(loose) in (TOO_EARLY, TOO_LATE):
+            raise _refuse(time_problem(loose)) from None
+        raise
+    problem = time_problem(moment)
+    if problem is not None:
+        raise _refuse(problem)
+    return utc(moment)
+
+
+# a time in a request: an ISO 8601 string (`core.wire.TIME_PATTERN`), from 1970 to now (+ SKEW)
+Instant = Annotated[datetime, BeforeValidator(_instant), WithJsonSchema({"type": "string", "pattern": TIME_PATTERN})]
+
+
 class Decision(BaseModel):
     """A sales decision about a lead sent to sales, as the CRM posts it to /feedback."""
 
     model_config = ConfigDict(extra="forbid")
 
-    feedback_id: str = Field(
-        min_length=1,
-        max_length=TEXT_FIELDS["feedback_id"],
+    feedback_id: Id(TEXT_FIELDS["feedback_id"]) = Field(
         description="Client id: posting it again is a no-op; the same id with another body is refused (409). "
         "A correction is a new id for the same hand-over: it supersedes the earlier decision.",
     )
-    lead_id: str = Field(min_length=1, max_length=TEXT_FIELDS["lead_id"])
+    lead_id: Id(TEXT_FIELDS["lead_id"])
     decision: Literal[SALES_DECISIONS] = Field(description="What sales did with the lead.")  # type: ignore[valid-type]
     reason: str | None = Field(
         default=None,
         max_length=TEXT_FIELDS["reason"],
-        description=f"Required for rejected and recycled. One of: {', '.join(REASONS)} "
-        "(or the served model's configured codes).",
+        description=f"Required for {' and '.join(NEEDS_REASON)}, left out for the others. One of: "
+        f"{', '.join(REASONS)} (or the served model's configured codes).",
     )
-    decided_at: datetime = Field(
-        description="When sales decided (ISO 8601; no offset means UTC), from 1970 to now; at or after mql_at."
+    decided_at: Instant = Field(
+        description="When sales decided (ISO 8601; no offset means UTC), not in the future; at or after mql_at."
     )
-    mql_at: datetime | None = Field(
+    mql_at: Instant | None = Field(
         default=None,
         description="The hand-over this decision is about. Without it: the lead's latest hand-over at or "
         "before decided_at.",
     )
-    rep_id: str | None = Field(default=None, max_length=TEXT_FIELDS["rep_id"])
-    note: str | None = Field(default=None, max_length=TEXT_FIELDS["note"])
+    rep_id: Id(TEXT_FIELDS["rep_id"]) | None = None
+    note: str | None = Field(default=None, max_length=TEXT_FIELDS["note"], json_schema_extra={"pattern": TEXT_PATTERN})
 
     @field_validator("feedback_id", "lead_id", "reason", "rep_id", "note")
     @classmethod
@@ -202,16 +243,6 @@ class Decision(BaseModel):
         if problem is not None:
             raise _refuse(problem)
         return value
-
-    @field_validator("decided_at", "mql_at")
-    @classmethod
-    def _instant(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        problem = time_problem(value)
-        if problem is not None:
-            raise _refuse(problem)
-        return utc(value)
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> Decision:
@@ -285,7 +316,7 @@ def decision_problems(frame: pd.DataFrame, contract: Rules | None = None) -> pd.
     _first(
         problems,
         unknown_reason(reason, rules["reasons"]),
-        reason.astype(object).map(lambda r: f"reason: {r!r} is not one of {listed}"),
+        f"reason: not one of {listed}",
     )
     _first(problems, before_handover(mql, decided), BEFORE_HANDOVER)
     return problems.astype(object).where(problems.notna(), None)
@@ -311,3 +342,41 @@ def placed(lead_id: pd.Series, at: pd.Series, times: pd.DataFrame, time: str) ->
     out = matched.reindex(range(len(at)))[[c for c in times.columns if c != "lead_id"]]
     out.index = at.index
     return out
+
+
+LATEST_FIRST = ["decided_at", "received_at", "feedback_id"]  # of one hand-over's decisions, the last is in force
+
+
+def handovers_of(frame: pd.DataFrame, known: pd.DataFrame | None = None) -> pd.Series:
+    """Each stored decision's hand-over (`placed`): its `mql_at`, else its lead's latest hand-over at
+    or before `decided_at` among the `mql_at` that the lead's decisions not voided name and `known`
+    (lead_id, mql_at: the history's hand-overs, or the score log's times); NaT when there is none."""
+    at = instants(frame["mql_at"]).astype(pd.DatetimeTZDtype("ns", "UTC"))  # one unit: any store's times fit
+    undated = at.isna()
+    named = frame.loc[~undated & frame["voided_at"].isna(), ["lead_id"]].assign(mql_at=at[~undated])
+    if known is not None and len(known):
+        named = pd.concat([named, known[["lead_id", "mql_at"]].assign(mql_at=instants(known["mql_at"]))])
+    if undated.any() and len(named):
+        on = placed(frame.loc[undated, "lead_id"], instants(frame.loc[undated, "decided_at"]), named, "mql_at")
+        at[undated] = instants(on["mql_at"]).astype(at.dtype)
+    return at
+
+
+def with_status(frame: pd.DataFrame, known: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Stored decision rows with `handover` (`handovers_of`), `status` and `superseded_by`: each
+    decision placed on its hand-over first, then per placed hand-over (lead_id, handover; the
+    decisions of a lead that could not be placed are one of their own) the voided ones left out
+    and the latest (greatest decided_at, received_at, feedback_id) "latest", in force; the others
+    "superseded" by it. Sorted by received_at."""
+    frame = frame.copy()
+    for column in ("mql_at", "decided_at", "received_at", "voided_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    frame["handover"] = handovers_of(frame, known)
+    frame = frame.sort_values(LATEST_FIRST, kind="stable")
+    voided = frame["voided_at"].notna()
+    live = frame[~voided]
+    latest = live.groupby(["lead_id", "handover"], dropna=False, sort=False)["feedback_id"].transform("last")
+    superseded_by = latest.where(latest != live["feedback_id"]).reindex(frame.index)
+    frame["status"] = np.where(voided, "voided", np.where(superseded_by.notna(), "superseded", "latest"))
+    frame["superseded_by"] = superseded_by.astype(object).where(superseded_by.notna(), None)
+    return frame.sort_values(["received_at", "feedback_id"], kind="stable").reset_index(drop=True)

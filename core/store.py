@@ -7,13 +7,17 @@ migrates (Alembic, `core/migrations`), and every operation opens on demand, rais
 `StoreUnavailable` while the database cannot be reached. Times are UTC instants on every database.
 
 Decisions: idempotent by the client's `feedback_id` (the same body again is a duplicate, another
-body a `DecisionConflict`). A decision belongs to the hand-over (lead_id, mql_at); the latest of a
-hand-over (greatest decided_at, then received_at, then feedback_id; voided ones left out first)
-supersedes the others, which stay in the history. Status is computed when read, never stored.
+body a `DecisionConflict`). A decision belongs to the hand-over (lead_id, mql_at); one without
+mql_at is placed first on its lead's latest hand-over at or before its decision (the mql_at its
+lead's decisions name, and the lead's score times in the score log; `core.decisions.with_status`),
+then the latest of a placed hand-over (greatest decided_at, then received_at, then feedback_id;
+voided ones left out first) supersedes the others, which stay in the history. Status is computed
+when read, never stored.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -42,6 +46,7 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 
+from core.decisions import with_status
 from core.errors import LeadscoreError
 from core.tables import (
     UTCDateTime,
@@ -52,7 +57,6 @@ from core.tables import (
     scores,
     scores_table,
     utc,
-    with_status,
 )
 
 BODY = ("lead_id", "mql_at", "decision", "reason", "decided_at", "rep_id", "note")  # what a repeat must match
@@ -73,10 +77,12 @@ __all__ = [
     "decisions",
     "metadata",
     "migrate",
+    "open_store",
     "redacted",
     "score_row",
     "scores",
     "scores_table",
+    "scrubbed",
     "unreachable",
     "utc",
     "with_status",
@@ -122,6 +128,55 @@ def unreachable(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
+def scrubbed(message: str, url: str) -> str:
+    """`message` without the database password, whatever quoted it."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        password = make_url(url).password
+    except Exception:
+        return message
+    return message.replace(str(password), "***") if password else message
+
+
+def open_store(db: str, option: str = "--db") -> FeedbackStore:
+    """The feedback store that command-line `option` names (a URL, or "default": $LEADSCORE_DB_URL,
+    else ./leadscore.db), open. One clear line (password hidden) when it cannot be, and a SQLite
+    file that does not exist is never created: there is no store there to read."""
+    from sqlalchemy.engine import make_url
+
+    url = database_url(None if db == "default" else db)
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise LeadscoreError(f"{option}: not a database URL ({redacted(url)})") from None
+    path = parsed.database or ""
+    local = parsed.get_backend_name() == "sqlite" and path and path != ":memory:" and not path.startswith("file:")
+    if local and not Path(path).is_file():
+        raise LeadscoreError(f"{path}: no feedback store there (the service creates it when it first starts)")
+    store = FeedbackStore(url)
+    if not store.open():
+        raise LeadscoreError(scrubbed(f"feedback store unavailable: {store.problem or redacted(url)}", url))
+    return store
+
+
+class _OneLine(logging.Filter):
+    """SQLAlchemy's pool logs a connection that the database closed under it (a restart,
+    pg_terminate_backend) as "Exception during reset or similar" with a traceback; the store
+    reconnects on its next use, so the error's kind and first line are all an operator needs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            record.msg, record.args = f"{record.getMessage()}: {type(exc).__name__}: {first}", None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+ONE_LINE = _OneLine()
+
+
 def _engine(url: str) -> Engine:
     """An engine for `url`, not connected. SQLite: SQLAlchemy emits BEGIN (so savepoints and DDL are
     transactional; `sqlite_immediate` takes the write lock at once); PostgreSQL: a connect timeout."""
@@ -136,6 +191,9 @@ def _engine(url: str) -> Engine:
         engine = create_engine(parsed, pool_pre_ping=True, connect_args=args)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise LeadscoreError(f"feedback store {redacted(url)}: not a usable database URL ({exc})") from None
+    pool_logger = engine.pool.logger  # a logging.Logger per pool class (an echoing engine has its own)
+    if isinstance(pool_logger, logging.Logger) and ONE_LINE not in pool_logger.filters:
+        pool_logger.addFilter(ONE_LINE)
     if backend == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -269,13 +327,20 @@ class FeedbackStore:
             raise DecisionConflict(feedback_id, differs)
         return Stored(feedback_id, duplicate=True)
 
-    def decisions(self, since=None, lead_id: str | None = None, decision: str | None = None, reason: str | None = None):
-        """Every stored decision (the history) with its `status` ("latest", "superseded", "voided")
-        and `superseded_by` (the hand-over's latest feedback_id); filters: received after `since`,
-        lead, decision, reason."""
+    def decisions(
+        self, since=None, lead_id: str | None = None, decision: str | None = None, reason: str | None = None, known=None
+    ):
+        """Every stored decision (the history) with its `handover`, `status` ("latest": in force,
+        "superseded", "voided") and `superseded_by` (`core.decisions.with_status`); the hand-overs
+        a decision without mql_at is placed on: `known` (lead_id, mql_at), by default the score
+        log's times of those decisions' leads. Filters: received after `since`, lead, decision, reason."""
         import pandas as pd
 
-        frame = with_status(self.read(select(decisions)))
+        history = self.read(select(decisions))
+        if known is None:
+            undated = history.loc[history["mql_at"].isna(), "lead_id"].unique().tolist()
+            known = self.score_times(undated).rename(columns={"scored_at": "mql_at"})
+        frame = with_status(history, known)
         keep = pd.Series(True, index=frame.index)
         if since is not None:
             keep &= frame["received_at"] > pd.Timestamp(utc(since))
@@ -291,9 +356,21 @@ class FeedbackStore:
         with self._connection() as connection:
             return pd.read_sql(query, connection)
 
-    def latest_decisions(self):
-        """The decision in force for each hand-over (lead_id, mql_at): the rows with status "latest"."""
-        frame = self.decisions()
+    def score_times(self, lead_ids: list[str], chunk: int = 500):
+        """When the score log scored each of `lead_ids` (lead_id, scored_at as UTC instants)."""
+        import pandas as pd
+
+        parts = [
+            self.read(select(scores.c.lead_id, scores.c.scored_at).where(scores.c.lead_id.in_(lead_ids[i : i + chunk])))
+            for i in range(0, len(lead_ids), chunk)
+        ]
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["lead_id", "scored_at"])
+        frame["scored_at"] = pd.to_datetime(frame["scored_at"], utc=True).astype(pd.DatetimeTZDtype("us", "UTC"))
+        return frame
+
+    def latest_decisions(self, known=None):
+        """The decision in force for each placed hand-over: the rows with status "latest"."""
+        frame = self.decisions(known=known)
         return frame[frame["status"] == "latest"].reset_index(drop=True)
 
     def decisions_since(self, since: datetime | None = None):

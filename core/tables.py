@@ -1,6 +1,7 @@
 """The store's tables (SQLAlchemy): sales decisions and the score log, their UTC time type, the
 score log's columns derived from the one answer definition (`core.schema.ANSWER`), the generic
-step that grows a table an older leadscore made, and which decision of a hand-over is in force."""
+step that grows a table an older leadscore made (which decision of a hand-over is in force:
+`core.decisions.with_status`)."""
 
 from __future__ import annotations
 
@@ -139,22 +140,3 @@ def migrate(bind: Engine | Connection, meta: MetaData = metadata) -> list[str]:
             bind.execute(text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"))
             added.append(f"{table.name}.{column.name}")
     return added
-
-
-def with_status(frame):
-    """`frame` (decision rows) with `status` and `superseded_by`, per hand-over (lead_id, mql_at;
-    a missing mql_at is one hand-over of its own per lead): voided rows first left out, then the
-    latest is the greatest (decided_at, received_at, feedback_id)."""
-    import numpy as np
-    import pandas as pd
-
-    for column in ("mql_at", "decided_at", "received_at", "voided_at"):
-        frame[column] = pd.to_datetime(frame[column], utc=True)
-    frame = frame.sort_values(["decided_at", "received_at", "feedback_id"], kind="stable")
-    voided = frame["voided_at"].notna()
-    live = frame[~voided]
-    latest = live.groupby(["lead_id", "mql_at"], dropna=False, sort=False)["feedback_id"].transform("last")
-    superseded_by = latest.where(latest != live["feedback_id"]).reindex(frame.index)
-    frame["status"] = np.where(voided, "voided", np.where(superseded_by.notna(), "superseded", "latest"))
-    frame["superseded_by"] = superseded_by.astype(object).where(superseded_by.notna(), None)
-    return frame.sort_values(["received_at", "feedback_id"], kind="stable").reset_index(drop=True)

@@ -28,6 +28,9 @@ def execute(parameters: dict, out: Path | None = None, timeout: int = 1_200):
             str(out) if out else None,
             parameters={k: v for k, v in parameters.items() if v is not None},
             kernel_name="python3",
+            # the kernel's own log: its "[IPKernelApp] WARNING | Kernel is running over TCP" (a local
+            # kernel, ports on 127.0.0.1) is not for the report's reader; its errors still show
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
             progress_bar=False,
             cwd=str(PROJECT),
             execution_timeout=timeout,

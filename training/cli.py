@@ -116,11 +116,13 @@ def retrain(
     import pandas as pd
 
     from core.errors import LeadscoreError
+    from core.store import open_store
     from features.contract import folder_config, load_dataset, outcomes_schema, validate
     from features.tables import read_table
 
     if decisions is None and feedback_db is None:
         raise LeadscoreError("give the new decisions: --decisions FILE and/or --feedback-db URL")
+    store = open_store(feedback_db, "--feedback-db") if feedback_db is not None else None  # never a new empty one
     history = load_dataset(data)
     parts = []
     if decisions is not None:
@@ -132,21 +134,20 @@ def retrain(
         stdout.print(f"{len(extra):,} decision(s) from {decisions} merged into the history")
         parts.append(extra)
     feedback = None
-    if feedback_db is not None:
-        feedback = _stored_decisions(feedback_db, data, history)
+    if store is not None:
+        feedback = _stored_decisions(store, data, history)
         parts.append(feedback.outcomes)
     extra = pd.concat(parts, ignore_index=True) if parts else None
     _run(data, training_config, features_config, rules, tracking_uri, False, extra, feedback)
 
 
-def _stored_decisions(feedback_db: str, data: Path, history):
-    """The latest stored decision per hand-over, merged against the history; what was left out
-    is said, each skipped decision by its feedback_id."""
-    from core.store import FeedbackStore, redacted
+def _stored_decisions(store, data: Path, history):
+    """The stored decisions in force, placed on the history's hand-overs and merged; what was
+    left out is said, each skipped decision by its feedback_id."""
+    from core.store import redacted
     from features.contract import folder_config
     from training.feedback import read_store, skipped_lines
 
-    store = FeedbackStore(None if feedback_db == "default" else feedback_db)
     summary = read_store(store, history, folder_config(data), redacted(store.url))
     for line in skipped_lines(summary):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -157,6 +158,13 @@ def _stored_decisions(feedback_db: str, data: Path, history):
         markup=False,
         highlight=False,
     )
+    if not summary.merged:
+        stdout.print(
+            f"no stored decision matches a lead and hand-over of {data}: the retrain learns from the history "
+            "alone (the run records 0 merged)",
+            markup=False,
+            highlight=False,
+        )
     return summary
 
 
@@ -168,7 +176,7 @@ def promote(
     """Move @champion to a model version (by hand, past the gate)."""
     from training import registry
 
-    previous = registry.promote(registry.connect(tracking_uri), model_name, version)
+    previous = registry.promote(registry.existing(tracking_uri), model_name, version)
     stdout.print(f"{model_name}@champion -> version {version}" + (f" (was {previous})" if previous else ""))
 
 
@@ -179,8 +187,14 @@ def rollback(
     """Move @champion one step back through its history (again: one more step back)."""
     from training import registry
 
-    client = registry.connect(tracking_uri)
+    client = registry.existing(tracking_uri)
     old, new = registry.rollback(client, model_name)
+    if new is None:
+        stdout.print(
+            f"{model_name}@champion stays version {old}: no earlier champion to roll back to "
+            f"(version {old} is the first @champion on record)"
+        )
+        return
     earlier = registry.earlier_champion(client, model_name)
     then = f"rollback again: version {earlier}" if earlier else "no earlier champion on record"
     stdout.print(f"{model_name}@champion -> version {new} (was {old}); {then}")

@@ -1,8 +1,9 @@
 """Sales decisions from the service's feedback store, as outcomes rows for retraining.
 
-Retraining reads the latest decision per hand-over (`FeedbackStore.latest_decisions`; corrections
-have superseded earlier ones, voided decisions are left out), gives a decision without `mql_at` to
-its lead's latest hand-over at or before the decision, and checks every row with the rules the
+Retraining places every stored decision on its hand-over first (one without `mql_at`: its lead's
+latest hand-over in the history at or before the decision, `core.decisions.with_status`), then
+takes the latest decision per placed hand-over (corrections supersede earlier ones, with or
+without `mql_at`; voided decisions are left out), and checks every row with the rules the
 service's door applies (`core.decisions.decision_problems`). A row that breaks them is skipped and
 named by its feedback_id: one bad stored decision never stops a retrain. `log_feedback` records
 what was merged on the MLflow run (metrics, a dataset input with its digest, a CSV artifact that
@@ -17,12 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.decisions import decision_problems, placed
+from core.decisions import decision_problems, with_status
 from features.contract import TIMESTAMP, ContractConfig, Dataset
 
 OUTCOME_COLUMNS = ("lead_id", "mql_at", "decision", "reason", "decided_at")
 ARTIFACT = "feedback/decisions.csv"
-LATEST_FIRST = ["decided_at", "received_at", "feedback_id"]  # the hand-over rule's order
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,42 +55,48 @@ class FeedbackSummary:
 
 
 def read_store(store, dataset: Dataset, contract: ContractConfig, source: str) -> FeedbackSummary:
-    """The store's latest decision per hand-over merged against a data folder's history. One read
-    of the history (`FeedbackStore.decisions()`; its "latest" rows are `latest_decisions()`), so
-    that the merged and the superseded counts come from the same moment."""
-    stored = store.decisions()
-    superseded = int((stored["status"] == "superseded").sum())
-    latest = stored[stored["status"] == "latest"].reset_index(drop=True)
-    return decisions_as_outcomes(latest, dataset, contract, superseded, source)
+    """The store's decisions placed on a data folder's hand-overs, the latest per hand-over merged.
+    One read of the stored history, so that the merged and the superseded counts come from the
+    same moment."""
+    from sqlalchemy import select
+
+    from core.tables import decisions
+
+    return decisions_as_outcomes(store.read(select(decisions)), dataset, contract, source)
+
+
+def handovers(dataset: Dataset) -> pd.DataFrame:
+    """The history's hand-overs (lead_id, mql_at), where stored decisions without mql_at are placed."""
+    return dataset.outcomes[["lead_id", "mql_at"]].astype({"lead_id": str})
 
 
 def decisions_as_outcomes(
-    latest: pd.DataFrame, dataset: Dataset, contract: ContractConfig, superseded: int = 0, source: str = ""
+    stored: pd.DataFrame, dataset: Dataset, contract: ContractConfig, source: str = ""
 ) -> FeedbackSummary:
-    """Outcomes rows for the latest stored decisions (`latest_decisions()`'s shape). A decision
-    without `mql_at` belongs to its lead's latest hand-over at or before the decision; rows that
-    break the decision rules are skipped by feedback_id; of two decisions that land on the same
-    hand-over, the later one (decided_at, received_at, feedback_id) supersedes the other."""
-    frame = latest.copy()
-    for column in ("mql_at", "decided_at", "received_at"):
-        if column in frame:
-            frame[column] = _instants(frame[column])
-    known = frame[frame["lead_id"].isin(dataset.leads["lead_id"])]
-    known = _resolve_handovers(known, dataset.outcomes)
-    placed = known[known["mql_at"].notna()]
+    """Outcomes rows for the decisions in force among `stored` (the store's decision rows, any
+    status they carry worked out again): each placed on its hand-over in the history first, then
+    the latest of each hand-over taken; those that break the decision rules are skipped by
+    feedback_id."""
+    frame = with_status(
+        stored.drop(columns=["handover", "status", "superseded_by"], errors="ignore"), handovers(dataset)
+    )
+    latest = frame[frame["status"] == "latest"].copy()
+    for column in ("decided_at", "handover"):
+        latest[column] = _instants(latest[column])
+    known = latest[latest["lead_id"].isin(dataset.leads["lead_id"])]
+    placed = known[known["handover"].notna()].assign(mql_at=lambda f: f["handover"])
     problems = decision_problems(placed, contract)
     bad = problems.notna()
     skipped = dict(zip(placed.loc[bad, "feedback_id"].astype(str), problems[bad], strict=True))
-    good = placed[~bad].sort_values([c for c in LATEST_FIRST if c in placed], kind="stable")
-    merged = good.drop_duplicates(["lead_id", "mql_at"], keep="last")
+    merged = placed[~bad].sort_values(["lead_id", "mql_at"], kind="stable")
     rows = merged[["feedback_id", *OUTCOME_COLUMNS]].reset_index(drop=True)
     return FeedbackSummary(
         source=source,
         decisions=rows.astype({"feedback_id": "str", "lead_id": "str", "decision": "str"}),
         stored=len(latest),
-        superseded=superseded + len(good) - len(merged),
+        superseded=int((frame["status"] == "superseded").sum()),
         skipped=skipped,
-        unknown_lead=len(frame) - len(known),
+        unknown_lead=len(latest) - len(known),
         no_handover=len(known) - len(placed),
     )
 
@@ -98,19 +104,6 @@ def decisions_as_outcomes(
 def _instants(values: pd.Series) -> pd.Series:
     """UTC instants in the contract's unit (microseconds: years 1 to 9999 fit)."""
     return pd.to_datetime(values, utc=True, errors="coerce").astype(TIMESTAMP)
-
-
-def _resolve_handovers(known: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
-    """`mql_at` filled for decisions without it: the lead's latest hand-over at or before
-    `decided_at` (left empty when there is none)."""
-    known = known.copy()
-    asked = known["mql_at"].isna() & known["decided_at"].notna()
-    if not asked.any():
-        return known
-    handovers = outcomes[["lead_id", "mql_at"]].astype({"mql_at": TIMESTAMP})
-    on = placed(known.loc[asked, "lead_id"], known.loc[asked, "decided_at"], handovers, "mql_at")
-    known.loc[asked, "mql_at"] = on["mql_at"].astype(known["mql_at"].dtype)
-    return known
 
 
 def skipped_lines(summary: FeedbackSummary, limit: int = 20) -> list[str]:
@@ -123,8 +116,9 @@ def skipped_lines(summary: FeedbackSummary, limit: int = 20) -> list[str]:
 
 def log_feedback(summary: FeedbackSummary, tmp: Path) -> None:
     """On the active MLflow run: the feedback metrics, the merged decisions as a CSV artifact
-    (`feedback/decisions.csv`, times in UTC) and as the run's "feedback" dataset input (with the
-    digest MLflow computes), its source the artifact when MLflow can read that location back."""
+    (`feedback/decisions.csv`, times in UTC) and, when there are any, as the run's "feedback"
+    dataset input (with the digest MLflow computes), its source the artifact when MLflow can read
+    that location back."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -134,6 +128,8 @@ def log_feedback(summary: FeedbackSummary, tmp: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     summary.decisions.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
     mlflow.log_artifact(str(path), folder)
+    if summary.decisions.empty:  # nothing merged: the metrics and the header-only CSV say so; MLflow
+        return  # cannot take the digest of an empty table (NotImplementedError), and has nothing to digest
     tags = {"store": summary.source} if summary.source else None
     with warnings.catch_warnings():  # MLflow's notices about its own code, not meant for leadscore's users
         warnings.filterwarnings("ignore", "The specified dataset source can be interpreted in multiple ways")

@@ -28,17 +28,19 @@ def _table(name: str, rows) -> Table:
     ):
         table.add_column(column, justify=justify, overflow="fold")
     for row in rows:
-        gate = {True: "passed", False: "failed", None: "-"}[row.promoted]
+        log_loss = _figure(row.log_loss)
+        if row.later_log_loss is not None:  # recalibrated: before the map on the test period, after it on the newest
+            log_loss = f"{log_loss} (newest: {row.later_log_loss:.4f})"
         table.add_row(
-            row.version,
+            row.version + (f" (recalibrated {row.recalibrated_from})" if row.recalibrated_from else ""),
             ", ".join(f"@{alias}" for alias in row.aliases),
             row.registered.strftime("%Y-%m-%d %H:%M"),
             _figure(row.roc_auc),
-            _figure(row.log_loss),
+            log_loss,
             f"{row.handovers:,}" if row.handovers is not None else "-",
             row.sha256[:12] or "-",
             f"{row.feedback_merged:,}" if row.feedback_merged is not None else "-",
-            gate,
+            row.gate,
             row.reason or "-",
         )
     return table
@@ -50,7 +52,7 @@ def show_models(name: str, limit: int, tracking_uri: str | None) -> None:
     from training import registry
     from training.versions import versions
 
-    client = registry.connect(tracking_uri)
+    client = registry.existing(tracking_uri)
     rows = versions(client, name, limit)
     out = Console(width=max(Console().width, WIDTH))
     out.print(_table(name, rows))

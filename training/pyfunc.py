@@ -14,6 +14,7 @@ LightGBM.
 from __future__ import annotations
 
 import json
+import logging
 
 import mlflow
 import pandas as pd
@@ -105,15 +106,42 @@ def requirements() -> list[str]:
     return [f"{n}=={version(n)}" for n in names]
 
 
+def environment() -> dict:
+    """The model's conda environment: this Python and `requirements()`. Given whole, MLflow writes
+    it as it is (and the same requirements.txt) instead of looking up the version of pip, which a
+    uv environment does not have ("Failed to resolve installed pip version")."""
+    import platform
+
+    pip = {"pip": requirements()}
+    return {
+        "name": "leadscore",
+        "channels": ["conda-forge"],
+        "dependencies": [f"python={platform.python_version()}", "pip", pip],
+    }
+
+
+class _Pickled(logging.Filter):
+    """MLflow's notice that a `python_model` object is saved with CloudPickle (leadscore loads only
+    the models it logged itself; `mlflow.pyfunc`'s other messages pass)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Passing a Python object as `python_model`")
+
+
 def log_model(model: LeadModel, name: str, example: pd.DataFrame | None = None) -> str:
     """Log `model` to the active run (with its signature, `example` rows as the input example and
     pinned requirements), registered under `name`; returns the registered version."""
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=LeadscorePyfunc(model),
-        signature=signature(model),
-        input_example=input_example(example) if example is not None else None,
-        pip_requirements=requirements(),
-        registered_model_name=name,
-    )
+    notices, pickled = logging.getLogger("mlflow.pyfunc"), _Pickled()
+    notices.addFilter(pickled)
+    try:
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=LeadscorePyfunc(model),
+            signature=signature(model),
+            input_example=input_example(example) if example is not None else None,
+            conda_env=environment(),
+            registered_model_name=name,
+        )
+    finally:
+        notices.removeFilter(pickled)
     return str(info.registered_model_version)

@@ -1,4 +1,4 @@
-"""MLflow tracking and registry: where runs go, aliases, the promotion gate, promote, rollback.
+"""MLflow tracking and registry: where runs go, aliases, promote, rollback (the gate: `training/gate.py`).
 
 Default tracking store: `mlflow.db` (SQLite) in the current folder, artifacts in `mlartifacts/`
 beside it; `MLFLOW_TRACKING_URI` points elsewhere (a server, a database). Models move between
@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -25,7 +24,6 @@ from mlflow.exceptions import MlflowException
 
 from core.errors import LeadscoreError
 from training.model import LeadModel
-from training.settings import GateConfig
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 PREVIOUS = "previous_champion"  # the one earlier champion registries of leadscore 0.1 remember
@@ -43,6 +41,74 @@ def connect(uri: str | None = None) -> MlflowClient:
     are left as they are."""
     uri = tracking_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+# a read command gives up on a tracking server that does not answer within seconds, not minutes
+HTTP_PATIENCE = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+DB_CONNECT_TIMEOUT = 5  # seconds, for a tracking database
+
+
+def existing(uri: str | None = None) -> MlflowClient:
+    """A client for a tracking store that must already exist and answer (the commands that read
+    the registry: promote, rollback, models, score, recalibrate). A path, a folder, or a SQLite
+    file that is not there is refused (MLflow would create an empty registry there); a database
+    or a server that does not answer within seconds is one line (MLflow retries for minutes:
+    `HTTP_PATIENCE` unless the environment says otherwise)."""
+    uri = tracking_uri(uri)
+    shown = _shown(uri)
+    scheme = urlparse(uri).scheme
+    if scheme in ("", "file") or len(scheme) == 1:  # a path (C:\ on Windows)
+        raise LeadscoreError(
+            f"tracking URI {shown}: a path, not a tracking store (sqlite:///PATH/mlflow.db, a database URL or http://HOST:PORT)"
+        )
+    if scheme.startswith(("http", "databricks")):
+        for key, value in HTTP_PATIENCE.items():
+            os.environ.setdefault(key, value)
+    else:
+        _database_answers(uri, shown)
+    client = connect(uri)
+    try:
+        client.search_registered_models(max_results=1)
+    except (MlflowException, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise LeadscoreError(f"tracking store {shown} does not answer: {first}") from None
+    return client
+
+
+def _shown(uri: str) -> str:
+    """The URI without its password, for messages."""
+    parsed = urlparse(uri)
+    if parsed.password:
+        return uri.replace(f":{parsed.password}@", ":***@", 1)
+    return uri
+
+
+def _database_answers(uri: str, shown: str) -> None:
+    """A tracking database's URI: a SQLite file that exists, any other database one that answers
+    within `DB_CONNECT_TIMEOUT` seconds; else one line."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    try:
+        parsed = make_url(uri)
+        backend = parsed.get_backend_name()
+    except (ArgumentError, ValueError):
+        raise LeadscoreError(f"tracking URI {shown}: not a database URL nor a server's address") from None
+    if backend == "sqlite":
+        path = parsed.database or ""
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise LeadscoreError(f"tracking URI {shown}: no MLflow store at {path} (leadscore train creates one)")
+        return
+    args = {"connect_timeout": DB_CONNECT_TIMEOUT} if backend in ("postgresql", "mysql") else {}
+    try:
+        engine = create_engine(parsed, connect_args=args)
+        try:
+            inspect(engine)
+        finally:
+            engine.dispose()
+    except (SQLAlchemyError, ImportError, OSError) as exc:
+        raise LeadscoreError(f"tracking store {shown} does not answer ({type(exc).__name__})") from None
 
 
 @contextmanager
@@ -174,29 +240,6 @@ def run_id_of(uri: str, client: MlflowClient) -> str | None:
     return uri.removeprefix("runs:/").split("/", 1)[0] if uri.startswith("runs:/") else None
 
 
-@dataclass(frozen=True)
-class GateResult:
-    promote: bool
-    reason: str
-
-
-def gate(challenger: dict[str, float], champion: dict[str, float] | None, config: GateConfig) -> GateResult:
-    """Promote only if the challenger is not worse than the champion on the newest period."""
-    if champion is None:
-        return GateResult(True, "no champion yet")
-    auc_drop = champion["roc_auc"] - challenger["roc_auc"]
-    loss_rise = challenger["log_loss"] - champion["log_loss"]
-    if auc_drop > config.max_auc_drop:
-        return GateResult(False, f"ROC AUC {challenger['roc_auc']:.4f} vs champion {champion['roc_auc']:.4f}")
-    if loss_rise > config.max_log_loss_rise:
-        return GateResult(False, f"log-loss {challenger['log_loss']:.4f} vs champion {champion['log_loss']:.4f}")
-    return GateResult(
-        True,
-        f"ROC AUC {challenger['roc_auc']:.4f} (champion {champion['roc_auc']:.4f}), "
-        f"log-loss {challenger['log_loss']:.4f} (champion {champion['log_loss']:.4f})",
-    )
-
-
 def champion_history(client: MlflowClient, name: str) -> list[str]:
     """The versions `@champion` has held, oldest first, ending with the current champion (if
     any): what `promote` recorded, with a champion set by other means (the MLflow UI) added."""
@@ -251,16 +294,15 @@ def earlier_champion(client: MlflowClient, name: str) -> str | None:
     return history[-1] if history else None
 
 
-def rollback(client: MlflowClient, name: str) -> tuple[str, str]:
+def rollback(client: MlflowClient, name: str) -> tuple[str, str | None]:
     """Move `@champion` one step back through its history (twice: two versions back), past any
-    version deleted since; returns (from, to)."""
+    version deleted since; returns (from, to), to None when there is no earlier champion (nothing
+    moves)."""
     history, current = _earlier(client, name)
     if current is None:
         raise LeadscoreError(f"model {name} has no @champion to roll back (promote a version first)")
     if not history:
-        raise LeadscoreError(
-            f"model {name}: no earlier champion to roll back to (version {current} is the first @champion on record)"
-        )
+        return current, None
     client.set_registered_model_alias(name, CHAMPION, history[-1])
     _record(client, name, history)
     return current, history[-1]

@@ -39,8 +39,16 @@ RUN_METRICS = {
 }
 
 
+# a recalibration run (training/recalibrate.py): what it recalibrated, and its log-loss on the newest decisions
+RECALIBRATED = "recalibration.of"
+LATER_LOG_LOSS = "later.log_loss"  # version tag <- the run's `later_log_loss_after`
+
+
 def notes(client: MlflowClient, run_id: str | None) -> dict[str, str]:
-    """The version tags a run's records give (empty when the run is gone)."""
+    """The version tags a run's records give (empty when the run is gone). A recalibration run's
+    version takes its parent's test-period figures (the map moves probabilities, not their order:
+    ROC AUC is the parent's; the parent's log-loss is of the probabilities before the map) and its
+    own log-loss on the newest decisions after the map, `later.log_loss`."""
     if not run_id:
         return {}
     try:
@@ -53,7 +61,25 @@ def notes(client: MlflowClient, run_id: str | None) -> dict[str, str]:
         if source in metrics:
             value = metrics[source]
             out[key] = str(int(value)) if key.startswith("feedback.") else f"{value:.6f}"
+    if tags.get(RECALIBRATED):
+        out = {**_parent_notes(client, tags[RECALIBRATED]), **out, RECALIBRATED: tags[RECALIBRATED]}
+        if "later_log_loss_after" in metrics:
+            out[LATER_LOG_LOSS] = f"{metrics['later_log_loss_after']:.6f}"
     return out
+
+
+def _parent_notes(client: MlflowClient, parent: str) -> dict[str, str]:
+    """The figures and data of the version a recalibration recalibrated ("NAME/VERSION"), when the
+    registry still has it: its tags, else its run's records (the gate's tags are the recalibration's own)."""
+    name, _, number = parent.partition("/")
+    if not number.isdigit():
+        return {}
+    try:
+        found = client.get_model_version(name, number)
+    except MlflowException:
+        return {}
+    kept = {**notes(client, found.run_id), **found.tags}
+    return {k: v for k, v in kept.items() if k.startswith(("test.", "data."))}
 
 
 def description(tags: dict[str, str]) -> str:
@@ -76,10 +102,27 @@ def description(tags: dict[str, str]) -> str:
             f"{int(tags['feedback.merged']):,} sales decisions merged from the feedback store "
             f"({tags.get('feedback.superseded', '0')} superseded, {tags.get('feedback.skipped', '0')} skipped)."
         )
+    if RECALIBRATED in tags:
+        later = f" Log-loss after the new map on the newest decisions: {float(tags[LATER_LOG_LOSS]):.4f}."
+        parts.insert(
+            0,
+            f"{tags[RECALIBRATED]} recalibrated: its ranking and test-period figures (the log-loss before "
+            f"the new map).{later if LATER_LOG_LOSS in tags else ''}",
+        )
     if "gate.promote" in tags:
         verdict = "promoted to @champion" if tags["gate.promote"] == "True" else "left as @challenger"
         parts.append(f"Gate: {verdict}: {tags.get('gate.reason', '')}.")
     return " ".join(parts)
+
+
+def gate_decision(tags: dict[str, str]) -> str:
+    """The gate's decision as it said it: "passed", "not compared" (it could not compare with the
+    champion, so it did not promote) or "refused"; "-" when not recorded."""
+    if tags.get("gate.promote") == "True":
+        return "passed"
+    if tags.get("gate.promote") == "False":
+        return "not compared" if tags.get("gate.reason", "").startswith("not compared") else "refused"
+    return "-"
 
 
 def describe_version(client: MlflowClient, name: str, version: str, run_id: str) -> dict[str, str]:
@@ -101,7 +144,9 @@ class VersionInfo:
     registered: datetime
     roc_auc: float | None
     log_loss: float | None
-    promoted: bool | None  # the gate's decision when it was trained; None: not recorded
+    later_log_loss: float | None  # a recalibrated version's, on the newest decisions after its map
+    recalibrated_from: str  # "NAME/VERSION" for a recalibrated version, else ""
+    gate: str  # `gate_decision`: passed, not compared, refused, -
     reason: str
     handovers: int | None
     sha256: str
@@ -126,7 +171,7 @@ def versions(client: MlflowClient, name: str, limit: int = 20) -> list[VersionIn
         aliases.setdefault(str(version), []).append(alias)
     rows = []
     for v in found:
-        tags = {**notes(client, v.run_id), **v.tags} if "gate.reason" not in v.tags else dict(v.tags)
+        tags = dict(v.tags) if "test.roc_auc" in v.tags else {**notes(client, v.run_id), **v.tags}
         rows.append(
             VersionInfo(
                 version=str(v.version),
@@ -134,7 +179,9 @@ def versions(client: MlflowClient, name: str, limit: int = 20) -> list[VersionIn
                 registered=datetime.fromtimestamp(v.creation_timestamp / 1000, UTC),
                 roc_auc=_number(tags, "test.roc_auc"),
                 log_loss=_number(tags, "test.log_loss"),
-                promoted={"True": True, "False": False}.get(tags.get("gate.promote", "")),
+                later_log_loss=_number(tags, LATER_LOG_LOSS),
+                recalibrated_from=tags.get(RECALIBRATED, ""),
+                gate=gate_decision(tags),
                 reason=tags.get("gate.reason", ""),
                 handovers=_number(tags, "data.outcomes", int),
                 sha256=tags.get("data.sha256", ""),

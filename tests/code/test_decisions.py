@@ -53,7 +53,7 @@ ROWS = [
         {"mql_at": H4, "decided_at": "2026-01-01T09:00:00+05:30"},
         "before",
     ),
-    ("a reason outside the codes", {"reason": "bad_vibes"}, "reason: 'bad_vibes' is not one of bad_fit, "),
+    ("a reason outside the codes", {"reason": "bad_vibes"}, "reason: not one of bad_fit, "),
     ("NUL in the note (PostgreSQL refuses it)", {"note": "called\x00back"}, "note: contains a NUL character"),
     ("NUL in the feedback id", {"feedback_id": "crm\x00-1"}, "feedback_id: contains a NUL character"),
     ("a lone surrogate in the rep id", {"rep_id": "rep-\ud800"}, "rep_id: "),
@@ -110,9 +110,9 @@ def test_the_contracts_reason_codes_and_reasons_not_required():
     custom = ContractConfig(reasons=["price"], require_reasons=False)
     assert _door({"reason": "price"}, custom) is None
     assert _door({"reason": None}, custom) is None  # this CRM records no reasons
-    assert _door({"reason": "no_budget"}, custom) == "reason: 'no_budget' is not one of price"
+    assert _door({"reason": "no_budget"}, custom) == "reason: not one of price"
     table = pd.DataFrame([{**BASE, "reason": "price"}, {**BASE, "reason": None}, {**BASE, "reason": "no_budget"}])
-    assert decision_problems(table, custom).tolist() == [None, None, "reason: 'no_budget' is not one of price"]
+    assert decision_problems(table, custom).tolist() == [None, None, "reason: not one of price"]
 
 
 def test_messages_name_the_field_never_the_text():
@@ -184,3 +184,37 @@ def test_a_decision_is_placed_on_its_leads_latest_score_at_or_before_its_handove
     assert on.loc[11, "id"] == 1  # the later score (5 January) is after the hand-over: not it
     assert pd.isna(on.loc[12, "id"])  # b was first scored after its hand-over: nowhere to place it
     assert pd.isna(on.loc[13, "id"])  # c was never scored; a score without a time (id 3) is never used
+
+
+def test_decisions_are_placed_on_their_handover_before_the_latest_is_chosen():
+    """core.decisions.with_status: a decision without mql_at is placed on its lead's latest hand-over
+    at or before it (named by the lead's decisions not voided, or `known`), then each placed
+    hand-over keeps its latest decision in force."""
+    import pandas as pd
+
+    from core.decisions import with_status
+
+    def at(day: int, hour: int = 9):
+        return pd.Timestamp(f"2026-01-{day:02d}T{hour:02d}:00:00Z")
+
+    rows = [
+        # feedback_id, lead, mql_at, decided_at, voided_at
+        ("a", "L", at(1), at(2), None),  # names the first hand-over
+        ("b", "L", None, at(3), None),  # corrects a without naming it
+        ("c", "L", None, at(11), None),  # decides the second hand-over, which only `known` holds
+        ("d", "M", at(5), at(6), at(7)),  # voided: the time it names is no hand-over to place on
+        ("e", "M", None, at(8), None),  # nowhere to place it: in force on its own
+        ("f", "M", None, at(9), None),  # ... and superseded by a later one just as unplaced
+    ]
+    frame = pd.DataFrame(rows, columns=["feedback_id", "lead_id", "mql_at", "decided_at", "voided_at"])
+    frame["received_at"] = frame["decided_at"]
+    known = pd.DataFrame({"lead_id": ["L"], "mql_at": [at(10)]})
+    out = with_status(frame, known).set_index("feedback_id")
+    assert out["status"].to_dict() == {
+        "a": "superseded", "b": "latest", "c": "latest", "d": "voided", "e": "superseded", "f": "latest"
+    }  # fmt: skip
+    assert out.loc["a", "superseded_by"] == "b" and out.loc["e", "superseded_by"] == "f"
+    assert out.loc["b", "handover"] == at(1) and out.loc["c", "handover"] == at(10)
+    assert out["handover"][["e", "f"]].isna().all()
+    without_known = with_status(frame).set_index("feedback_id")  # c then lands on the first hand-over too
+    assert without_known.loc["c", "status"] == "latest" and without_known.loc["b", "superseded_by"] == "c"

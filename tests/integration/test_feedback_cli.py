@@ -95,7 +95,9 @@ def test_export_keeps_the_decision_in_force_per_handover(db, capsys, tmp_path):
     store.engine.dispose()
     code, out, _ = run(capsys, "feedback", "export", "--out", str(tmp_path / "o.csv"), "--db", db)
     assert code in (0, None)
-    assert "3 outcome(s)" in out and "1 without mql_at left out: their lead has no score at or before" in out
+    assert (
+        "3 outcome(s)" in out and "1 without mql_at left out: their lead has no hand-over or score at or before" in out
+    )
     table = read_table(tmp_path / "o.csv")
     table = table.astype(object).where(table.notna(), None)
     assert table.to_dict("records") == [
@@ -118,7 +120,8 @@ def test_list_shows_the_history_with_filters(db, capsys, tmp_path, monkeypatch):
     store.void("b-1", "test lead")
     store.engine.dispose()
     code, out, _ = run(capsys, "feedback", "list", "--db", db)
-    assert code in (0, None) and "superseded by a-2" in out and "voided: test lead" in out and "3 decision(s)" in out
+    assert code in (0, None) and "superseded by a-2" in out and "voided: test lead" in out
+    assert "3 decision(s) in" in out and ": 1 in force, 1 superseded, 1 voided" in out
     code, out, _ = run(capsys, "feedback", "list", "--lead", "L-a", "--decision", "rejected", "--db", db)
     assert "a-1" in out and "accepted" not in out and "1 decision(s)" in out  # a-2 (accepted) filtered out
     code, out, _ = run(capsys, "feedback", "list", "--since", "2999-01-01", "--db", db)
@@ -163,3 +166,33 @@ def test_errors_are_one_clear_line(capsys, tmp_path, monkeypatch):
     assert code == 2 and err == "error: --decision 'maybe': one of accepted, rejected, recycled"
     code, _, err = run(capsys, "feedback", "export", "--out", "o.xlsx", "--db", url)
     assert code == 2 and err == "error: --out o.xlsx: use a .csv or .parquet file name"
+
+
+def test_a_correction_without_mql_at_supersedes_the_decision_it_corrects(db, capsys, tmp_path, monkeypatch):
+    """Placed first, then the latest per hand-over: a decision naming its hand-over and a correction
+    of it that does not are one hand-over in `list` and `export`; a decision on the lead's later
+    hand-over (no mql_at either) stays in force beside it."""
+    monkeypatch.setenv("COLUMNS", "250")
+    store = _store(db)
+    _add(store, "x-1", "L-x", mql_at="2026-01-01T09:00:00+00:00", decided_at="2026-01-02T10:00:00+00:00")
+    _add(store, "x-2", "L-x", decision="accepted", reason=None, decided_at="2026-01-03T10:00:00+00:00")
+    _add(store, "x-3", "L-x", mql_at="2026-02-01T09:00:00+00:00", decided_at="2026-02-02T10:00:00+00:00")
+    _add(store, "x-4", "L-x", reason="not_now", decision="recycled", decided_at="2026-02-03T10:00:00+00:00")
+    store.engine.dispose()
+    code, out, _ = run(capsys, "feedback", "list", "--db", db)
+    assert code in (0, None) and "superseded by x-2" in out and "superseded by x-4" in out
+    assert "2026-01-01 09:00Z (placed)" in out and ": 2 in force, 2 superseded, 0 voided" in out
+    code, out, _ = run(capsys, "feedback", "export", "--out", str(tmp_path / "o.csv"), "--db", db)
+    assert code in (0, None) and out.startswith("2 outcome(s) from")
+    table = read_table(tmp_path / "o.csv")
+    assert table[["mql_at", "decision"]].values.tolist() == [
+        ["2026-01-01T09:00:00Z", "accepted"],
+        ["2026-02-01T09:00:00Z", "recycled"],
+    ]
+    code, out, _ = run(capsys, "feedback", "void", "x-2", "--why", "wrong lead", "--db", db)
+    assert out.endswith("x-1 (rejected) is in force for this hand-over again")
+
+
+def test_a_since_past_the_last_utc_instant_is_one_line(db, capsys):
+    code, _, err = run(capsys, "feedback", "list", "--since", "9999-12-31T23:59:59-14:00", "--db", db)
+    assert code == 2 and err == "error: --since '9999-12-31T23:59:59-14:00': beyond the year 9999 in UTC"

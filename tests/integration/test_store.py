@@ -129,7 +129,7 @@ def test_a_new_decision_for_the_same_handover_supersedes_and_voiding_restores_th
     store.add_decision("a", "L1", "rejected", "no_budget", WHEN, mql_at=mql)
     store.add_decision("b", "L1", "accepted", None, WHEN + timedelta(hours=1), mql_at=mql)  # the rep's correction
     store.add_decision("c", "L1", "recycled", "timing", WHEN, mql_at=mql - timedelta(days=30))  # an earlier hand-over
-    store.add_decision("d", "L1", "accepted", None, WHEN)  # no mql_at: a key of its own
+    store.add_decision("d", "L1", "accepted", None, WHEN - timedelta(days=1))  # no mql_at: placed on a's and b's
     store.add_decision("e", "L2", "accepted", None, WHEN, mql_at=mql)
     store.add_decision("f", "L2", "rejected", "bad_fit", WHEN, mql_at=mql)  # same decided_at: received later wins
     status = store.decisions().set_index("feedback_id")[["status", "superseded_by"]]
@@ -137,16 +137,16 @@ def test_a_new_decision_for_the_same_handover_supersedes_and_voiding_restores_th
         "a": {"status": "superseded", "superseded_by": "b"},
         "b": {"status": "latest", "superseded_by": None},
         "c": {"status": "latest", "superseded_by": None},
-        "d": {"status": "latest", "superseded_by": None},
+        "d": {"status": "superseded", "superseded_by": "b"},
         "e": {"status": "superseded", "superseded_by": "f"},
         "f": {"status": "latest", "superseded_by": None},
     }
-    assert sorted(store.latest_decisions()["feedback_id"]) == ["b", "c", "d", "f"]
+    assert sorted(store.latest_decisions()["feedback_id"]) == ["b", "c", "f"]
     store.void("b", "posted on the wrong lead")
     history = store.decisions().set_index("feedback_id")
     assert history.loc["b", "status"] == "voided" and history.loc["b", "void_reason"] == "posted on the wrong lead"
     assert history.loc["a", "status"] == "latest" and history.loc["b", "voided_at"] >= history.loc["b", "received_at"]
-    assert sorted(store.latest_decisions()["feedback_id"]) == ["a", "c", "d", "f"]
+    assert sorted(store.latest_decisions()["feedback_id"]) == ["a", "c", "f"]  # d is older than a
     assert list(store.decisions(lead_id="L2", decision="rejected", reason="bad_fit")["feedback_id"]) == ["f"]
     later = history.loc["d", "received_at"]
     assert list(store.decisions(since=later)["feedback_id"]) == ["e", "f"]
