@@ -19,6 +19,7 @@ from features.spec import FeatureSpec
 
 PARTS = ("fit", "intent")
 PART_OF_GROUP = {"fit": "fit", "engagement": "intent", "account": "intent"}  # the spec's groups
+SIGNS = {"positive": "+", "negative": "\u2212"}  # before each reason of a one-line text: raised, lowered
 
 
 class Row(Mapping):
@@ -71,10 +72,13 @@ class Explainer:
         return contributions[:, : len(self.membership)] @ self.membership
 
     def texts(self, contributions: np.ndarray, columns: Mapping) -> list[str]:
-        """Each row's reasons as one line ("reason; reason; ..."), from `pred_contrib` rows and the
-        feature columns they were computed on."""
+        """Each row's reasons as one line, each after its sign ("+ reason; \u2212 reason; ...": raised or
+        lowered the probability), from `pred_contrib` rows and the feature columns they were computed on."""
         totals = self.totals(contributions)
-        return ["; ".join(r.text for r in self.reasons(totals[i], Row(columns, i))) for i in range(len(totals))]
+        return [
+            "; ".join(f"{SIGNS[r.direction]} {r.text}" for r in self.reasons(totals[i], Row(columns, i)))
+            for i in range(len(totals))
+        ]
 
     def reasons(
         self, totals: np.ndarray, row: Mapping, positive: int = 3, negative: int = 2, minimum: float = 0.02
@@ -85,7 +89,7 @@ class Explainer:
         downs = [j for j in ranked if totals[j] <= -minimum][:negative]
         return [
             Reason(
-                text=self.spec.words(self.concepts[j], row),
+                text=self.spec.words(self.concepts[j], row, low=totals[j] < 0),
                 direction="positive" if totals[j] > 0 else "negative",
                 weight=round(float(totals[j]), 4),
             )

@@ -58,6 +58,9 @@ class LeadModel:
     trained_through: pd.Timestamp | None = None
     # `leadscore recalibrate`: (slope, intercept) maps applied in turn to the calibrated log-odds
     recalibration: tuple[tuple[float, float], ...] = ()
+    # a model of a flat snapshot (no hand-over times): the keys of the leads it learnt from
+    # (`training.refit.lead_keys`), which recalibration leaves out; None: a time split (or older)
+    learnt_leads: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.lookups = category_lookups(self.categories)
@@ -73,6 +76,7 @@ class LeadModel:
         state["calibrators"] = {s: calibrator_from_0_1_0(c) for s, c in state["calibrators"].items()}
         state.setdefault("trained_through", None)  # models registered before these existed
         state.setdefault("recalibration", ())
+        state.setdefault("learnt_leads", None)
         state.setdefault("intervals", None)  # fitted before intervals: the answer says so
         for name in ("contract", "feature_config", "rules"):  # settings added since: their defaults
             state[name] = _with_defaults(state[name])

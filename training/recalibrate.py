@@ -11,6 +11,13 @@ the newest slice of those decisions, which the map under test never saw.
 The model's probability for each decided hand-over comes from the data folder (features rebuilt
 as of each hand-over, `decisions_from_folder`) or from the service's store (the score the same
 model version gave the lead at or before its hand-over, `decisions_from_store`).
+
+Only decisions the model never learnt from count. For a model of a time-ordered history that is
+every hand-over after its `trained_through`; for a model of a flat snapshot (no hand-over times:
+every hand-over carries the export time) it is every lead the model never saw, by lead id
+(`LeadModel.learnt_leads`): a later export of the same CRM, with the leads decided since, can
+recalibrate it whatever its export time. A recalibrated model counts the decisions its map learnt
+from as seen too, so a second recalibration needs newer ones.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from core.errors import LeadscoreError
 from training.labels import label_outcomes
 from training.metrics import expected_calibration_error
 from training.model import LeadModel, recalibrated
+from training.refit import lead_keys
 from training.settings import LabelPolicy
 
 MIN_ROWS = 200  # decided hand-overs to recalibrate on
@@ -42,6 +50,7 @@ class Decided:
     probability: np.ndarray
     y: np.ndarray
     source: str  # where they came from, in words
+    keys: np.ndarray | None = None  # the leads' keys (`training.refit.lead_keys`), when the model counts leads
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class Recalibration:
     before: dict[str, float]  # log-loss, ECE and acceptance vs mean probability on the later slice, as is
     after: dict[str, float]  # the same, with the map fitted on the earlier rows only
     promote: bool
+    keys: np.ndarray | None = None  # the keys of the leads the map learnt from (`Decided.keys`)
 
     def tags(self) -> dict[str, str]:
         out = {"recalibration.rows": str(self.rows), "recalibration.later_rows": str(self.later_rows)}
@@ -96,12 +106,14 @@ def _figures(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 def recalibrate(decided: Decided, later_fraction: float = 0.3) -> Recalibration:
     """Fit the map on the earlier decisions, gate it on the later slice (newest `later_fraction`),
     and refit it on all of them for the model to serve."""
-    order = np.argsort(decided.mql_at.to_numpy(), kind="stable")
+    # by time; hand-overs at one time (all of a flat snapshot's) in a seeded random order, not the file's
+    shuffle = np.random.default_rng(0).random(len(decided.y))
+    order = np.lexsort((shuffle, decided.mql_at.to_numpy()))
     p, y, when = decided.probability[order], decided.y[order], decided.mql_at.iloc[order]
     if len(y) < MIN_ROWS or len(np.unique(y)) < 2:
         raise LeadscoreError(
-            f"recalibrate: {len(y)} decided hand-overs in {decided.source}; at least {MIN_ROWS}, with both "
-            "outcomes, are needed (give an earlier --since)"
+            f"recalibrate: {len(y)} decided hand-overs new to the model in {decided.source}; at least {MIN_ROWS}, "
+            "with both outcomes, are needed (give an earlier --since, or a later export holding more decisions)"
         )
     cut = round(len(y) * (1 - later_fraction))
     later = slice(cut, None)
@@ -120,6 +132,7 @@ def recalibrate(decided: Decided, later_fraction: float = 0.3) -> Recalibration:
         before=before,
         after=after,
         promote=after["log_loss"] < before["log_loss"],
+        keys=decided.keys,
     )
 
 
@@ -131,12 +144,21 @@ def recalibrated_model(
     too, so the same leads stay MQLs: a recalibration changes what a probability says, not how many
     leads sales get a week (a threshold of 1, "send nobody", stays 1)."""
     through = max(t for t in (model.trained_through, newest) if t is not None)
+    learnt = model.learnt_leads
+    if learnt is not None and result.keys is not None:  # the map's leads are seen from now on
+        learnt = np.union1d(learnt, result.keys)
     new_map = (result.slope, result.intercept)
     thresholds = dict(model.thresholds)
     if keep_volume:
         moved = recalibrated(np.array(list(thresholds.values()), dtype=float), (new_map,))
         thresholds = {s: t if t >= 1 else float(m) for (s, t), m in zip(thresholds.items(), moved, strict=True)}
-    return replace(model, recalibration=(*model.recalibration, new_map), trained_through=through, thresholds=thresholds)
+    return replace(
+        model,
+        recalibration=(*model.recalibration, new_map),
+        trained_through=through,
+        thresholds=thresholds,
+        learnt_leads=learnt,
+    )
 
 
 def labelled(outcomes: pd.DataFrame, policy: LabelPolicy, since: pd.Timestamp | None) -> pd.DataFrame:
@@ -146,27 +168,47 @@ def labelled(outcomes: pd.DataFrame, policy: LabelPolicy, since: pd.Timestamp | 
 
 
 def decisions_from_folder(model: LeadModel, data: Path, policy: LabelPolicy, since: pd.Timestamp | None) -> Decided:
-    """The folder's decided hand-overs since `since` and after the newest one the model learnt from
-    (its `trained_through`), each with the model's probability as of its hand-over (features rebuilt
-    point-in-time)."""
+    """The folder's decided hand-overs since `since` that the model never learnt from (see the
+    module's docstring), each with the model's probability as of its hand-over (features rebuilt
+    point-in-time); a refusal naming the rule when none is left."""
     from features.build import build_features
     from features.contract import folder_config, load_dataset
 
     dataset = load_dataset(data, folder_config(data))
     rows = labelled(dataset.outcomes, policy, since).merge(dataset.leads, on="lead_id", how="inner")
-    seen = model.trained_through
-    if seen is not None:  # the model's probabilities on what it learnt from are not the ones it gives new leads
-        rows = rows[rows["mql_at"] > seen]
+    keys = None
+    if model.learnt_leads is not None:  # a flat snapshot's model: new leads, whatever the export time
+        keys = lead_keys(rows["lead_id"])
+        new = ~np.isin(keys, model.learnt_leads)
+        rows, keys = rows[new], keys[new]
+    elif model.trained_through is not None:  # its probabilities on what it learnt from are no test
+        rows = rows[rows["mql_at"] > model.trained_through]
     rows = rows.reset_index(drop=True)
     if rows.empty:
-        after = "" if seen is None else f" after {pd.Timestamp(seen):%Y-%m-%d %H:%M}, the newest the model learnt from"
-        raise LeadscoreError(
-            f"recalibrate: {data} holds no decided hand-overs" + (f" since {since}" if since else "") + after
-        )
+        raise LeadscoreError(_nothing_new(model, data, since))
     features = build_features(
         rows, dataset.events, "mql_at", model.feature_config, model.contract, population=dataset.leads
     )
-    return Decided(rows["mql_at"], model.probability(features), rows["label"].to_numpy(), str(data))
+    return Decided(rows["mql_at"], model.probability(features), rows["label"].to_numpy(), str(data), keys)
+
+
+def _nothing_new(model: LeadModel, data: Path, since: pd.Timestamp | None) -> str:
+    """Why a folder gives no decision to recalibrate on: the rule that counts a decision as new to
+    the model, and what would let the recalibration run."""
+    said = f"recalibrate: {data} holds no decided hand-overs" + (f" since {since}" if since else "")
+    if model.learnt_leads is not None:
+        return (
+            f"{said} of leads the model never saw: it was trained on a flat snapshot (no hand-over times), so "
+            f"only leads outside the {len(model.learnt_leads):,} it learnt from count, whatever the export time. "
+            "Give a later export of the CRM that holds leads decided since (the same mapping will do)"
+        )
+    if model.trained_through is None:
+        return f"{said}: give a folder whose outcomes hold decided hand-overs"
+    seen = pd.Timestamp(model.trained_through)
+    return (
+        f"{said} after {seen:%Y-%m-%d %H:%M}, the newest the model learnt from: only hand-overs after it count. "
+        "Give a later export holding the decisions on hand-overs since then"
+    )
 
 
 def decisions_from_store(model: LeadModel, store, policy: LabelPolicy, since: pd.Timestamp | None) -> Decided:
@@ -178,7 +220,7 @@ def decisions_from_store(model: LeadModel, store, policy: LabelPolicy, since: pd
     from core.tables import scores
 
     outcomes = store.latest_decisions()
-    outcomes = outcomes.assign(mql_at=outcomes["mql_at"].fillna(outcomes["decided_at"]))
+    outcomes = outcomes.assign(mql_at=outcomes["handover"].fillna(outcomes["decided_at"]))  # placed by the store
     rows = labelled(outcomes, policy, since)
     query = select(scores.c.lead_id, scores.c.scored_at, scores.c.probability).where(
         scores.c.model_version == model.version, scores.c.probability.is_not(None)
@@ -193,6 +235,17 @@ def decisions_from_store(model: LeadModel, store, policy: LabelPolicy, since: pd
     joined = rows.assign(probability=on["probability"]).dropna(subset=["probability"])
     source = f"the store ({len(joined):,} of {len(rows):,} decisions have a score by {model.version})"
     return Decided(joined["mql_at"], joined["probability"].to_numpy(float), joined["label"].to_numpy(), source)
+
+
+def _example(client, name: str, number: str) -> pd.DataFrame | None:
+    """The input example of registered version `number` (the feature rows it was logged with): the
+    recalibrated version takes the same inputs, and logged without an example MLflow warns."""
+    import mlflow
+    from mlflow.models import Model
+
+    uri = client.get_model_version_download_uri(name, number)
+    local = mlflow.artifacts.download_artifacts(artifact_uri=uri, tracking_uri=client.tracking_uri)
+    return Model.load(local).load_input_example(local)
 
 
 def register(
@@ -220,7 +273,8 @@ def register(
             mlflow.set_tag("recalibration.since", str(since) if since is not None else "all")
             for when, figures in (("before", result.before), ("after", result.after)):
                 mlflow.log_metrics({f"later_{k}_{when}": v for k, v in figures.items()})
-            version = log_model(model, name)
+            example = _example(client, name, number) if number.isdigit() else None
+            version = log_model(model, name, example)
     client.set_registered_model_alias(name, registry.CHALLENGER, version)
     for key, value in result.tags().items():
         client.set_model_version_tag(name, version, key, value)

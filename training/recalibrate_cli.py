@@ -33,6 +33,7 @@ def recalibrate(
 ) -> None:
     """Refit only the calibration on recent decisions; a new version, @champion if the log-loss falls."""
     from core.config import load_config
+    from core.store import open_store
     from training import recalibrate as rc
     from training import registry
     from training.settings import TrainingConfig
@@ -42,18 +43,15 @@ def recalibrate(
     config = load_config(training_config, TrainingConfig)
     try:
         when = pd.Timestamp(utc(since)) if since is not None else None
-    except ValueError:
-        raise LeadscoreError(f"--since: {since!r} is not an ISO 8601 date or time") from None
-    client = registry.connect(tracking_uri)
+    except (ValueError, OverflowError):  # OverflowError: past the year 9999 in UTC
+        raise LeadscoreError(f"--since: {since!r} is not an ISO 8601 date or time within years 1 to 9999") from None
+    store = open_store(feedback_db, "--feedback-db") if feedback_db is not None else None  # never a new empty one
+    client = registry.existing(tracking_uri)
     model = registry.load_model(model_uri, client)
-    if data is not None:
+    if store is None:
         decided = rc.decisions_from_folder(model, data, config.labels, when)
     else:
-        from core.store import FeedbackStore
-
-        decided = rc.decisions_from_store(
-            model, FeedbackStore(None if feedback_db == "default" else feedback_db), config.labels, when
-        )
+        decided = rc.decisions_from_store(model, store, config.labels, when)
     result = rc.recalibrate(decided)
     keep_volume = config.thresholds.mode == "capacity"  # sales take as many leads a week as before
     new = rc.recalibrated_model(model, result, decided.mql_at.max(), keep_volume)

@@ -10,7 +10,10 @@ times (a random split) there is no "newest": the served model is cross-fitted on
 (`training/crossfit.py`: fitted on all, calibrated on out-of-fold log-odds).
 
 The run's figures and the gate stay those of the evaluated model; the run and the registered
-version record the rows the served model was fitted and calibrated on (`Served.tags`).
+version record the rows the served model was fitted and calibrated on (`Served.tags`). A served
+model of a flat snapshot also keeps the keys of the leads it learnt from (`lead_keys`): every
+hand-over of a snapshot carries the export time, so time cannot tell a later export's new leads
+from the ones the model saw, and recalibration (`training/recalibrate.py`) tells them by lead.
 """
 
 from __future__ import annotations
@@ -77,6 +80,13 @@ class Served:
         )
 
 
+def lead_keys(lead_ids) -> np.ndarray:
+    """A 64-bit key per lead id (pandas' fixed-key hash of the id as text): what a flat-snapshot
+    model keeps of the leads it learnt from (`np.unique` of them), without keeping the ids."""
+    text = pd.Series(lead_ids, dtype=object).astype(str).to_numpy(dtype=object)
+    return pd.util.hash_array(text, categorize=False)
+
+
 def serving_parts(mql_at: pd.Series, calibrate_fraction: float):
     """Masks of the rows the served model is fitted and calibrated on (a time split): the
     newest `calibrate_fraction` of the history calibrates, everything older fits. Unlike the
@@ -111,6 +121,8 @@ def refit(
     if not config.refit:
         model = evaluated
         model.trained_through = mql_at[train | split.mask("calibrate")].max()
+        if split.kind != "time":
+            model.learnt_leads = np.unique(lead_keys(rows.loc[train | split.mask("calibrate"), "lead_id"]))
         rounds = best_rounds(evaluated.booster)
         calibrated = Window.of(mql_at[split.mask("calibrate")])
         return Served(model, Window.of(mql_at[train]), calibrated, rounds, "evaluated")
@@ -120,6 +132,7 @@ def refit(
         model = crossfit(every, rows["account_id"].to_numpy(), evaluated.feature_names, config, rules,
                          feature_config, contract, params)  # fmt: skip
         model.trained_through = mql_at.max()
+        model.learnt_leads = np.unique(lead_keys(rows["lead_id"]))
         rounds = model.booster.current_iteration()
         return Served(model, Window.of(mql_at), Window.of(mql_at), rounds, "crossfit")
     fit_rows, cal_rows = serving_parts(mql_at, config.split.calibrate_fraction)

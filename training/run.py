@@ -10,10 +10,10 @@ import pandas as pd
 from features.contract import ContractConfig, Dataset
 from features.rules import RuleConfig
 from features.settings import FeatureConfig
-from training import registry
 from training.evaluate import Evaluation
 from training.feedback import FeedbackSummary
 from training.fit import Period
+from training.gate import GateResult
 from training.model import LeadModel
 from training.refit import Served
 from training.settings import TrainingConfig
@@ -55,7 +55,7 @@ class Fitted:
 class Assessment:
     evaluation: Evaluation  # the test period: model vs rule score
     champion: dict[str, float] | None  # the current champion's ROC AUC and log-loss there, if any
-    decision: registry.GateResult
+    decision: GateResult
     notes: list[str]  # training/notes.py
 
 

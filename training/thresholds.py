@@ -6,7 +6,10 @@
 target rate. When the rules send no one to sales on the calibration period and no capacity is
 set, copying their volume would send no one either: the threshold falls back to `target_rate`
 and `capacity_fallback` says so.
-"""
+
+A threshold never splits a tie: leads with one probability are all sent or none is (`levels`),
+so the acceptance a threshold is chosen for is the acceptance of exactly the leads at or above
+it, and a capacity threshold sends the volume nearest K that whole ties allow."""
 
 from __future__ import annotations
 
@@ -29,8 +32,7 @@ def choose_thresholds(
     if config.mode == "capacity" and capacity_fallback(rule_mql, config) is None:
         weeks = max((mql_at.max() - mql_at.min()) / pd.Timedelta(days=7), 1.0)
         per_week = config.capacity_per_week or rule_mql.sum() / weeks
-        k = int(np.clip(round(per_week * weeks), 1, len(probability)))
-        cut = float(np.sort(probability)[::-1][k - 1])
+        cut = nearest_volume(probability, per_week * weeks)
         return {ALL: cut, **{str(s): cut for s in np.unique(segments.astype(str))}}
     thresholds = {ALL: lowest_meeting(probability, y, config.target_rate)}
     for segment in np.unique(segments.astype(str)):
@@ -52,11 +54,29 @@ def capacity_fallback(rule_mql: np.ndarray, config: ThresholdConfig) -> str | No
     )
 
 
+def levels(probability: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct probabilities, highest first, with the number of leads at or above each and
+    how many of those were accepted (zeros without `y`): the only places a threshold can go, since
+    `probability >= t` takes every lead of a tie or none of them."""
+    values, inverse = np.unique(np.asarray(probability, dtype=float), return_inverse=True)
+    weights = None if y is None else np.asarray(y, dtype=float)
+    sent = np.bincount(inverse, minlength=len(values))[::-1].cumsum()
+    accepted = np.zeros(len(values)) if weights is None else np.bincount(inverse, weights, len(values))[::-1].cumsum()
+    return values[::-1], sent, accepted
+
+
 def lowest_meeting(probability: np.ndarray, y: np.ndarray, rate: float) -> float:
-    """The lowest threshold t such that leads with probability >= t were accepted at >= rate."""
-    order = np.argsort(-probability)
-    precision = np.cumsum(y[order]) / np.arange(1, len(order) + 1)
-    meeting = np.flatnonzero(precision >= rate)
+    """The lowest threshold t such that the leads with probability >= t (every lead of a tie at t
+    included) were accepted at >= rate; 1.0 (send nobody) when no threshold reaches the rate."""
+    values, sent, accepted = levels(probability, y)
+    meeting = np.flatnonzero(accepted >= rate * sent)
     if len(meeting) == 0:
-        return 1.0  # no threshold reaches the rate: send nobody
-    return float(probability[order][meeting[-1]])
+        return 1.0
+    return float(values[meeting[-1]])
+
+
+def nearest_volume(probability: np.ndarray, volume: float) -> float:
+    """The threshold whose leads at or above it (a tie taken whole) number closest to `volume`,
+    the smaller volume when two are as close; at least the leads at the highest probability."""
+    values, sent, _ = levels(probability)
+    return float(values[int(np.argmin(np.abs(sent - volume)))])

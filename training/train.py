@@ -6,9 +6,10 @@ the rule score and the current champion and takes the gate's decision; `log_run`
 `TrainingRun` (`training/run.py`) as an MLflow run (`training/record.py`): its parameters,
 config files, a data fingerprint, the decisions merged from the feedback store, the metrics,
 tables and plots, and the served model (`training/refit.py`: the evaluated model refit on the
-newest history), registered as a new version and `@challenger`; the gate then moves `@champion`
-to it only if the evaluated model is not worse than the current champion on the test hand-overs
-the champion never learnt from.
+newest history), registered as a new version and `@challenger`; the gate (`training/gate.py`)
+then moves `@champion` to it only if the evaluated model ranks the test period better than
+chance, not worse than the rule score, and not worse than the current champion on the test
+hand-overs the champion never learnt from.
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ from features.fit import fit_features
 from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
 from features.spec import FeatureSpec
-from training import registry
+from training import gate, registry
 from training.evaluate import evaluate
 from training.feedback import FeedbackSummary
-from training.fit import Period, fit_model
+from training.fit import Period, best_rounds, fit_model
 from training.labels import label_outcomes
 from training.model import LeadModel
-from training.notes import short_calendar, training_notes
+from training.notes import few_rounds, near_constant, short_calendar, training_notes
 from training.record import log_run
 from training.refit import Served, refit
 from training.run import Assessment, Fitted, TrainingData, TrainingRun, TrainResult
@@ -231,16 +232,13 @@ def assess(
     the current champion's figures on the test hand-overs it never learnt from, the gate's
     decision, and the run's notes (`training/notes.py`)."""
     report = _with_segment(data.dataset.outcomes, data.dataset.leads, feature_config, data.contract)
-    evaluation = evaluate(model, data.parts["calibrate"], data.parts["test"], report, out / "plots")
+    test = data.parts["test"]
+    evaluation = evaluate(model, data.parts["calibrate"], test, report, out / "plots")
+    ranked = gate.ranking(test.y, evaluation.probability, rule_score(test.features, model.rules).score)
+    evaluation.metrics.update(ranked.metrics())
     compared = champion_comparison(client, config.model_name, data, feature_config, evaluation.probability)
-    if compared is None:
-        champion, decision = None, registry.gate({}, None, config.gate)
-    elif isinstance(compared, str):
-        champion, decision = None, registry.GateResult(False, compared)
-    else:
-        champion, challenger, where = compared
-        decision = registry.gate(challenger, champion, config.gate)
-        decision = registry.GateResult(decision.promote, f"{decision.reason}, {where}")
+    champion = compared[0] if isinstance(compared, tuple) else None
+    decision = gate.decide(ranked, compared, config.gate)
     calibrate = data.parts["calibrate"]
     rule_mql = rule_score(calibrate.features, model.rules).is_mql
     span = (data.rows["mql_at"].max() - data.rows["mql_at"].min()) / pd.Timedelta(days=1)
@@ -249,5 +247,7 @@ def assess(
         rule_score(data.features, rules or model.rules).score,
         capacity_fallback(rule_mql, config.thresholds),
         short_calendar(data.contract.calendar, span),
+        few_rounds(best_rounds(model.booster), config.model.max_rounds, {p: data.parts[p].y for p in data.parts}),
+        near_constant(evaluation.probability),
     )
     return Assessment(evaluation, champion, decision, notes)

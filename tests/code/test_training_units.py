@@ -1,19 +1,22 @@
-"""Code tests for training's parts: label policy, split, thresholds, gate, config."""
+"""Code tests for training's parts: label policy, split, thresholds, gate, notes, config."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.config import load_config
 from core.errors import LeadscoreError
+from training.gate import against_champion, decide, ranking
 from training.labels import label_outcomes
 from training.model import ALL
-from training.registry import gate
+from training.notes import few_rounds, near_constant
 from training.settings import GateConfig, LabelPolicy, SplitConfig, ThresholdConfig, TrainingConfig
 from training.split import time_split
-from training.thresholds import choose_thresholds
+from training.thresholds import choose_thresholds, lowest_meeting, nearest_volume
 
 T0 = pd.Timestamp("2025-01-01", tz="UTC")
 
@@ -103,13 +106,125 @@ def test_target_rate_threshold_meets_the_rate_per_segment():
         assert 0.2 < t[segment] < 0.8  # the lowest such threshold, not a trivially high one
 
 
-def test_gate():
+def test_gate_against_the_champion():
     config = GateConfig(max_auc_drop=0.01, max_log_loss_rise=0.01)
-    assert gate({"roc_auc": 0.7, "log_loss": 0.5}, None, config).promote
-    assert gate({"roc_auc": 0.795, "log_loss": 0.505}, {"roc_auc": 0.8, "log_loss": 0.5}, config).promote
-    worse = gate({"roc_auc": 0.78, "log_loss": 0.5}, {"roc_auc": 0.8, "log_loss": 0.5}, config)
+    assert against_champion({"roc_auc": 0.7, "log_loss": 0.5}, None, config).promote
+    assert against_champion({"roc_auc": 0.795, "log_loss": 0.505}, {"roc_auc": 0.8, "log_loss": 0.5}, config).promote
+    worse = against_champion({"roc_auc": 0.78, "log_loss": 0.5}, {"roc_auc": 0.8, "log_loss": 0.5}, config)
     assert not worse.promote and "ROC AUC 0.7800 vs champion 0.8000" in worse.reason
-    assert not gate({"roc_auc": 0.8, "log_loss": 0.52}, {"roc_auc": 0.8, "log_loss": 0.5}, config).promote
+    champion = {"roc_auc": 0.8, "log_loss": 0.5}
+    assert not against_champion({"roc_auc": 0.8, "log_loss": 0.52}, champion, config).promote
+
+
+def _ranked(n: int = 1_000, signal: float = 1.0, seed: int = 0):
+    """`n` test hand-overs: outcomes, a model probability carrying `signal`, and a rule score."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    return y, 1 / (1 + np.exp(-(signal * y + rng.normal(size=n)))), np.round(rng.random(n) * 3 + 0.8 * y)
+
+
+def test_the_gate_refuses_a_model_that_cannot_rank_the_first_model_included():
+    y, _, rules = _ranked()
+    for useless in (np.full(len(y), 0.31), np.random.default_rng(3).random(len(y))):  # constant; at random
+        decision = decide(ranking(y, useless, rules), None, GateConfig())
+        assert not decision.promote, decision.reason
+        assert decision.reason.startswith("does not rank better than chance on the test period: ROC AUC")
+        assert "@champion stays where it is" in decision.reason
+    # a champion in place changes nothing: the ranking is checked first
+    compared = ({"roc_auc": 0.6, "log_loss": 0.6}, {"roc_auc": 0.5, "log_loss": 0.6}, "on the test hand-overs")
+    assert not decide(ranking(y, np.full(len(y), 0.31), rules), compared, GateConfig()).promote
+
+
+def test_the_gate_passes_a_model_that_ranks_and_says_why():
+    y, p, rules = _ranked()
+    ranked = ranking(y, p, rules)
+    assert 0.5 < ranked.low < ranked.roc_auc < ranked.high
+    assert ranked.difference_low < ranked.roc_auc - ranked.rule_roc_auc < ranked.difference_high
+    decision = decide(ranked, None, GateConfig())
+    assert decision.promote and decision.reason.startswith("no champion yet; ranks better than chance")
+    assert f"ROC AUC {ranked.roc_auc:.4f} (95% interval {ranked.low:.4f} to {ranked.high:.4f}" in decision.reason
+    assert ranking(y, p, rules) == ranked  # a fixed seed: the same data, the same interval and decision
+
+
+def test_the_gate_refuses_a_model_the_rules_outrank_but_not_one_that_ties_with_them():
+    y, p, rules = _ranked(signal=0.3)
+    worse = decide(ranking(y, p, y * 2.0 + rules), None, GateConfig())  # rules that nearly know the answer
+    assert not worse.promote and worse.reason.startswith("ranks worse than the rule score on the test period")
+    tie = ranking(y, p, p + 1e-9)  # the same ranking as the model's
+    assert tie.difference_low <= 0 <= tie.difference_high and decide(tie, None, GateConfig()).promote
+    flat = ranking(y, p, np.zeros(len(y)))  # rules that never fire: nothing to compare with
+    assert flat.rule_roc_auc is None and "the rule score does not vary there" in decide(flat, None, GateConfig()).reason
+
+
+def test_the_gate_names_the_champion_comparison_first():
+    y, p, rules = _ranked()
+    ranked = ranking(y, p, rules)
+    champion = {"roc_auc": 0.9, "log_loss": 0.4}
+    lost = decide(ranked, (champion, {"roc_auc": 0.7, "log_loss": 0.5}, "on 300 test hand-overs"), GateConfig())
+    assert not lost.promote and lost.reason.startswith("ROC AUC 0.7000 vs champion 0.9000, on 300 test hand-overs; ")
+    said = decide(ranked, "not compared: a flat snapshot", GateConfig())
+    assert not said.promote and said.reason.startswith("not compared: a flat snapshot; ranks better")
+
+
+def test_notes_say_when_early_stopping_kept_few_rounds_and_when_the_model_is_near_constant():
+    periods = {"train": np.array([1, 0, 0, 0]), "calibrate": np.array([1, 1, 0, 0])}
+    note = few_rounds(1, 2000, periods)
+    assert note.startswith("early stopping kept 1 boosting round(s) of up to 2000")
+    assert "train 25.0%, calibrate 50.0%" in note and "calendar" in note
+    assert few_rounds(150, 2000, periods) is None
+    assert few_rounds(3, 3, periods) is None  # every round allowed was kept: not early stopping
+    flat = near_constant(np.r_[np.full(900, 0.3), np.linspace(0.1, 0.9, 100)])
+    assert flat.startswith("the model is near-constant") and "90% exactly 30.0%" in flat
+    assert near_constant(np.linspace(0.05, 0.6, 1000)) is None
+
+
+TIED = st.lists(st.tuples(st.sampled_from([0.05, 0.09, 0.2, 0.35, 0.6]), st.integers(0, 1)), min_size=1, max_size=80)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=TIED, rate=st.floats(0.05, 0.95))
+def test_a_target_rate_threshold_never_splits_a_tie(rows, rate):
+    p, y = (np.array(column, dtype=float) for column in zip(*rows, strict=True))
+    t = lowest_meeting(p, y, rate)
+    sent = p >= t
+    if t == 1.0:  # no threshold reaches the rate: nobody is sent, and indeed none reaches it
+        assert not sent.any() and all(y[p >= v].mean() < rate for v in np.unique(p))
+        return
+    assert t in set(p)  # at a probability a lead has: every lead of that tie is sent
+    assert y[sent].mean() >= rate  # the acceptance of exactly the leads at or above the threshold
+    assert all(y[p >= v].mean() < rate for v in np.unique(p) if v < t)  # and the lowest such threshold
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=TIED, volume=st.floats(0, 100))
+def test_a_capacity_threshold_sends_whole_ties_nearest_the_volume(rows, volume):
+    p = np.array([r[0] for r in rows])
+    t = nearest_volume(p, volume)
+    sent = int((p >= t).sum())
+    volumes = [int((p >= v).sum()) for v in np.unique(p)]
+    assert t in set(p) and sent in volumes
+    assert abs(sent - volume) == min(abs(v - volume) for v in volumes)
+
+
+def test_157_tied_leads_do_not_hide_below_a_target_rate():
+    """The issue's case: 157 leads share one probability, 9%, and sales accept few of them. Above
+    them the acceptance is 60%; with them, 46%. A threshold inside the tie would claim the 50% of
+    the leads above it while sending the whole tie: the threshold goes above the tie instead."""
+    above = np.repeat([0.3, 0.2, 0.12], 100)
+    y_above = np.r_[np.ones(70), np.zeros(30), np.ones(60), np.zeros(40), np.ones(50), np.zeros(50)]
+    p = np.r_[above, np.full(157, 0.09), np.full(200, 0.05)]
+    y = np.r_[y_above, np.ones(30), np.zeros(127), np.ones(20), np.zeros(180)]
+    t = lowest_meeting(p, y, 0.5)
+    assert t == 0.12 and y[p >= t].mean() == pytest.approx(0.6)
+    assert y[p >= 0.09].mean() < 0.5  # the tie would have brought it to 46%
+    rows = np.arange(len(p))
+    segments = np.where(rows % 2 == 0, "smb", "enterprise")
+    mql_at = pd.Series(T0 + pd.to_timedelta(rows, unit="h"))
+    config = ThresholdConfig(mode="target_rate", target_rate=0.5)
+    chosen = choose_thresholds(p, y, segments, mql_at, np.zeros(len(p), bool), config)
+    for segment, threshold in chosen.items():
+        mine = np.ones(len(p), bool) if segment == ALL else segments == segment
+        assert y[mine & (p >= threshold)].mean() >= 0.5, segment
 
 
 def test_shipped_training_yaml_equals_the_defaults():

@@ -4,6 +4,7 @@ the decisions since the change, gated on the newest of them, without a retrain."
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -155,3 +156,69 @@ def test_recalibrate_from_the_service_store(capsys, shifted, uri, tmp_path):
     new = load_model(f"models:/leadscore@{CHAMPION}", client)
     ece_after, gap_after, _ = _ece(new, folders["all"], following)
     assert ece_after <= 0.05 and abs(gap_after) <= 0.05
+
+
+def _flat_export(folder, ids: range, accept_shift: float, seed: int):
+    """A flat CRM export (no times: every hand-over carries the mapping's `exported_at`) of leads
+    `ids` whose job and visits predict the outcome, acceptance moved by `accept_shift` log-odds."""
+    rng = np.random.default_rng(seed)
+    n = len(ids)
+    job = rng.choice(["Student", "Working Professional", "Unemployed"], n)
+    visits = rng.poisson(3, n)
+    logit = -1.5 + 2.0 * (job == "Working Professional") + 0.3 * visits + accept_shift
+    won = rng.random(n) < 1 / (1 + np.exp(-logit))
+    frame = pd.DataFrame(
+        {"Id": [f"P{i}" for i in ids], "Won": np.where(won, "Yes", "No"), "Job": job, "Visits": visits}
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / "export.csv", index=False)
+    return frame
+
+
+FLAT_MAPPING = """
+source: test export
+id_column: Id
+label: {column: Won, positive: ["Yes"], negative: ["No"]}
+times: {exported_at: "2024-01-01T00:00:00Z"}
+columns:
+  Job: {role: fit, as: occupation}
+  Visits: {role: counter, as: visits}
+"""
+
+
+def test_a_flat_snapshot_model_recalibrates_on_the_new_leads_of_a_later_export(capsys, tmp_path, uri):
+    """The later export reuses the mapping (the same `exported_at`): its hand-overs cannot be told
+    apart by time, so the leads the model never saw count as new, and only they."""
+    first, later = tmp_path / "first", tmp_path / "later"
+    old = _flat_export(first, range(3_000), 0.0, seed=1)
+    new = _flat_export(tmp_path / "new", range(3_000, 4_500), 1.2, seed=2)  # sales now accept more
+    later.mkdir()
+    pd.concat([old, new]).to_csv(later / "export.csv", index=False)  # the old leads, decided as before, and the new
+    (tmp_path / "mapping.yaml").write_text(FLAT_MAPPING)
+    for export in (first, later):
+        code, _, err = run(
+            capsys, "import", str(export / "export.csv"), "--mapping", str(tmp_path / "mapping.yaml"),
+            "--out", str(export / "data"),
+        )  # fmt: skip
+        assert code == 0, err
+    code, out, err = run(capsys, "train", "--data", str(first / "data"), "--tracking-uri", uri)
+    assert code == 0 and "promoted to @champion" in out, out + err
+    # the export it learnt from holds no lead new to it: refused, with the rule and what would work
+    code, _, err = run(capsys, "recalibrate", "--data", str(first / "data"), "--tracking-uri", uri)
+    said = " ".join(err.split())
+    assert code == 2 and "Traceback" not in err and "of leads the model never saw" in said
+    assert "trained on a flat snapshot" in said and "Give a later export of the CRM" in said
+
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        code, out, err = run(capsys, "recalibrate", "--data", str(later / "data"), "--tracking-uri", uri)
+    assert code == 0, err
+    client = connect(uri)
+    tags = client.get_model_version("leadscore", "2").tags
+    assert int(tags["recalibration.rows"]) == len(new)  # the new leads, none of the 3,000 it saw
+    assert "promoted to @champion" in out and "lowers the log-loss" in out
+    # MLflow logged the new version with an input example: it used to warn without one, in raw colour codes
+    assert not [w for w in warned if "input example" in str(w.message)] and "\x1b[" not in err
+    # the recalibrated model learnt from the new leads: a second pass over the same export is refused
+    code, _, err = run(capsys, "recalibrate", "--data", str(later / "data"), "--tracking-uri", uri)
+    assert code == 2 and "of leads the model never saw" in " ".join(err.split())

@@ -17,7 +17,8 @@ from training.registry import CHALLENGER, CHAMPION, version_of
 def store(trained, tmp_path):
     """A private copy of the trained store, so each test may move aliases freely."""
     shutil.copy(trained["root"] / "mlflow.db", tmp_path / "mlflow.db")
-    shutil.copytree(trained["root"] / "mlartifacts", tmp_path / "mlartifacts")
+    if (trained["root"] / "mlartifacts").exists():  # with LEADSCORE_TEST_TRAINED they stay in the cache
+        shutil.copytree(trained["root"] / "mlartifacts", tmp_path / "mlartifacts")
     from training.registry import connect
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -83,11 +84,13 @@ def test_promote_and_rollback(capsys, trained, store):
     assert code == 2 and "has no version 9" in err
 
 
-def test_rollback_without_history_is_a_clear_error(capsys, store):
-    uri, _ = store
-    code, _, err = run(capsys, "rollback", "--tracking-uri", uri)
-    assert code == 2 and "no earlier champion to roll back to" in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+def test_rollback_without_history_says_so_in_one_line(capsys, store):
+    uri, client = store
+    code, out, err = run(capsys, "rollback", "--tracking-uri", uri)
+    assert code == 0 and err == ""
+    said = "no earlier champion to roll back to (version 1 is the first @champion on record)"
+    assert out.strip() == f"leadscore@champion stays version 1: {said}"
+    assert str(version_of(client, "leadscore", CHAMPION).version) == "1"
 
 
 def _more_versions(client, n: int) -> None:
@@ -108,8 +111,8 @@ def test_rollback_steps_back_through_the_champion_history(capsys, store):
     code, out, _ = run(capsys, "rollback", "--tracking-uri", uri)  # twice: two versions back
     assert code == 0 and "version 1 (was 2); no earlier champion on record" in out
     assert str(version_of(client, "leadscore", CHAMPION).version) == "1"
-    code, _, err = run(capsys, "rollback", "--tracking-uri", uri)
-    assert code == 2 and "no earlier champion to roll back to (version 1 is the first @champion" in err
+    code, out, _ = run(capsys, "rollback", "--tracking-uri", uri)
+    assert code == 0 and "stays version 1: no earlier champion to roll back to (version 1 is the first @champion" in out
     assert str(version_of(client, "leadscore", CHAMPION).version) == "1"
 
 
@@ -130,12 +133,14 @@ def test_a_trained_version_carries_its_description_and_tags(trained, store):
     tags, metrics = version.tags, trained["result"].metrics
     assert tags["data.sha256"] == run_tags["data.sha256"] and len(tags["data.sha256"]) == 64
     assert tags["data.outcomes"] == run_tags["data.outcomes"]
-    assert tags["gate.promote"] == "True" and tags["gate.reason"] == "no champion yet"
+    assert tags["gate.promote"] == "True" and tags["gate.reason"].startswith(
+        "no champion yet; ranks better than chance"
+    )
     assert float(tags["test.roc_auc"]) == pytest.approx(metrics["model_roc_auc"], abs=1e-6)
     assert float(tags["test.log_loss"]) == pytest.approx(metrics["model_log_loss"], abs=1e-6)
     assert f"ROC AUC {metrics['model_roc_auc']:.4f}" in version.description
     assert f"data sha256 {tags['data.sha256'][:12]}" in version.description
-    assert "Gate: promoted to @champion: no champion yet." in version.description
+    assert "Gate: promoted to @champion: no champion yet; ranks better than chance" in version.description
 
 
 def test_models_lists_versions_aliases_figures_and_gate_reasons(capsys, trained, store):
@@ -154,6 +159,38 @@ def test_models_lists_versions_aliases_figures_and_gate_reasons(capsys, trained,
     assert "@champion history, oldest first: 1 → 2" in out and "leadscore rollback: back to version 1" in out
     code, _, err = run(capsys, "models", "--model-name", "nothing", "--tracking-uri", uri)
     assert code == 2 and "no registered model named nothing" in err
+
+
+def test_models_shows_the_gate_as_it_decided_and_a_recalibrated_versions_figures(capsys, trained, store, monkeypatch):
+    """A version the gate did not compare says "not compared", one it refused "refused"; a
+    recalibrated version shows its parent's ROC AUC and its own log-loss on the newest decisions."""
+    uri, client = store
+    first = client.get_model_version("leadscore", "1")
+    files = client.get_model_version_download_uri("leadscore", "1")
+    experiment = client.get_experiment_by_name("leadscore").experiment_id
+    for reason, promote in (
+        ("not compared: too few test hand-overs", "False"),
+        ("ROC AUC 0.6 vs champion 0.8", "False"),
+    ):
+        version = client.create_model_version("leadscore", files, first.run_id).version
+        client.set_model_version_tag("leadscore", version, "gate.promote", promote)
+        client.set_model_version_tag("leadscore", version, "gate.reason", reason)
+    recalibration = client.create_run(experiment, tags={"recalibration.of": "leadscore/1"})
+    client.log_metric(recalibration.info.run_id, "later_log_loss_after", 0.4321)
+    client.set_terminated(recalibration.info.run_id)
+    version = client.create_model_version("leadscore", files, recalibration.info.run_id).version
+    for key, value in {"gate.promote": "True", "gate.reason": "the new calibration lowers the log-loss"}.items():
+        client.set_model_version_tag("leadscore", version, key, value)
+    monkeypatch.setenv("COLUMNS", "400")  # each row on one line
+    code, out, err = run(capsys, "models", "--tracking-uri", uri)
+    assert code == 0, err
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 5}
+    cells = {key: [cell.strip() for cell in line.split("│")[1:-1]] for key, line in rows.items()}
+    assert cells["2"][8:] == ["not compared", "not compared: too few test hand-overs"]
+    assert cells["3"][8:] == ["refused", "ROC AUC 0.6 vs champion 0.8"]
+    recalibrated = cells["4 (recalibrated leadscore/1)"]
+    auc, loss = trained["result"].metrics["model_roc_auc"], trained["result"].metrics["model_log_loss"]
+    assert recalibrated[3:5] == [f"{auc:.4f}", f"{loss:.4f} (newest: 0.4321)"] and recalibrated[8] == "passed"
 
 
 def _score(capsys, trained, uri: str, out, *options: str):
