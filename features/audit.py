@@ -22,6 +22,7 @@ Verdict: `leak` (strength >= 0.85, filled or empty for one outcome only, or one-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -45,32 +46,46 @@ class Thresholds:
 MISSING = "(missing)"
 
 
-def _as_number(values: pd.Series) -> pd.Series | None:
-    """The column as numbers (times as seconds since 1970), or None when it is text."""
+def _as_number(values: pd.Series) -> tuple[pd.Series | None, bool]:
+    """The column as numbers (times as seconds since 1970), or None when it is text; and whether
+    it holds times."""
     given = values.notna().sum()
     number = pd.to_numeric(values, errors="coerce")
     if given and number.notna().sum() >= 0.95 * given:
-        return number
+        return number, False
     if values.dtype == object or pd.api.types.is_string_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
         when = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
         if given and when.notna().sum() >= 0.95 * given:
-            return pd.Series(when.astype("int64") // 10**9, index=values.index).where(when.notna())
-    return None
+            seconds = (when - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+            return pd.Series(seconds, index=values.index), True
+    return None, False
+
+
+def _edge_names(edges: np.ndarray, is_time: bool) -> list[str]:
+    """Names of the bins between `edges`: numbers as they are, times as dates (with the minute
+    when two edges fall on one day)."""
+    if not is_time:
+        return [f"({a:g}, {b:g}]" for a, b in pairwise(edges)]
+    when = pd.to_datetime(edges, unit="s", utc=True)
+    days = when.strftime("%Y-%m-%d")
+    shown = days if len(set(days)) == len(days) else when.strftime("%Y-%m-%d %H:%M")
+    return [f"{a} to {b}" for a, b in pairwise(shown)]
 
 
 def _categories(values: pd.Series, bins: int = 20) -> pd.Series:
-    """A column as categories: numbers and times in quantile bins, a value shared by many rows in a
-    bin of its own, text as is, missing as its own value."""
-    number = _as_number(values)
+    """A column as categories: numbers and times in quantile bins (times named by their dates), a
+    value shared by many rows in a bin of its own, text as is, missing as its own value."""
+    number, is_time = _as_number(values)
     if number is None or values.nunique() <= bins:
         return values.astype(object).where(values.notna(), MISSING).astype(str)
     codes = pd.Series(MISSING, index=values.index, dtype=object)
     mode = number.mode().iloc[0]
     alone = (number == mode) & ((number == mode).sum() >= number.notna().sum() / bins)
-    codes[alone] = f"= {mode:g}"
+    codes[alone] = f"= {pd.Timestamp(mode, unit='s', tz='UTC'):%Y-%m-%d %H:%M}" if is_time else f"= {mode:g}"
     rest = number.notna() & ~alone
     if rest.any():
-        codes[rest] = pd.qcut(number[rest], bins, duplicates="drop").astype(str)
+        cut, edges = pd.qcut(number[rest], bins, duplicates="drop", retbins=True)
+        codes[rest] = np.asarray(_edge_names(edges, is_time), dtype=object)[cut.cat.codes.to_numpy()]
     return codes
 
 
@@ -160,3 +175,45 @@ def audit(
     order = {"leak": 0, "suspect": 1, "ok": 2}
     result = pd.DataFrame(rows).drop(columns="examples")
     return result.sort_values(["verdict", "auc"], key=lambda s: s.map(order) if s.name == "verdict" else -s)
+
+
+# words CRMs and forms use for "not given"; a value in this list shared by two columns is proposed,
+# any other value only when it fills three or more columns that share no other value
+PLACEHOLDER_WORDS = frozenset(
+    {"select", "please select", "--none--", "none", "(none)", "null", "nil", "n/a", "na", "#n/a", "nan", "-", "--",
+     "?", "unknown", "not provided", "not specified", "not available", "(not set)", "undefined", "missing", "blank"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A value that fills several columns the way an untouched form field does."""
+
+    value: str
+    columns: tuple[str, ...]
+    share: float  # of the filled cells of those columns
+
+
+def placeholders(frame: pd.DataFrame, min_share: float = 0.01) -> list[Placeholder]:
+    """Text values that look like 'not given' across columns: each frequent (>= `min_share` of the
+    rows, at least 5) in every column it is counted for, beside other frequent values there (a
+    constant column says nothing), and either a word for 'not given' in two or more columns or
+    any text in three or more columns that share no other frequent value (unlike Yes / No)."""
+    floor = max(5, min_share * len(frame))
+    frequent: dict[str, set[str]] = {}
+    for column in frame.columns:
+        counts = frame[column].dropna().astype(str).str.strip().value_counts()
+        common = set(counts.index[counts >= floor])
+        if len(common) >= 2 and pd.to_numeric(frame[column], errors="coerce").isna().mean() > 0.5:
+            frequent[column] = common
+    found = []
+    for value in sorted(set().union(*frequent.values()) if frequent else set()):
+        if not pd.isna(pd.to_numeric(value, errors="coerce")):
+            continue
+        columns = [c for c, common in frequent.items() if value in common]
+        shared = set.intersection(*(frequent[c] - {value} for c in columns)) if len(columns) > 1 else set()
+        if (value.lower() in PLACEHOLDER_WORDS and len(columns) >= 2) or (len(columns) >= 3 and not shared):
+            cells = frame[columns].astype(str).apply(lambda s: s.str.strip())
+            share = float((cells == value).to_numpy().sum() / max(1, frame[columns].notna().to_numpy().sum()))
+            found.append(Placeholder(value, tuple(columns), share))
+    return sorted(found, key=lambda p: -len(p.columns))

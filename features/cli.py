@@ -38,7 +38,7 @@ DataOption = Annotated[
     ),
 ]
 EngineOption = Annotated[
-    Engine, typer.Option(help="pandas: on this machine; spark: on Spark (needs the extra: pip install '.[spark]').")
+    Engine, typer.Option(help="pandas: on this machine; spark: on Spark (needs the extra: pip install '.\\[spark]').")
 ]
 MasterOption = Annotated[
     str | None,
@@ -212,28 +212,42 @@ def _timestamp(text: str) -> pd.Timestamp:
 
 
 def import_(
-    export: Annotated[Path, typer.Argument(help="The flat CRM export (CSV or Parquet).")],
-    mapping: Annotated[Path, typer.Option(help="Mapping YAML: the role of every column.")],
+    export: Annotated[Path, typer.Argument(help="The flat CRM export's main file (CSV or Parquet).")],
+    mapping: Annotated[Path, typer.Option(help="Mapping YAML: the role of every column (of every file).")],
     out: Annotated[Path, typer.Option(help="Data folder to write (leads, outcomes, contract.yaml).")],
     fmt: Annotated[Format, typer.Option("--format", help="File format of the tables.")] = Format.parquet,
 ) -> None:
-    """Turn a flat CRM export into contract tables, as its mapping file declares."""
+    """Turn a flat CRM export (one file, or several the mapping joins) into contract tables."""
     from features.flat import import_export, load_mapping
 
     plan = load_mapping(mapping)
     with console.status("importing"):
         counts = import_export(export, plan, out, fmt.value)
-    kept = sum(r.role in ("fit", "counter") for r in plan.columns.values())
-    excluded = sum(r.role == "exclude" for r in plan.columns.values())
-    stdout.print(
-        f"{out}: {counts['leads']:,} leads, {counts['accepted']:,} accepted; "
-        f"{kept} columns kept as features, {excluded} excluded; read as {counts['encoding']}, "
-        f"delimiter {counts['delimiter']!r}"
+    roles = plan.roles.values()
+    kept = sum(r.role in ("fit", "counter") for r in roles)
+    excluded = sum(r.role == "exclude" for r in roles)
+    added = ", ".join(counts["calendar"])
+    calendar = f"; calendar features {added} ({plan.times.timezone})" if added else ""
+    say = Console(soft_wrap=True, highlight=False).print
+    say(
+        f"{out}: {counts['leads']:,} leads, {counts['accepted']:,} accepted; {kept} columns kept as features, "
+        f"{excluded} excluded{calendar}; read as {counts['encoding']}, delimiter {counts['delimiter']!r}",
+        markup=False,
     )
+    for column, rows in counts["unreadable_sizes"].items():
+        shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+        say(
+            f"column '{column}': {len(rows)} value(s) not read as a company size (a number or a band such as "
+            f"51-200, 10,001+, 1K-5K), left empty, segment unknown: rows {shown}",
+            markup=False,
+        )
+    for name, n in counts["unmatched"].items():
+        if n:
+            say(f"{name}: {n} row(s) match no lead of {export.name} and are left out", markup=False)
 
 
 def audit(
-    export: Annotated[Path, typer.Argument(help="The flat CRM export (CSV or Parquet).")],
+    export: Annotated[Path, typer.Argument(help="The flat CRM export's main file (CSV or Parquet).")],
     mapping: Annotated[Path | None, typer.Option(help="Mapping YAML; its exclusions are checked.")] = None,
     label: Annotated[str | None, typer.Option(help="Label column, when there is no mapping.")] = None,
     positive: Annotated[list[str] | None, typer.Option(help="Label value(s) meaning accepted (with --label).")] = None,
@@ -243,66 +257,87 @@ def audit(
 ) -> None:
     """Flag columns of a flat export that know the outcome (leakage), with a verdict per column.
 
-    Exits 1 when the mapping keeps a column whose verdict is 'leak'.
+    With --mapping, reads the export as `leadscore import` does (its files joined) and exits 1 when
+    the mapping keeps a column whose verdict is 'leak' or leaves a column undeclared.
     """
     from core.errors import LeadscoreError
     from features.audit import audit as run_audit
-    from features.flat import load_mapping
-    from features.tables import read_export
+    from features.audit import placeholders
+    from features.flat import check_absent, load_mapping, undeclared
+    from features.joins import read_mapped
 
     if (mapping is None) == (label is None):
         raise LeadscoreError("give either --mapping or --label")
     plan = load_mapping(mapping) if mapping else None
-    frame = read_export(export, plan.delimiter, plan.encoding) if plan else read_export(export)
-    frame, y = _labelled(frame, export, plan, label, positive, missing_value)
-    ignore = {plan.label.column if plan else label} | ({plan.id_column} if plan and plan.id_column else set())
+    if plan:
+        mapped = read_mapped(export, plan)
+        check_absent(mapped, plan)
+    frame, y = _labelled(mapped if plan else None, export, plan, label, positive, missing_value)
+    ignore = {plan.label.column if plan else label, plan.id_column if plan else None} - {None}
     with console.status(f"auditing {frame.shape[1] - len(ignore)} columns"):
         report = run_audit(frame.drop(columns=list(ignore)), y)
-    table, disagree = _audit_table(report, plan)
+    missing = undeclared(mapped, plan) if plan else {}
+    table, disagree = _audit_table(report, plan, {c for columns in missing.values() for c in columns})
     table.title = f"leakage audit: {export.name} ({len(frame):,} rows, {y.mean():.1%} positive)"
     Console(width=200).print(table)
     flagged = report[report["verdict"] != "ok"]
     pairs = zip(flagged["column"], flagged["verdict"], strict=True)
-    stdout.print(f"flagged: {', '.join(f'{c} ({v})' for c, v in pairs) or 'none'}")
-    if plan:
-        if disagree:
-            stdout.print(f"[bold red]the mapping keeps column(s) that look like leaks: {', '.join(disagree)}[/]")
-            raise typer.Exit(1)
-        stdout.print("the mapping excludes every column the audit calls a leak")
+    say = Console(soft_wrap=True, highlight=False).print
+    say(f"flagged: {', '.join(f'{c} ({v})' for c, v in pairs) or 'none'}", markup=False)
+    for found in placeholders(frame.drop(columns=list(ignore))):
+        say(
+            f"placeholder? {found.value!r} fills {len(found.columns)} columns ({', '.join(found.columns)}; "
+            f"{found.share:.0%} of their filled cells): if it means 'not given', add it to missing_values",
+            markup=False,
+        )
+    if not plan:
+        return
+    for path, columns in missing.items():
+        say(f"{path}: column(s) not in the mapping: {', '.join(columns)} (the import refuses them)", markup=False)
+    if disagree:
+        say(f"the mapping keeps column(s) that look like leaks: {', '.join(disagree)}", markup=False, style="bold red")
+    if disagree or missing:
+        raise typer.Exit(1)
+    say("the mapping excludes every column the audit calls a leak", markup=False)
 
 
-def _labelled(frame, export: Path, plan, label, positive, missing_value):
+def _labelled(mapped, export: Path, plan, label, positive, missing_value):
     """The export with its 'not given' values made missing, and whether each row was accepted:
-    as the mapping `plan` says (read exactly as `leadscore import` reads it), else as `--label`,
-    `--positive` and `--missing-value` say."""
+    as the mapping `plan` says (read exactly as `leadscore import` reads it: `mapped`), else as
+    `--label`, `--positive` and `--missing-value` say."""
     from core.errors import LeadscoreError
     from features.flat import label as import_label
+    from features.flat import masked
+    from features.tables import read_export
 
-    label_column = plan.label.column if plan else label
-    if label_column not in frame.columns:
-        raise LeadscoreError(f"{export}: no label column '{label_column}'")
-    missing = plan.missing_values if plan else (missing_value or [""])
-    frame = frame.mask(frame.isin(missing))
     if plan:
-        y = import_label(frame, plan, export)
+        mapped = masked(mapped, plan)
+        frame, y = mapped.frame, import_label(mapped, plan)
+        where = f"column '{plan.label.column}'" if plan.label.column else f"label.exists_in '{plan.label.exists_in}'"
     else:
-        values = frame[label_column].astype("str").str.strip()
+        frame, where = read_export(export), f"column '{label}'"
+        if label not in frame.columns:
+            raise LeadscoreError(f"{export}: no label column '{label}'")
+        frame = frame.mask(frame.isin(missing_value or [""]))
+        values = frame[label].astype("str").str.strip()
         positives = positive or ["1", "yes", "true"]
         y = values.str.lower().isin([p.lower() for p in positives]).to_numpy()
     if y.all() or not y.any():
-        raise LeadscoreError(f"column '{label_column}': every row has the same label; check --positive")
+        raise LeadscoreError(f"{where}: every row has the same label; check {'the mapping' if plan else '--positive'}")
     return frame, y
 
 
-def _mapping_role(plan, column: str) -> tuple[str, bool]:
+def _mapping_role(plan, column: str, undeclared: set[str]) -> tuple[str, bool]:
     """What the mapping does with `column` (a time role wins over `exclude`: the import reads it),
     and whether it reaches the model (a feature, or a hand-over/creation time it is cut at)."""
     if plan is None:
         return "", False
-    times = {c: name for name, c in plan.times.model_dump().items() if name != "exported_at" and c}
+    if column in undeclared:
+        return "not declared", False
+    times = plan.times.columns()
     if column in times:
-        return f"time ({times[column]})", times[column] != "decided_at"
-    role = plan.columns.get(column)
+        return f"time ({', '.join(times[column])})", times[column] != ["decided_at"]
+    role = plan.roles.get(column)
     if role is None:
         return "", False
     if role.role in ("exclude", "reason"):  # a reason code is outcome data, never a feature
@@ -310,7 +345,7 @@ def _mapping_role(plan, column: str) -> tuple[str, bool]:
     return f"kept ({role.role})", True
 
 
-def _audit_table(report, plan) -> tuple[Table, list[str]]:
+def _audit_table(report, plan, undeclared: set[str]) -> tuple[Table, list[str]]:
     """The audit as a table, one row per column with what the mapping does with it, and the
     columns the mapping keeps although their verdict is 'leak'."""
     import numpy as np
@@ -321,7 +356,7 @@ def _audit_table(report, plan) -> tuple[Table, list[str]]:
     colour = {"leak": "bold red", "suspect": "yellow", "ok": "green"}
     disagree = []
     for r in report.itertuples():
-        says, kept = _mapping_role(plan, r.column)
+        says, kept = _mapping_role(plan, r.column, undeclared)
         if r.verdict == "leak" and kept:
             disagree.append(r.column)
         table.add_row(
@@ -351,6 +386,8 @@ def register(app: typer.Typer) -> None:
     app.command()(features)
     app.command(name="import")(import_)
     app.command()(audit)
+    from features.mapping_cli import app as mapping_app
     from features.rules_cli import app as rules_app
 
     app.add_typer(rules_app, name="rules")
+    app.add_typer(mapping_app, name="mapping")

@@ -225,7 +225,8 @@ def _describe(failures: pd.DataFrame, path: Path, labels: pd.Series | None = Non
                 continue
             shown = ", ".join(row(i) for i in rows["index"].head(max_rows))
         else:
-            shown = ", ".join(f"{row(r['index'])} ({r['failure_case']!r})" for _, r in rows.head(max_rows).iterrows())
+            # rows only, never the cell: a value in the wrong column may be an email or a name
+            shown = ", ".join(row(i) for i in rows["index"].head(max_rows))
         more = f" and {len(rows) - max_rows} more" if len(rows) > max_rows else ""
         lines.append(f"{path}{where}: expected {expected}; {len(rows)} row(s) fail: {shown}{more}")
     return " | ".join(lines)

@@ -1,223 +1,190 @@
-"""Flat CRM exports: a mapping file turns one table into the contract's tables.
-
-Real CRMs export one row per lead with everything in it: profile fields, engagement counters,
-the outcome, and columns sales filled in after contacting the lead. The mapping declares every
-column's role, so nothing enters the features by accident:
-
-- `id_column`: the lead id (null: the row number, 1 = the first row after the header);
-- `label`: the outcome column, with its positive and negative values;
-- `fit`: a profile attribute (`as:` a contract column such as `source`, or a new name), kept as a
-  category, or as a number with `kind: numeric`;
-- `counter`: an engagement counter the CRM already aggregated (visits, time on site);
-- `exclude`: left out, with the reason (e.g. "filled in by sales after contact").
+"""Flat CRM exports: a mapping file (features/mapping.py) turns one table, or several files
+joined by lead id (features/joins.py), into the contract's tables.
 
 An export column the mapping does not declare is an error: leakage is a decision, not a default.
 The file's delimiter, BOM and encoding are detected (`delimiter:` / `encoding:` override), and
-errors name the export's file and columns, never the import's own staging tables.
+errors name the export's file and columns, never the import's own staging tables. An employee
+column mapped `as: company_size` is read as whole employees, bands included (features/sizes.py);
+the values it cannot read are counted and named by row in the import's summary.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.errors import LeadscoreError
 from features.contract import (
     CONFIG_FILE,
     FIT_CATEGORICAL,
+    FIT_NUMERIC,
     ContractConfig,
     ContractError,
-    known_timezone,
     leads_schema,
     load_dataset,
     outcomes_schema,
     validate,
 )
-from features.names import CalendarPart
-from features.tables import DELIMITERS, read_export, write_table
+from features.joins import Export, read_mapped
+from features.mapping import EXPORT_TIME, TIME_FIELDS, Mapping, load_mapping
+from features.names import calendar as calendar_name
+from features.sizes import read_sizes
+from features.tables import write_table
 
-RESERVED = {"lead_id", "account_id", "created_at", "company_size"}
-
-
-class Label(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    column: str
-    positive: list[str] = Field(min_length=1, description="Values meaning 'sales accepted' (e.g. ['1', 'Yes']).")
-    negative: list[str] = Field(min_length=1, description="Values meaning 'not accepted'.")
+__all__ = ["Mapping", "check_absent", "convert", "import_export", "label", "load_mapping", "undeclared"]
 
 
-class Times(BaseModel):
-    """Where the export's times are; a flat snapshot without them uses `exported_at` for all."""
-
-    model_config = ConfigDict(extra="forbid")
-    exported_at: str = Field(description="When the export was taken (ISO 8601): the default for every time.")
-    created_at: str | None = None
-    mql_at: str | None = None
-    decided_at: str | None = None
-    calendar: list[CalendarPart] = Field(
-        default_factory=list,
-        description="Calendar features of the hand-over (mql_at) to learn from: month, weekday, hour; computed "
-        "from the scoring time when the model scores (point-in-time). Needs mql_at.",
-    )
-    timezone: str = Field(default="UTC", description="The business's time zone (IANA) of the calendar features.")
-    _known_zone = field_validator("timezone")(classmethod(lambda cls, value: known_timezone(value)))
-
-    @model_validator(mode="after")
-    def _calendar_needs_handovers(self) -> Times:
-        if self.calendar and not self.mql_at:
-            raise ValueError(
-                "calendar: needs mql_at, the export's hand-over time column (without it every hand-over "
-                "carries exported_at and the calendar is the same for all)"
-            )
-        return self
+def _special(mapping: Mapping) -> set[str]:
+    """The columns the import reads for what they are (id, account, label, times), whatever file holds them."""
+    named = (mapping.label.column, mapping.id_column, mapping.account_column)
+    return {c for c in named if c} | set(mapping.times.columns())
 
 
-class ColumnRole(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    role: Literal["fit", "counter", "exclude", "reason"]
-    as_: str | None = Field(default=None, alias="as", description="Name in the contract tables.")
-    kind: Literal["categorical", "numeric"] = "categorical"
-    reason: str | None = Field(default=None, description="Why an excluded column is left out.")
-    note: str | None = None
-
-    @model_validator(mode="after")
-    def _reason_for_exclusions(self) -> ColumnRole:
-        if self.role == "exclude" and not self.reason:
-            raise ValueError("an excluded column needs a reason")
-        return self
+def _declared(export: Export, mapping: Mapping) -> dict[Path, set[str]]:
+    """Per file of the export, the columns the mapping gives a role."""
+    declared = {export.path: set(mapping.columns)}
+    for name, spec in mapping.files.items():
+        declared[export.path.parent / name] = set(spec.columns)
+    return declared
 
 
-class Mapping(BaseModel):
-    """How to read one flat export into the contract tables."""
-
-    model_config = ConfigDict(extra="forbid")
-    source: str = Field(description="What the export is, for people.")
-    id_column: str | None = Field(
-        description="The lead id column; null: the export has none and the lead id is the row number "
-        "(1 is the first row after the header, as error messages count rows)."
-    )
-    delimiter: Literal[",", ";", "\t", "|"] | None = Field(
-        default=None, description=f"The CSV delimiter; none: detected among {list(DELIMITERS)}."
-    )
-    encoding: str | None = Field(
-        default=None, description="The CSV text encoding (e.g. cp1252); none: UTF-8 (BOM or not), else cp1252."
-    )
-    account_column: str | None = Field(default=None, description="Company column; none: one account per lead.")
-    label: Label
-    times: Times
-    missing_values: list[str] = Field(default_factory=lambda: [""], description="Values that mean 'not given'.")
-    columns: dict[str, ColumnRole]
-
-    def target(self, column: str) -> str:
-        role = self.columns[column]
-        return role.as_ or _snake(column)
-
-    @model_validator(mode="after")
-    def _targets_are_unique(self) -> Mapping:
-        kept = [self.target(c) for c, r in self.columns.items() if r.role in ("fit", "counter")]
-        dupes = sorted({t for t in kept if kept.count(t) > 1})
-        if dupes:
-            raise ValueError(f"columns: several columns map to {dupes}")
-        bad = sorted(set(kept) & RESERVED)
-        if bad:
-            raise ValueError(f"columns: {bad} are set by the import itself; choose another 'as' name")
-        if sum(r.role == "reason" for r in self.columns.values()) > 1:
-            raise ValueError("columns: at most one column can hold the reason code")
-        return self
+def undeclared(export: Export, mapping: Mapping) -> dict[Path, list[str]]:
+    """Per file, the columns the mapping does not declare (which the import refuses)."""
+    special = _special(mapping)
+    found = {}
+    for path, names in _declared(export, mapping).items():
+        missing = [c for c in export.columns_of(path) if c not in names and c not in special]
+        if missing:
+            found[path] = missing
+    return found
 
 
-def _snake(name: str) -> str:
-    return "_".join("".join(ch.lower() if ch.isalnum() else " " for ch in name).split())
+def check_absent(export: Export, mapping: Mapping) -> None:
+    """Refuse a mapping that names a column its file does not have."""
+    absent = {path: sorted(names - set(export.columns_of(path))) for path, names in _declared(export, mapping).items()}
+    absent[export.path] = sorted(set(absent[export.path]) | (_special(mapping) - set(export.frame.columns)))
+    for path, columns in absent.items():
+        if columns:
+            raise LeadscoreError(f"{path}: the mapping names column(s) the export does not have: {', '.join(columns)}")
 
 
-def load_mapping(path: Path | str) -> Mapping:
-    from core.config import load_config
-
-    return load_config(path, Mapping)
-
-
-def _check_columns(export: pd.DataFrame, mapping: Mapping, path: Path) -> None:
-    declared = set(mapping.columns) | {mapping.label.column}
-    times = mapping.times
-    declared |= {
-        c for c in (mapping.id_column, mapping.account_column, times.created_at, times.mql_at, times.decided_at) if c
-    }
-    undeclared = [c for c in export.columns if c not in declared]
-    if undeclared:
+def _check_columns(export: Export, mapping: Mapping) -> None:
+    for path, columns in undeclared(export, mapping).items():
         raise LeadscoreError(
-            f"{path}: column(s) not in the mapping: {', '.join(undeclared)}; declare each as fit, counter or "
+            f"{path}: column(s) not in the mapping: {', '.join(columns)}; declare each as fit, counter or "
             "exclude (with the reason)"
         )
-    absent = sorted(c for c in declared if c not in export.columns)
-    if absent:
-        raise LeadscoreError(f"{path}: the mapping names column(s) the export does not have: {', '.join(absent)}")
+    check_absent(export, mapping)
 
 
-def label(export: pd.DataFrame, mapping: Mapping, path: Path) -> np.ndarray:
-    values = export[mapping.label.column].astype("str").str.strip()
+def masked(export: Export, mapping: Mapping) -> Export:
+    """The export with the mapping's 'not given' values made missing."""
+    return replace(export, frame=export.frame.mask(export.frame.isin(mapping.missing_values)))
+
+
+def label(export: Export, mapping: Mapping) -> np.ndarray:
+    """Whether sales accepted each lead: the label column's values, or a row in `label.exists_in`."""
+    if mapping.label.exists_in is not None:
+        return export.present[mapping.label.exists_in]
+    column = mapping.label.column
+    values = export.frame[column].astype("str").str.strip()
     positive, negative = values.isin(mapping.label.positive), values.isin(mapping.label.negative)
     odd = np.flatnonzero(~(positive | negative).to_numpy())
     if len(odd):
-        shown = ", ".join(f"{i + 1} ({values.iloc[i]!r})" for i in odd[:5])
+        shown = ", ".join(str(i + 1) for i in odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
         expected = mapping.label.positive + mapping.label.negative
         raise LeadscoreError(
-            f"{path}, column '{mapping.label.column}': expected one of {expected}; {len(odd)} row(s) fail: {shown}"
+            f"{export.origin[column]}, column '{column}': expected one of {expected}; {len(odd)} row(s) fail: {shown}"
         )
     return positive.to_numpy()
 
 
-def convert(export: pd.DataFrame, mapping: Mapping, path: Path) -> tuple[dict[str, pd.DataFrame], ContractConfig]:
-    """The contract tables and contract config for one flat export."""
-    _check_columns(export, mapping, path)
-    export = export.mask(export.isin(mapping.missing_values))
-    accepted = label(export, mapping, path)
-    times = mapping.times
+def _when(frame: pd.DataFrame, mapping: Mapping, name: str) -> pd.Series:
+    """Time `name` of every row: its first source column that is filled, else the export time if listed."""
+    result = pd.Series(None, index=frame.index, dtype=object)
+    for source in mapping.times.sources(name):
+        values = frame[source] if source != EXPORT_TIME else pd.Series(mapping.times.exported_at, index=frame.index)
+        result = result.where(result.notna(), values)
+    return result
 
-    def when(column: str | None) -> pd.Series:
-        return export[column] if column else pd.Series(times.exported_at, index=export.index)
 
+def _check_decided(decided: pd.Series, export: Export, mapping: Mapping) -> None:
+    """Every accepted or rejected lead needs a decision time: name the column that left it empty."""
+    empty = np.flatnonzero(decided.isna().to_numpy())
+    if not len(empty):
+        return
+    sources = mapping.times.sources("decided_at")
+    rows = ", ".join(str(i + 1) for i in empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+    raise LeadscoreError(
+        f"{export.origin[sources[0]]}, column '{sources[0]}' (times.decided_at): empty for {len(empty)} decided "
+        f"lead(s) (rows {rows} of {export.path.name}); list what to use there instead, e.g. "
+        f"decided_at: [{', '.join(sources)}, {EXPORT_TIME}] (the export time where the column is empty)"
+    )
+
+
+@dataclass(frozen=True)
+class Converted:
+    """The contract tables of an export, their contract config, and the values the import left empty."""
+
+    tables: dict[str, pd.DataFrame]
+    contract: ContractConfig
+    unreadable_sizes: dict[str, np.ndarray] = field(default_factory=dict)  # column -> rows (0-based) not read
+
+
+def convert(export: Export, mapping: Mapping) -> Converted:
+    """The contract tables and contract config for one flat export (its files joined)."""
+    _check_columns(export, mapping)
+    export = masked(export, mapping)
+    frame = export.frame
+    accepted = label(export, mapping)
     ids = (
-        export[mapping.id_column]
+        frame[mapping.id_column]
         if mapping.id_column
-        else pd.Series(np.arange(1, len(export) + 1).astype(str), index=export.index)
+        else pd.Series(np.arange(1, len(frame) + 1).astype(str), index=frame.index)
     )
     leads = pd.DataFrame(
         {
             "lead_id": ids,
-            "account_id": export[mapping.account_column] if mapping.account_column else ids,
-            "created_at": when(times.created_at),
+            "account_id": frame[mapping.account_column] if mapping.account_column else ids,
+            "created_at": _when(frame, mapping, "created_at"),
         }
     )
     extra: dict[str, str] = {}
     counters: list[str] = []
+    unreadable: dict[str, np.ndarray] = {}
     reason = None
-    for column, role in mapping.columns.items():
+    for column, role in mapping.roles.items():
         if role.role == "reason":
-            reason = export[column]
+            reason = frame[column]
         if role.role not in ("fit", "counter"):
             continue
         name = mapping.target(column)
-        leads[name] = export[column]
+        leads[name] = frame[column]
+        if name == "company_size":
+            leads[name], bad = read_sizes(frame[column])
+            if len(bad):
+                unreadable[column] = bad
         if role.role == "counter":
             counters.append(name)
-        elif name not in FIT_CATEGORICAL:
+        elif name not in FIT_CATEGORICAL and name not in FIT_NUMERIC:
             extra[name] = role.kind
-    decision = np.where(accepted, "accepted", "rejected")
+    decided = _when(frame, mapping, "decided_at")
+    _check_decided(decided, export, mapping)
     outcomes = pd.DataFrame(
         {
             "lead_id": ids,
-            "mql_at": when(times.mql_at),
-            "decision": decision,
+            "mql_at": _when(frame, mapping, "mql_at"),
+            "decision": np.where(accepted, "accepted", "rejected"),
             "reason": reason.where(~accepted) if reason is not None else None,
-            "decided_at": when(times.decided_at),
+            "decided_at": decided,
         }
     )
+    times = mapping.times
     contract = ContractConfig(
         extra_fit_columns=extra,
         counter_columns=counters,
@@ -225,62 +192,76 @@ def convert(export: pd.DataFrame, mapping: Mapping, path: Path) -> tuple[dict[st
         calendar=times.calendar,
         timezone=times.timezone,
     )
-    return {"leads": leads, "outcomes": outcomes}, contract
+    return Converted({"leads": leads, "outcomes": outcomes}, contract, unreadable)
 
 
-_COLUMN = re.compile(r"column '([^']*)'")
+def _sources(export: Export, mapping: Mapping) -> dict[str, tuple[str, str]]:
+    """Each contract column the import writes -> (where errors name it: `FILE, column 'X'`, and the
+    export column's name alone)."""
 
+    def at(column: str | None, fallback: str) -> tuple[str, str]:
+        if not column:
+            return f"{export.path}, column '{fallback}'", fallback
+        return f"{export.origin.get(column, export.path)}, column '{column}'", column
 
-def export_names(mapping: Mapping) -> dict[str, str]:
-    """The export column (or mapping setting) behind each contract column the import writes."""
-    times = mapping.times
     exported = "times.exported_at (mapping)"
     names = {
-        "lead_id": mapping.id_column or "row number",
-        "account_id": mapping.account_column or mapping.id_column or "row number",
-        "created_at": times.created_at or exported,
-        "mql_at": times.mql_at or exported,
-        "decided_at": times.decided_at or exported,
-        "decision": mapping.label.column,
+        "lead_id": at(mapping.id_column, "row number"),
+        "account_id": at(mapping.account_column or mapping.id_column, "row number"),
+        "decision": at(mapping.label.column, f"label.exists_in: {mapping.label.exists_in}"),
     }
-    names |= {mapping.target(c): c for c, r in mapping.columns.items() if r.role in ("fit", "counter")}
-    for column, role in mapping.columns.items():
+    for name in TIME_FIELDS:
+        sources = [s for s in mapping.times.sources(name) if s != EXPORT_TIME]
+        where, short = at(sources[0] if sources else None, exported)
+        if len(mapping.times.sources(name)) > 1:
+            where, short = f"{where} (or the next of times.{name})", f"{short} (times.{name})"
+        names[name] = (where, short)
+    for column, role in mapping.roles.items():
+        if role.role in ("fit", "counter"):
+            names[mapping.target(column)] = at(column, column)
         if role.role == "reason":
-            names["reason"] = column
+            names["reason"] = at(column, column)
     return names
 
 
-def check_tables(tables: dict[str, pd.DataFrame], contract: ContractConfig, mapping: Mapping, path: Path) -> None:
-    """Validate the converted tables against the contract, naming the export's file, columns and rows
-    (the tables keep the export's row order) instead of the contract's."""
-    names = export_names(mapping)
+def check_tables(converted: Converted, mapping: Mapping, export: Export) -> None:
+    """Validate the converted tables against the contract, naming the export's files, columns and
+    rows (the tables keep the main file's row order; with joined files, rows are named by lead id)
+    instead of the contract's."""
+    names = _sources(export, mapping)
+    pattern = re.compile(re.escape(str(export.path)) + r", column '([^']*)'|\b(mql_at|decided_at)\b")
 
     def export_column(match: re.Match) -> str:
-        return f"column '{names.get(match.group(1), match.group(1))}'"
+        if match.group(1) is not None:
+            return names.get(match.group(1), (match.group(0), ""))[0]
+        return names[match.group(2)][1]
 
+    tables, contract = converted.tables, converted.contract
+    labels = tables["leads"]["lead_id"].rename(mapping.id_column) if mapping.files else None
     try:
-        leads = validate(tables["leads"], leads_schema(contract), path)
-        validate(tables["outcomes"], outcomes_schema(contract, leads["lead_id"]), path)
+        leads = validate(tables["leads"], leads_schema(contract), export.path, labels)
+        validate(tables["outcomes"], outcomes_schema(contract, leads["lead_id"]), export.path, labels)
     except ContractError as exc:
-        raise ContractError(_COLUMN.sub(export_column, str(exc))) from None
+        raise ContractError(pattern.sub(export_column, str(exc))) from None
 
 
-def import_export(export_path: Path, mapping: Mapping, out: Path, fmt: str = "parquet") -> dict[str, int | str]:
-    """Convert a flat export into a validated data folder (leads, outcomes, contract.yaml); the counts
-    of leads, outcomes and accepted, and the `delimiter` and `encoding` the export was read with."""
-    export = read_export(export_path, mapping.delimiter, mapping.encoding)
-    read = dict(export.attrs)
-    tables, contract = convert(export, mapping, export_path)
-    check_tables(tables, contract, mapping, export_path)
+def import_export(export_path: Path, mapping: Mapping, out: Path, fmt: str = "parquet") -> dict[str, object]:
+    """Convert a flat export into a validated data folder (leads, outcomes, contract.yaml): the counts of
+    leads, outcomes and accepted, the `delimiter` and `encoding` the export was read with, the
+    `calendar` features added, the rows (1-based) per company-size column left empty because
+    `unreadable_sizes`, and per joined file its rows that match no lead (`unmatched`)."""
+    export = read_mapped(export_path, mapping)
+    converted = convert(export, mapping)
+    check_tables(converted, mapping, export)
     out.mkdir(parents=True, exist_ok=True)
     staging = out / ".import"
     staging.mkdir(exist_ok=True)
     try:
-        for name, table in tables.items():
+        for name, table in converted.tables.items():
             write_table(table, staging / f"{name}.{fmt}")
         (staging / CONFIG_FILE).write_text(
             f"# written by `leadscore import` from {export_path.name}: {mapping.source}\n"
-            + yaml.safe_dump(contract.model_dump(mode="json"), sort_keys=False),
+            + yaml.safe_dump(converted.contract.model_dump(mode="json"), sort_keys=False),
             encoding="utf-8",
         )
         dataset = load_dataset(staging)  # the import's own output must satisfy the contract
@@ -293,10 +274,12 @@ def import_export(export_path: Path, mapping: Mapping, out: Path, fmt: str = "pa
         for path in staging.glob("*"):
             path.unlink()
         staging.rmdir()
-    accepted = int((dataset.outcomes["decision"] == "accepted").sum())
-    counts: dict[str, int | str] = {
+    counts: dict[str, object] = {
         "leads": len(dataset.leads),
         "outcomes": len(dataset.outcomes),
-        "accepted": accepted,
+        "accepted": int((dataset.outcomes["decision"] == "accepted").sum()),
+        "calendar": [calendar_name(part) for part in converted.contract.calendar],
+        "unreadable_sizes": {c: [int(i) + 1 for i in rows] for c, rows in converted.unreadable_sizes.items()},
+        "unmatched": dict(export.unmatched),
     }
-    return counts | {k: read[k] for k in ("delimiter", "encoding") if k in read}
+    return counts | {k: export.attrs[k] for k in ("delimiter", "encoding") if k in export.attrs}

@@ -186,6 +186,7 @@ class FeatureSpec:
         down = self.matching(decreasing or [], "training config model.monotone_decreasing")
         return [1 if n in up else -1 if n in down else 0 for n in columns]
 
-    def words(self, concept: str, row: Mapping) -> str:
-        """One sentence about `concept` for the lead whose feature values are `row`."""
-        return describe(concept, row, self.config)
+    def words(self, concept: str, row: Mapping, low: bool = False) -> str:
+        """One sentence about `concept` for the lead whose feature values are `row` (as a reason
+        that lowered the probability when `low`)."""
+        return describe(concept, row, self.config, low)

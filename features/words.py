@@ -2,7 +2,9 @@
 values. Feature names and windows come from the feature config (`features/names.py`), so a
 configuration with other windows reads its own features, never a missing one as 0. A zero is said
 as what did not happen ("has not submitted a form"), a recent time in hours ("5 hours ago"), and a
-missing value as missing ("creation date not given"), never as "0 days ago"."""
+missing value as missing ("creation date not given"), never as "0 days ago". A reason that lowered
+the probability (`low`) reads as one: a count the model found small says "only" ("active on only 3
+days in the last 90 days"), and a recent time, which never lowers it, is not said there."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ LEVEL_WORDS = {
     "intern": "an intern",
     "student": "a student",
 }
-Words = Callable[[Mapping, FeatureConfig], str]
+Words = Callable[[Mapping, FeatureConfig, bool], str]  # (row, config, low)
 
 
 def _missing(value) -> bool:
@@ -49,11 +51,16 @@ def _flag(event_type: str) -> str:
     return next(flag for flag, kind in names.FLAGS.items() if kind == event_type)
 
 
-def _pricing(row: Mapping, config: FeatureConfig) -> str:
+def _only(low: bool) -> str:
+    """ "only " before a count that lowered the probability."""
+    return "only " if low else ""
+
+
+def _pricing(row: Mapping, config: FeatureConfig, low: bool = False) -> str:
     recent = min(config.windows_days)
     visits = _n(row, names.count("pricing_page_view", recent))
     if visits:
-        return f"visited the pricing page {_times(visits, 'times')} in the last {recent} days"
+        return f"visited the pricing page {_only(low)}{_times(visits, 'times')} in the last {recent} days"
     if _n(row, _flag("pricing_page_view")):
         since = row.get(names.of_event(names.DAYS_SINCE, "pricing_page_view"))
         return "has visited the pricing page" if _missing(since) else f"last visited the pricing page {_ago(since)}"
@@ -63,34 +70,36 @@ def _pricing(row: Mapping, config: FeatureConfig) -> str:
 def _in_window(event_type: str, verb: str, thing: str, suffix: str = "", none: str = "") -> Words:
     """ "verb N things in the last D days", or `none` (what did not happen) for zero."""
 
-    def words(row: Mapping, config: FeatureConfig) -> str:
+    def words(row: Mapping, config: FeatureConfig, low: bool = False) -> str:
         longest = max(config.windows_days)
         n = round(_n(row, names.count(event_type, longest)))
-        done = f"{verb} {_times(n, thing)}{suffix}" if n else none
+        done = f"{verb} {_only(low)}{_times(n, thing)}{suffix}" if n else none
         return f"{done} in the last {longest} days"
 
     return words
 
 
-def _email(row: Mapping, config: FeatureConfig) -> str:
+def _email(row: Mapping, config: FeatureConfig, low: bool = False) -> str:
     longest = max(config.windows_days)
     ctr = row.get(names.windowed(names.CLICK_RATE, longest))
     if _missing(ctr):
         return "has not opened marketing email lately"
     if not float(ctr):
         return f"opened marketing email but has not clicked one in the last {longest} days"
-    return f"clicked {float(ctr):.0%} of the marketing emails opened in the last {longest} days"
+    return f"clicked {_only(low)}{float(ctr):.0%} of the marketing emails opened in the last {longest} days"
 
 
-def _account(row: Mapping, config: FeatureConfig) -> str:
+def _account(row: Mapping, config: FeatureConfig, low: bool = False) -> str:
     window = config.engaged_window_days
     contacts = round(_n(row, names.windowed(names.ENGAGED_CONTACTS, window)))
     if not contacts:
         return f"no contact of the account active in the last {window} days"
-    return f"{_times(contacts, 'contacts')} of the account active in the last {window} days"
+    return f"{_only(low)}{_times(contacts, 'contacts')} of the account active in the last {window} days"
 
 
-def _activity(row: Mapping, config: FeatureConfig) -> str:
+def _activity(row: Mapping, config: FeatureConfig, low: bool = False) -> str:
+    """How often and how lately; when it lowered the probability, how seldom (and how long ago,
+    unless within the shortest window: a recent visit never lowers it, a thin record does)."""
     since = row.get(names.LAST_ACTIVITY)
     if _missing(since):
         return "no recorded activity"
@@ -98,21 +107,24 @@ def _activity(row: Mapping, config: FeatureConfig) -> str:
     days = round(_n(row, names.windowed(names.ACTIVE_DAYS, span)))
     if not days:
         return f"not active in the last {span} days, last active {_ago(since)}"
-    return f"active on {_times(days, 'days')} in the last {span} days, most recently {_ago(since)}"
+    if not low:
+        return f"active on {_times(days, 'days')} in the last {span} days, most recently {_ago(since)}"
+    stale = f", the last {_ago(since)}" if since >= min(config.windows_days) else ""
+    return f"active on only {_times(days, 'days')} in the last {span} days{stale}"
 
 
-def _product(row: Mapping, config: FeatureConfig) -> str:
+def _product(row: Mapping, config: FeatureConfig, low: bool = False) -> str:
     days = round(_n(row, names.PRODUCT_DAYS))
-    return f"used the product on {_times(days, 'days')}" if days else "has not used the product"
+    return f"used the product on {_only(low)}{_times(days, 'days')}" if days else "has not used the product"
 
 
-def _icp(row: Mapping, config: FeatureConfig) -> str:
+def _icp(row: Mapping, config: FeatureConfig, low: bool = False) -> str:
     matches = round(_n(row, "icp_matches"))
     criteria = "5 ideal-customer criteria (industry, size, region, seniority, department)"
-    return f"matches {matches} of {criteria}" if matches else f"matches none of the {criteria}"
+    return f"matches {_only(low)}{matches} of {criteria}" if matches else f"matches none of the {criteria}"
 
 
-def _age(row: Mapping, config: FeatureConfig) -> str:
+def _age(row: Mapping, config: FeatureConfig, low: bool = False) -> str:
     age = row.get("lead_age_days")
     return "creation date not given (read as a new lead)" if _missing(age) else f"became a lead {_ago(age)}"
 
@@ -122,12 +134,12 @@ def _value(value) -> str:
     return f"{number:,.0f}" if number.is_integer() else f"{number:,.2f}"
 
 
-def _role(row: Mapping, config: FeatureConfig) -> str:
+def _role(row: Mapping, config: FeatureConfig, low: bool = False) -> str:
     level = row.get("seniority")
     return f"job title suggests {LEVEL_WORDS.get(level, level)}" if level else "job title gives no seniority"
 
 
-def _size(row: Mapping, config: FeatureConfig) -> str:
+def _size(row: Mapping, config: FeatureConfig, low: bool = False) -> str:
     size = row.get("company_size")
     if _missing(size):
         return "company size unknown"
@@ -135,25 +147,25 @@ def _size(row: Mapping, config: FeatureConfig) -> str:
 
 
 def _attribute(name: str, label: str) -> Words:
-    def words(row: Mapping, config: FeatureConfig) -> str:
+    def words(row: Mapping, config: FeatureConfig, low: bool = False) -> str:
         value = row.get(name)
         return f"{label} {str(value).replace('_', ' ')}" if value else f"{name} unknown"
 
     return words
 
 
-def _location(row: Mapping, config: FeatureConfig) -> str:
+def _location(row: Mapping, config: FeatureConfig, low: bool = False) -> str:
     place = row.get("country") or row.get("region")
     return f"based in {str(place).replace('_', ' ').title()}" if place else "location unknown"
 
 
-def _email_type(row: Mapping, config: FeatureConfig) -> str:
+def _email_type(row: Mapping, config: FeatureConfig, low: bool = False) -> str:
     kind = row.get("email_type") or "unknown"
     return "no email domain given" if kind == "unknown" else f"signed up with a {kind} email address"
 
 
 def _yes_no(flag: str, yes: str, no: str) -> Words:
-    return lambda row, config: yes if _n(row, flag) else no
+    return lambda row, config, low=False: yes if _n(row, flag) else no
 
 
 WORDS: dict[str, Words] = {
@@ -181,16 +193,16 @@ WORDS: dict[str, Words] = {
 }
 
 
-def describe(concept: str, row: Mapping, config: FeatureConfig) -> str:
-    """One sentence about `concept` for the lead whose feature values are `row`; a flat export's own
-    column or counter is named with its value ("total visits: 12", "no total visits", "total visits
-    not given")."""
+def describe(concept: str, row: Mapping, config: FeatureConfig, low: bool = False) -> str:
+    """One sentence about `concept` for the lead whose feature values are `row`, as a reason that
+    lowered the probability when `low`; a flat export's own column or counter is named with its
+    value ("total visits: 12", "no total visits", "total visits not given")."""
     words = WORDS.get(concept)
     if words is not None:
-        return words(row, config)
+        return words(row, config, low)
     label, value = concept.replace("_", " "), row.get(concept)
     if _missing(value) or value == "":
         return f"{label} not given"
     if isinstance(value, str):
         return f"{label}: {value.replace('_', ' ')}"
-    return f"{label}: {_value(value)}" if float(value) else f"no {label}"
+    return f"{label}: {_only(low)}{_value(value)}" if float(value) else f"no {label}"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from features.audit import audit
@@ -96,7 +99,7 @@ def test_audit_matches_label_values_as_the_import_does(capsys, tmp_path):
     frame.loc[5, "Won"] = "yes"  # the import refuses it; the audit must not read it as 'No'
     path, mapping_path = _write(tmp_path, frame, {"Job": {"role": "fit", "as": "job"}})
     code, _, err = run(capsys, "audit", "--mapping", str(mapping_path), str(path))
-    assert code == 2 and "column 'Won': expected one of ['Yes', 'No']; 1 row(s) fail: 6 ('yes')" in err
+    assert code == 2 and "column 'Won': expected one of ['Yes', 'No']; 1 row(s) fail: 6\n" in err
 
 
 @needs_x_education
@@ -126,3 +129,81 @@ def test_the_audit_reads_a_semicolon_export_without_ids_as_the_import_does(tmp_p
     code, out, err = run(capsys, "audit", str(export), "--mapping", str(tmp_path / "mapping.yaml"))
     assert code == 0, err
     assert "Visits" in out
+
+
+def _timed(seed: int = 5, n: int = 1_500) -> pd.DataFrame:
+    """An export with hand-over times, a reason column, a company column and a date known only for won leads."""
+    rng = np.random.default_rng(seed)
+    won = rng.random(n) < 0.3
+    handed = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 300 * 86_400, n), unit="s")
+    closed = handed + pd.to_timedelta(rng.integers(86_400, 20 * 86_400, n), unit="s")
+    return pd.DataFrame(
+        {
+            "Id": [f"L{i}" for i in range(n)],
+            "Won": np.where(won, "Yes", "No"),
+            "Company": rng.choice([f"c{i}" for i in range(300)], n),
+            "Job": rng.choice(["a", "b", "c"], n),
+            "Handed over": handed.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Closed": closed.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Signed": np.where(won, closed.strftime("%Y-%m-%dT%H:%M:%SZ"), ""),
+            "Lost reason": np.where(won, "", "no_budget"),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        {"mql_at": "Handed over", "calendar": ["month", "weekday", "hour"], "timezone": "Europe/Berlin"},
+        {"created_at": ["Handed over"], "mql_at": "Handed over", "decided_at": "Closed", "calendar": ["hour"]},
+        {"mql_at": "Handed over", "decided_at": ["Signed", "Closed", "exported_at"], "calendar": ["weekday"]},
+    ],
+)
+def test_audit_with_calendar_and_every_time_option_answers_without_a_traceback(capsys, tmp_path, times):
+    frame = _timed()
+    columns = {
+        "Job": {"role": "fit", "as": "job"},
+        "Signed": {"role": "exclude", "reason": "known once won"},
+        "Lost reason": {"role": "reason"},
+    }
+    if "Closed" not in str(times):
+        columns["Closed"] = {"role": "exclude", "reason": "the decision"}
+    if "Signed" in str(times):
+        del columns["Signed"]
+    path, mapping_path = _write(tmp_path, frame, columns, {"exported_at": "2025-01-01T00:00:00Z", **times})
+    mapping = yaml.safe_load(mapping_path.read_text()) | {
+        "account_column": "Company",
+        "delimiter": ",",
+        "encoding": "utf-8",
+    }
+    mapping_path.write_text(yaml.safe_dump(mapping))
+    code, out, err = run(capsys, "audit", "--mapping", str(mapping_path), str(path))
+    assert code in (0, 1), err
+    assert "Traceback" not in err and "flagged:" in out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
+    assert "time (" in rows["Handed over"] and "reason code" in rows["Lost reason"]
+
+
+def test_time_bins_are_shown_as_dates():
+    """The audit's 'values seen with one outcome only' name a time column's bins by their dates."""
+    frame = _timed()
+    report = audit(frame[["Signed"]].replace("", np.nan), frame["Won"].eq("Yes").to_numpy())
+    why = report.set_index("column").loc["Signed", "why"]
+    assert re.search(r"'\d{4}-\d{2}-\d{2} to \d{4}-\d{2}-\d{2}'", why), why
+    assert "e+09" not in why and "(17" not in why  # never seconds since 1970
+
+
+def test_a_placeholder_filling_several_columns_is_pointed_out(capsys, tmp_path):
+    frame, _, rng = _base(6)
+    for column in ("City", "Field", "Heard from"):
+        frame[column] = np.where(rng.random(N) < 0.3, "Select", rng.choice([f"{column} {i}" for i in range(4)], N))
+    frame["Newsletter"] = rng.choice(["Yes", "No"], N)
+    frame["Calls"] = rng.choice(["Yes", "No"], N)
+    frame["Texts"] = rng.choice(["Yes", "No"], N)
+    columns = {c: {"role": "fit"} for c in ("Job", "City", "Field", "Heard from", "Newsletter", "Calls", "Texts")}
+    path, mapping_path = _write(tmp_path, frame, columns)
+    code, out, err = run(capsys, "audit", "--mapping", str(mapping_path), str(path))
+    assert code == 0, err
+    said = " ".join(out.split())
+    assert "placeholder? 'Select' fills 3 columns (City, Field, Heard from; 30% of their filled cells)" in said
+    assert "add it to missing_values" in said and "placeholder? 'Yes'" not in said and "placeholder? 'No'" not in said

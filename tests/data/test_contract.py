@@ -42,32 +42,34 @@ def test_missing_column_is_named(data_copy):
     assert "leads.csv" in message and "missing required column(s): account_id" in message
 
 
-def test_wrong_type_names_column_rows_and_values(data_copy):
+def test_wrong_type_names_column_and_rows_never_values(data_copy):
     def change(frame):
         frame.loc[[2, 7], "company_size"] = ["about fifty", "12.5k"]
 
     _break(data_copy, "leads", change)
     message = _error(data_copy)
     assert "column 'company_size'" in message and "a whole number" in message
-    assert "3 ('about fifty')" in message and "8 ('12.5k')" in message
+    assert message.endswith("2 row(s) fail: 3, 8")
+    assert "about fifty" not in message and "12.5k" not in message  # a cell may hold PII
 
 
 def test_negative_company_size_is_rejected(data_copy):
     _break(data_copy, "leads", lambda f: f.__setitem__("company_size", f["company_size"].where(f.index != 4, "-3")))
     message = _error(data_copy)
-    assert "company_size" in message and ">= 0" in message and "5 (-3)" in message
+    assert "company_size" in message and ">= 0" in message and message.endswith("1 row(s) fail: 5")
 
 
 def test_unparseable_timestamp_is_named(data_copy):
     _break(data_copy, "events", lambda f: f.loc.__setitem__((0, "ts"), "yesterday at noon"))
     message = _error(data_copy)
-    assert "events.csv, column 'ts'" in message and "ISO 8601" in message and "1 ('yesterday at noon')" in message
+    assert "events.csv, column 'ts'" in message and "ISO 8601" in message and message.endswith("1 row(s) fail: 1")
+    assert "yesterday" not in message  # rows, never the cell's value
 
 
 def test_unknown_event_type_lists_the_vocabulary(data_copy):
     _break(data_copy, "events", lambda f: f.loc.__setitem__((3, "type"), "tiktok_like"))
     message = _error(data_copy)
-    assert "column 'type'" in message and "tiktok_like" in message and "pricing_page_view" in message
+    assert "column 'type'" in message and "pricing_page_view" in message and "tiktok_like" not in message
 
 
 def test_extra_event_types_come_from_config(data_copy):
@@ -79,7 +81,7 @@ def test_extra_event_types_come_from_config(data_copy):
 def test_unknown_decision_is_named(data_copy):
     _break(data_copy, "outcomes", lambda f: f.loc.__setitem__((0, "decision"), "maybe"))
     message = _error(data_copy)
-    assert "outcomes.csv, column 'decision'" in message and "maybe" in message and "recycled" in message
+    assert "outcomes.csv, column 'decision'" in message and "maybe" not in message and "recycled" in message
 
 
 def test_several_problems_make_one_line_naming_each(data_copy):
@@ -100,18 +102,18 @@ def test_duplicate_lead_ids_are_named(data_copy):
 
     _break(data_copy, "leads", change)
     message = _error(data_copy)
-    assert "column 'lead_id'" in message and "unique" in message and "5 (" in message and "6 (" in message
+    assert "column 'lead_id'" in message and "unique" in message and message.endswith("2 row(s) fail: 5, 6")
 
 
 def test_events_for_unknown_leads_are_named(data_copy):
     _break(data_copy, "events", lambda f: f.loc.__setitem__((1, "lead_id"), "NOBODY"))
     message = _error(data_copy)
-    assert "events.csv, column 'lead_id'" in message and "present in leads" in message and "'NOBODY'" in message
+    assert "events.csv, column 'lead_id'" in message and "present in leads" in message and "NOBODY" not in message
 
 
 def test_outcomes_for_unknown_leads_are_named(data_copy):
     _break(data_copy, "outcomes", lambda f: f.loc.__setitem__((0, "lead_id"), "GHOST"))
-    assert "'GHOST'" in _error(data_copy)
+    assert _error(data_copy).endswith("1 row(s) fail: 1")  # the row, not the id it names
 
 
 def test_decided_before_mql_is_named(data_copy):
@@ -140,7 +142,7 @@ def test_unknown_reason_and_configured_reasons(data_copy):
         frame.loc[frame.index[frame["decision"] == "rejected"][0], "reason"] = "wrong_timezone"
 
     _break(data_copy, "outcomes", change)
-    assert "wrong_timezone" in _error(data_copy)
+    assert "wrong_timezone" not in _error(data_copy)
     custom = ContractConfig(reasons=[*ContractConfig().reasons, "wrong_timezone"])
     assert (load_dataset(data_copy, custom).outcomes["reason"] == "wrong_timezone").sum() == 1
 
@@ -157,8 +159,8 @@ def test_outcome_times_from_1970_to_now_only(data_copy):
     _break(data_copy, "outcomes", change)
     message = _error(data_copy)
     expected = "expected a time from 1970 to now (plus 5 minutes of clock skew); 1 row(s) fail"
-    assert f"column 'mql_at': {expected}: 1 (" in message
-    assert f"column 'decided_at': {expected}: {change.row + 1} (" in message
+    assert f"column 'mql_at': {expected}: 1 |" in message
+    assert message.endswith(f"column 'decided_at': {expected}: {change.row + 1}")
 
 
 def test_an_offset_is_read_as_the_same_instant_in_utc(data_copy):
@@ -182,7 +184,7 @@ def test_a_nul_in_outcome_text_is_named(data_copy, column):
     frame.to_parquet(data_copy / "outcomes.parquet")
     message = _error(data_copy)
     assert f"outcomes.parquet, column '{column}': expected text without NUL characters or lone surrogates" in message
-    assert f"1 row(s) fail: {row + 1} (" in message
+    assert message.endswith(f"1 row(s) fail: {row + 1}")  # the row, never the cell's text
 
 
 def test_every_problem_is_reported_at_once(data_copy):

@@ -23,9 +23,22 @@ def test_training_on_a_flat_export_with_default_rules_says_what_is_wrong(capsys,
     assert "rules flag no lead as MQL" in words and "thresholds.target_rate" in words
     run_ = connect(uri).search_runs(connect(uri).search_experiments()[0].experiment_id)[0]
     assert "rule score is 0" in run_.data.tags["notes"] and run_.data.tags["split.kind"] == "random"
+    # this export's labels are random: the gate keeps the model from @champion and says why
+    assert "left as @challenger: does not rank better than chance" in " ".join(out.split())
     # the fallback threshold still sends leads to sales (copying the rules' volume would send none)
     scores = tmp_path / "scores.csv"
-    code, out, err = run(capsys, "score", "--data", str(data), "--out", str(scores), "--tracking-uri", uri)
+    code, out, err = run(
+        capsys,
+        "score",
+        "--data",
+        str(data),
+        "--out",
+        str(scores),
+        "--tracking-uri",
+        uri,
+        "--model-uri",
+        "models:/leadscore/1",
+    )
     assert code == 0, err
     assert "model MQLs 0," not in out and "model MQLs" in out
 
