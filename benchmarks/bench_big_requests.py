@@ -1,6 +1,7 @@
 """Benchmark: the largest requests the service accepts do not stall another client.
 
-Run: .venv/bin/python benchmarks/bench_big_requests.py [--rounds 5]
+Run: .venv/bin/python benchmarks/bench_big_requests.py [--rounds 5] [--short]
+(--short: one round, a model on 3,000 leads: the whole path in about a minute, for `make test-slow`.)
 Trains a model on 20,000 demo leads (as bench_serving.py does), starts `leadscore serve` (one
 worker per core), and keeps one client sending the README's /score example back to back. In each
 round, four large requests are sent at once on four new connections:
@@ -26,9 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_serving import EXAMPLE, _request, _response, _start, _stop, _wait, trained_service_env
-
-PORT = 3927
+from bench_serving import EXAMPLE, _request, _response, _start, _stop, _wait, free_port, trained_service_env
 
 
 def _events(n: int, detail: bool) -> list[dict]:
@@ -48,8 +47,8 @@ def big_lead(own: int, contacts: int, each: int, detail: bool = True) -> dict:
     return {"lead": lead}
 
 
-async def _one(request: bytes) -> tuple[int, float]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+async def _one(port: int, request: bytes) -> tuple[int, float]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     began = time.perf_counter()
     writer.write(request)
     await writer.drain()
@@ -58,10 +57,10 @@ async def _one(request: bytes) -> tuple[int, float]:
     return status, time.perf_counter() - began
 
 
-async def _round(other: bytes, big: bytes, quiet: float, rounds: int) -> dict:
+async def _round(port: int, other: bytes, big: bytes, quiet: float, rounds: int) -> dict:
     """The other client's latencies alone for `quiet` seconds, then `rounds` rounds of four big
     requests at once (each round waits for its four answers)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     alone, during, big_runs = [], [], []
     busy = False
     done = asyncio.Event()
@@ -78,7 +77,7 @@ async def _round(other: bytes, big: bytes, quiet: float, rounds: int) -> dict:
         await asyncio.sleep(quiet)
         for _ in range(rounds):
             busy = True
-            big_runs.extend(await asyncio.gather(*(_one(big) for _ in range(4))))
+            big_runs.extend(await asyncio.gather(*(_one(port, big) for _ in range(4))))
             busy = False
             await asyncio.sleep(1)
         done.set()
@@ -107,18 +106,21 @@ def _show(title: str, figures: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5, help="rounds of four large requests")
+    parser.add_argument("--short", action="store_true", help="one round, a small model (make test-slow)")
     args = parser.parse_args()
+    rounds, quiet = (1, 1) if args.short else (args.rounds, 5)
     tmp = Path(tempfile.mkdtemp())
-    env = trained_service_env(tmp)
-    server = _start([str(Path(sys.executable).parent / "leadscore"), "serve", "--port", str(PORT)], env, tmp)
-    other = _request("/score", EXAMPLE, PORT)
-    accepted = _request("/score", big_lead(5_000, 45, 1_000), PORT)
-    refused = _request("/score", big_lead(5_000, 500, 600, detail=False), PORT)  # just under 16 MiB
+    env = trained_service_env(tmp, 3_000 if args.short else 20_000)
+    port = free_port()
+    server = _start([str(Path(sys.executable).parent / "leadscore"), "serve", "--port", str(port)], env, tmp)
+    other = _request("/score", EXAMPLE, port)
+    accepted = _request("/score", big_lead(5_000, 45, 1_000), port)
+    refused = _request("/score", big_lead(5_000, 500, 600, detail=False), port)  # just under 16 MiB
     print(f"largest accepted /score: {len(accepted) / 2**20:.1f} MiB; the issue's: {len(refused) / 2**20:.1f} MiB")
     try:
-        _wait(f"http://127.0.0.1:{PORT}/score", server)
-        _show("four largest accepted /score at once", asyncio.run(_round(other, accepted, 5, args.rounds)))
-        _show("four 16 MB /score at once (refused: 413)", asyncio.run(_round(other, refused, 2, args.rounds)))
+        _wait(f"http://127.0.0.1:{port}/score", server)
+        _show("four largest accepted /score at once", asyncio.run(_round(port, other, accepted, quiet, rounds)))
+        _show("four 16 MB /score at once (refused: 413)", asyncio.run(_round(port, other, refused, 2, rounds)))
     finally:
         _stop(server)
     print(json.dumps({"note": "2-core machine shared with the load generator"}))

@@ -1,6 +1,7 @@
 """Benchmark: point-in-time feature building, batch throughput and single-lead latency.
 
-Run: .venv/bin/python benchmarks/bench_features.py [--sizes 100000 250000 500000 1000000]
+Run: .venv/bin/python benchmarks/bench_features.py [--sizes 100000 250000 500000 1000000] [--short]
+(--short: 2,000 and 4,000 leads, the whole path in seconds, for `make test-slow`.)
 For each size, demo data (about 20 events per lead) is generated and written as Parquet once;
 a fresh process then reads and validates it and builds features for every lead as of the end of
 the period, so the peak memory printed is that size's own. Single-lead latency is measured the
@@ -101,7 +102,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 250_000, 500_000, 1_000_000])
     parser.add_argument("--batch", help=argparse.SUPPRESS)
     parser.add_argument("--single", help=argparse.SUPPRESS)
+    parser.add_argument("--short", action="store_true", help="small sizes: the whole path in seconds (make test-slow)")
     args = parser.parse_args()
+    if args.short:
+        args.sizes = [2_000, 4_000]
     if args.batch or args.single:
         print(json.dumps(batch(args.batch) if args.batch else single(args.single)))
         return

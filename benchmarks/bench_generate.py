@@ -1,6 +1,7 @@
 """Benchmark: `leadscore generate` speed, table sizes and peak memory, 100k and 1M leads.
 
-Run: .venv/bin/python benchmarks/bench_generate.py [--sizes 100000 1000000] [--format parquet]
+Run: .venv/bin/python benchmarks/bench_generate.py [--sizes 100000 1000000] [--format parquet] [--short]
+(--short: 2,000 and 10,000 leads, the whole path in seconds, for `make test-slow`.)
 Each size runs in its own process, so the peak memory printed is that size's own.
 """
 
@@ -44,7 +45,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--format", default="parquet", choices=["parquet", "csv"])
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--short", action="store_true", help="small sizes: the whole path in seconds (make test-slow)")
     args = parser.parse_args()
+    if args.short:
+        args.sizes = [2_000, 10_000]
     if args.one:
         print(json.dumps(one(args.one, args.format)))
         return

@@ -1,6 +1,7 @@
 """Benchmark: nightly rescoring of every lead, on one process vs on Spark local[2].
 
-Run: .venv/bin/python benchmarks/bench_spark.py [--sizes 100000 300000 1000000]
+Run: .venv/bin/python benchmarks/bench_spark.py [--sizes 100000 300000 1000000] [--short]
+(--short: a model on 3,000 leads and 2,000 and 4,000 leads scored, for `make test-slow`.)
 (needs the spark extra: `make install-spark`). For each size it generates the demo data (about 20
 events a lead) as Parquet, then runs, as a user would, `leadscore score --as-of END` (one process)
 and `leadscore score --as-of END --engine spark --master local[2]`, each in its own process:
@@ -60,14 +61,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--driver-memory", default="8g", help="spark.driver.memory for local[2]")
+    parser.add_argument("--short", action="store_true", help="small sizes: the whole path in seconds (make test-slow)")
     args = parser.parse_args()
+    if args.short:
+        args.sizes, args.driver_memory = [2_000, 4_000], "2g"
     from features.generate import generate, write_dataset
     from training.settings import TrainingConfig
     from training.train import train
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-spark-"))
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    write_dataset(generate(20_000, seed=7), tmp / "train", "parquet")
+    write_dataset(generate(3_000 if args.short else 20_000, seed=7), tmp / "train", "parquet")
     from features.defaults import load_rules
     from features.settings import FeatureConfig
 

@@ -1,6 +1,7 @@
 """Benchmark: train + calibrate + evaluate + log (one `leadscore train` run) at 100k and 1M leads.
 
-Run: .venv/bin/python benchmarks/bench_training.py [--sizes 100000 1000000]
+Run: .venv/bin/python benchmarks/bench_training.py [--sizes 100000 1000000] [--short]
+(--short: 3,000 leads, the whole training run in under a minute, for `make test-slow`.)
 Each size: demo data is generated and written as Parquet (not timed), then a fresh process runs
 the whole training run into a throwaway MLflow store; wall time, peak memory and the test-period
 figures are printed.
@@ -55,7 +56,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--short", action="store_true", help="small sizes: the whole path in seconds (make test-slow)")
     args = parser.parse_args()
+    if args.short:
+        args.sizes = [3_000]
     if args.one:
         print(json.dumps(one(*args.one)))
         return

@@ -1,6 +1,7 @@
 """Benchmark: `leadscore recalibrate` after sales start accepting twice as many leads.
 
-Run: .venv/bin/python benchmarks/recalibration.py [--leads 20000]
+Run: .venv/bin/python benchmarks/recalibration.py [--leads 20000] [--short]
+(--short: 4,000 leads, the whole path in under a minute, for `make test-slow`.)
 Generates a CRM history, doubles the acceptance of every hand-over from the 60% point in time on
 (rejections turned into acceptances at random: the features predict as well as before, only the
 base rate moves), trains on the hand-overs before the change, recalibrates on the decisions from
@@ -36,9 +37,12 @@ def doubled(outcomes: pd.DataFrame, change: pd.Timestamp, seed: int = 0) -> pd.D
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--leads", type=int, default=20_000)
+    parser.add_argument("--short", action="store_true", help="small sizes: the whole path in seconds (make test-slow)")
     args = parser.parse_args()
+    if args.short:
+        args.leads = 4_000
     from features.build import build_features
     from features.contract import load_dataset
     from features.defaults import load_rules

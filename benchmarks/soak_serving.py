@@ -1,6 +1,8 @@
 """Soak: the scoring service at a fixed request rate for minutes, on loopback.
 
-Run: .venv/bin/python benchmarks/soak_serving.py [--minutes 10] [--share 0.7] [--slo-ms 50]
+Run: .venv/bin/python benchmarks/soak_serving.py [--minutes 10] [--share 0.7] [--slo-ms 50] [--short]
+(--short: a model on 3,000 leads, 2 s capacity steps and two 10 s "minutes": the whole path in about
+a minute, for `make test-slow`; its figures are not a soak.)
 Trains a model on 20,000 demo leads into a throwaway store and starts `leadscore serve`. Then it
 measures the service's capacity for the soak's own traffic: single-lead /score requests sent open
 loop (each request has a scheduled time; latency counts from it, so a stall shows up as latency,
@@ -37,11 +39,12 @@ from bench_serving import (
     _start,
     _stop,
     _wait,
+    free_port,
     open_connections,
     trained_service_env,
 )
 
-PORT = 3927
+PORT = free_port()  # the service's port (other benchmarks and tests may run beside this one)
 
 
 async def _open_loop(pool: list, rate: float, seconds: float) -> tuple[np.ndarray, int]:
@@ -120,12 +123,14 @@ async def _capacity(pool: list, closed: float, slo_ms: float, console, seconds: 
 
 async def _soak(args, server, console) -> tuple[float, float, list, list[int]]:
     """(capacity, rate, a row per minute, connections per worker): one pool of connections,
-    opened once like a CRM's HTTP client, for the capacity steps and every minute of the soak."""
-    await _load(PORT, "/score", EXAMPLE, 8, 10)  # warm-up: first requests of each worker
-    closed = (await _load(PORT, "/score", EXAMPLE, 8, 15))["rps"]
+    opened once like a CRM's HTTP client, for the capacity steps and every minute of the soak
+    (a "minute" of `args.minute` seconds)."""
+    short = args.minute < 60
+    await _load(PORT, "/score", EXAMPLE, 8, 2 if short else 10)  # warm-up: first requests of each worker
+    closed = (await _load(PORT, "/score", EXAMPLE, 8, 3 if short else 15))["rps"]
     pool = await open_connections(PORT, 32, _request("/score", EXAMPLE, PORT))
     spread = _spread(server.pid)
-    capacity = args.rate or await _capacity(pool, closed, args.slo_ms, console)
+    capacity = args.rate or await _capacity(pool, closed, args.slo_ms, console, 2 if short else 20)
     rate = args.rate or capacity * args.share
     console.print(
         f"closed loop at concurrency 8: {closed:.0f} requests/s; open-loop capacity within p99 "
@@ -135,7 +140,7 @@ async def _soak(args, server, console) -> tuple[float, float, list, list[int]]:
     rows = []
     for minute in range(1, args.minutes + 1):
         cpu, own, (steal, ticks) = _cpu_seconds(server.pid), time.process_time(), _steal()
-        ms, errors = await _open_loop(pool, rate, 60)
+        ms, errors = await _open_loop(pool, rate, args.minute)
         steal_now, ticks_now = _steal()
         rows.append(
             (
@@ -145,8 +150,8 @@ async def _soak(args, server, console) -> tuple[float, float, list, list[int]]:
                 np.percentile(ms, 50),
                 np.percentile(ms, 99),
                 _rss_mb(server.pid),
-                (_cpu_seconds(server.pid) - cpu) / 60,
-                (time.process_time() - own) / 60,
+                (_cpu_seconds(server.pid) - cpu) / args.minute,
+                (time.process_time() - own) / args.minute,
                 (steal_now - steal) / max(ticks_now - ticks, 1),
             )
         )
@@ -164,14 +169,19 @@ def main() -> None:
         "--rate", type=float, default=None, help="requests/s to send instead (default: share x capacity)"
     )
     parser.add_argument("--slo-ms", type=float, default=50.0, help="p99 a rate must keep to count as capacity")
+    parser.add_argument("--short", action="store_true", help="the whole path in about a minute (make test-slow)")
     args = parser.parse_args()
+    args.minute = 10 if args.short else 60  # seconds of each row
+    if args.short:
+        args.minutes = 2
     from rich.console import Console
     from rich.table import Table
 
     console = Console(width=120)
     tmp = Path(tempfile.mkdtemp())
-    with console.status("training a model on 20,000 demo leads"):
-        env = trained_service_env(tmp)
+    leads = 3_000 if args.short else 20_000
+    with console.status(f"training a model on {leads:,} demo leads"):
+        env = trained_service_env(tmp, leads)
     server = _start([str(Path(sys.executable).with_name("leadscore")), "serve", "--port", str(PORT)], env, tmp)
     try:
         _wait(f"http://127.0.0.1:{PORT}/score", server)

@@ -47,26 +47,57 @@ def context(info: dict, frame: pd.DataFrame, dated: bool, unseen: bool) -> str:
     ]
     today = day(pd.Timestamp.now(tz="UTC"))
     text = " · ".join(parts) + f'<br><span class="sub">Written {today}, from {where}.'
-    if unseen:
-        since = day(info["unseen_from"])
-        if info.get("calibrated_from") is None:
-            text += f" Only hand-overs the model never saw in training: accounts first handed over from {since} on."
-        else:
-            text += (
-                f" Only hand-overs the model's ranking never learnt from: accounts first handed over from {since} "
-                "on. The served model's calibration and MQL threshold were fitted on the newest of them (it "
-                f"learns from the newest decisions, from {day(info['calibrated_from'])}), so its calibration "
-                "here is not a test."
-            )
-    return f'<p class="context">{text}</span></p>'
+    return f'<p class="context">{text}{learnt(info, first, unseen)}</span></p>'
+
+
+def learnt(info: dict, first, unseen: bool) -> str:
+    """What the served model learnt from, against these hand-overs (the first at `first`): all of
+    it before a separately exported folder, or only the period it never trained on, and where its
+    calibration window lies."""
+    if info.get("after_training"):
+        learnt_to = info["learnt_to"]
+        gap = (info["folder_from"] - learnt_to).days
+        before = f"{gap:,} day{'s' if gap != 1 else ''} before" if gap >= 1 else "just before"
+        text = (
+            f" Every hand-over in this folder came after all the served model learnt from (up to "
+            f"{day(learnt_to)}, {before} the folder's first hand-over on {day(info['folder_from'])}): new leads to it, "
+            "so these figures are a test of both its ranking and its calibration."
+        )
+        return text + _calibration(info, first)
+    if not unseen:
+        return ""
+    since = day(info["unseen_from"])
+    if not info.get("refit"):
+        return f" Only hand-overs the model never saw in training: accounts first handed over from {since} on."
+    return f" Only hand-overs the model's ranking never learnt from: accounts first handed over from {since} on." + (
+        _calibration(info, first)
+    )
+
+
+def _calibration(info: dict, first) -> str:
+    """Where the served model's calibration window lies against hand-overs from `first` on."""
+    start, end = info.get("calibrated_from"), info.get("calibrated_to")
+    if start is None or end is None:
+        return ""
+    window = (
+        f"The served model's calibration and MQL threshold were fitted on hand-overs from {day(start)} to {day(end)}"
+    )
+    if end < first:
+        return f" {window}, before this period."
+    return (
+        f" {window}, which overlaps this period (it learns from the newest decisions), so its calibration here is not "
+        "a test."
+    )
 
 
 def warnings(info: dict) -> str:
     """Boxes that say what a reader must know before trusting the figures."""
     boxes = []
-    if info["source"] == "history" and info.get("split_kind") == "random":
+    # history it may have learnt from: not live traffic, nor a folder exported after all it learnt from
+    overlaps = info["source"] == "history" and not info.get("after_training")
+    if overlaps and info.get("split_kind") == "random":
         boxes.append(RANDOM_SPLIT)
-    elif info["source"] == "history" and info.get("unseen_from") is None:
+    elif overlaps and info.get("unseen_from") is None:
         boxes.append(NO_TEST_PERIOD)
     if info.get("rules_answered"):
         boxes.append(

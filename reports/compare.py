@@ -7,7 +7,7 @@ reason. Every figure of the report is computed here from that one frame. The lea
 hands are the ones the two methods disagree on: "model only" (the model would send them, the
 rules hold them back) and "rules only" (the reverse). Acceptance is accepted / decided (accepted,
 rejected or recycled; open leads are left out), with a 95% Wilson interval; fewer than
-`MIN_DECIDED` decided leads are too few to say.
+`MIN_DECIDED` decided leads are too few to rely on, and under `MIN_SHOWN` too few to say at all.
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, fisher_exact
 
-from reports.sources import COLUMNS, from_folder, from_store, report_columns
+from reports.sources import COLUMNS, from_folder, from_store, report_columns, utc
 
 __all__ = ["COLUMNS", "GROUPS", "from_folder", "from_store", "report_columns"]
 
 GROUPS = ["both", "model only", "rules only", "neither"]
 SENT = GROUPS[:3]  # the groups someone would send to sales
 CHANGING = ["model only", "rules only"]
-MIN_DECIDED = 30  # fewer decided leads than this: "too few to say"
+MIN_DECIDED = 30  # fewer decided leads than this: too few to rely on (greyed)
+MIN_SHOWN = 10  # fewer than this: "too few to say", no rate shown at all
+BLOCKS = (1, 2, 4, 8, 13)  # weeks a row of the weekly table may hold
 RATE = ["leads", "decided", "accepted", "rate", "low", "high"]
 
 
@@ -33,9 +35,9 @@ def prepare(frame: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
     when = pd.to_datetime(frame["handed_over_at"], utc=True)
     keep = pd.Series(True, index=frame.index)
     if start is not None:
-        keep &= when >= _utc(start)
+        keep &= when >= utc(start)
     if end is not None:
-        keep &= when < _utc(end)
+        keep &= when < utc(end)
     out, when = frame[keep].copy(), when[keep]
     model, rules = out["is_mql"].astype(bool), out["rule_is_mql"].astype(bool)
     out["group"] = np.select([model & rules, model & ~rules, ~model & rules], GROUPS[:3], GROUPS[3])
@@ -43,11 +45,6 @@ def prepare(frame: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
     decided = out["decision"].isin(["accepted", "rejected", "recycled"])
     out["accepted"] = np.where(decided, (out["decision"] == "accepted").astype(float), np.nan)
     return out.reset_index(drop=True)
-
-
-def _utc(value) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
 
 
 def dated(frame: pd.DataFrame, source: str = "history") -> bool:
@@ -97,6 +94,34 @@ def weekly(frame: pd.DataFrame) -> pd.DataFrame:
     intervals = [_wilson(k, n) for k, n in zip(table["accepted_to_date"], table["decided_to_date"], strict=True)]
     table[["rate_to_date", "low_to_date", "high_to_date"]] = intervals
     return table.sort_values(["week", "who"], key=_group_order, kind="stable").reset_index(drop=True)
+
+
+def block_weeks(weekly: pd.DataFrame) -> int:
+    """Weeks per row of the weekly table: the fewest (of `BLOCKS`) at which a row's leads that
+    change hands are mostly enough to say (the median model-only and rules-only cell has
+    `MIN_DECIDED` decided), but never so many that the table has fewer than four rows."""
+    weeks = weekly["week"].nunique()
+    allowed = [k for k in BLOCKS if k == 1 or weeks // k >= 4]
+    for k in allowed:
+        changing = blocks(weekly, k)
+        if changing.loc[changing["who"].isin(CHANGING), "decided"].median() >= MIN_DECIDED:
+            return k
+    return allowed[-1]
+
+
+def blocks(weekly: pd.DataFrame, k: int) -> pd.DataFrame:
+    """`weekly` (one row per week and group) summed over blocks of `k` calendar weeks from the
+    first: each block's first week (`week`), how many weeks of it hold hand-overs (`weeks`), then
+    who and acceptance with its interval."""
+    first = weekly["week"].min()
+    block = ((weekly["week"] - first).dt.days // (7 * k)).rename("block")
+    sums = {c: (c, "sum") for c in ("leads", "decided", "accepted")}
+    summed = weekly.groupby([block, "who"], sort=False).agg(week=("week", "min"), weeks=("week", "nunique"), **sums)
+    summed = summed.reset_index().sort_values(["block", "who"], key=_group_order, kind="stable")
+    summed[["rate", "low", "high"]] = [
+        _wilson(a, n) for a, n in zip(summed["accepted"], summed["decided"], strict=True)
+    ]
+    return summed[["week", "weeks", "who", *RATE]].reset_index(drop=True)
 
 
 def _wilson(k: int, n: int) -> tuple[float, float, float]:

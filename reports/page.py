@@ -1,7 +1,8 @@
 """The report's words, numbers and tables as HTML for people: percentages and thousands
 separators, plain labels, a dash (explained under the table) where there is nothing to show, a
-greyed "too few to say" under `MIN_DECIDED` decided leads, full reason texts. Tables are
-great_tables tables; every text that came from data is escaped before it is placed."""
+greyed rate under `MIN_DECIDED` decided leads and "too few to say" under `MIN_SHOWN`, full reason
+texts, each marked as raising or lowering the probability. Tables are great_tables tables; every
+text that came from data is escaped before it is placed."""
 
 from __future__ import annotations
 
@@ -11,16 +12,22 @@ import numpy as np
 import pandas as pd
 from great_tables import GT, html, md
 
-from reports.compare import MIN_DECIDED
+from reports.compare import MIN_DECIDED, MIN_SHOWN, block_weeks, blocks
 from reports.figures import COLOURS, LABELS
+from training.explain import SIGNS
 
 DASH = "—"
 SEGMENTS = {"smb": "Small business", "mid_market": "Mid-market", "enterprise": "Enterprise", "unknown": "Size unknown"}
 DECISIONS = {"accepted": "Accepted", "rejected": "Rejected", "recycled": "Recycled", "open": "Open"}
 FEW_NOTE = (
-    f"*Too few to say*: fewer than {MIN_DECIDED} decided leads, so the rate could be far off; the figures after it "
-    "are accepted of decided."
+    f"Greyed: fewer than {MIN_DECIDED} decided leads, so the rate could be far off (see its range). *Too few to "
+    f"say*: fewer than {MIN_SHOWN}; the figures after it are accepted of decided."
 )
+MARKS = {  # a reason's sign as a shape and a word (not colour alone), in the page's text and in print
+    SIGNS["positive"]: ("up", "▲ for"),
+    SIGNS["negative"]: ("down", "▼ against"),
+}
+MARKS_NOTE = "▲ for: raised the model's probability; ▼ against: lowered it (strongest first)."
 RATE_NOTE = (
     "Accepted: the share of decided leads (accepted, rejected or recycled) that sales accepted; open leads are "
     "left out. The range after it is the 95% interval: the true rate lies there with 95% confidence."
@@ -75,12 +82,18 @@ def swatch(group: str, text: str | None = None) -> str:
 
 
 def rate_cell(row) -> str:
-    """'56% 41–70% · 35 decided'; greyed 'too few to say 3 of 5' under MIN_DECIDED; a dash when none decided."""
+    """'56% 41–70% · 35 decided', greyed under MIN_DECIDED; 'too few to say 3 of 5' under MIN_SHOWN;
+    a dash when none decided."""
     if row["decided"] == 0:
         return DASH
     accepted, decided = whole(row["accepted"]), whole(row["decided"])
-    if row["decided"] < MIN_DECIDED:
+    if row["decided"] < MIN_SHOWN:
         return f'<span class="few">too few to say</span> <span class="sub">{accepted} of {decided}</span>'
+    if row["decided"] < MIN_DECIDED:
+        return (
+            f'<span class="few">{row["rate"]:.0%}</span> '
+            f'<span class="sub">{span(row["low"], row["high"])} · {decided} decided</span>'
+        )
     return f'<b>{row["rate"]:.0%}</b> <span class="sub">{span(row["low"], row["high"])} · {decided} decided</span>'
 
 
@@ -124,13 +137,24 @@ def _group_cells(rates: pd.DataFrame, groups) -> dict:
 
 
 def weekly_table(weekly: pd.DataFrame, totals: pd.DataFrame) -> str:
-    """Week by week: leads and acceptance of both / model only / rules only; the period below."""
+    """Week by week, or by blocks of weeks when a week's leads that change hands are too few
+    (`compare.block_weeks`): leads and acceptance of both / model only / rules only; the whole
+    period below."""
     groups = ["both", "model only", "rules only"]
-    rows = [
-        {"Week of": day(week), **_group_cells(part.set_index("who"), groups)} for week, part in weekly.groupby("week")
-    ]
-    rows.append({"Week of": "<b>Whole period</b>", **_group_cells(totals, groups)})
-    notes = [RATE_NOTE, FEW_NOTE, f"{DASH} none of the week's leads decided yet."]
+    k = block_weeks(weekly)
+    heading = "Week of" if k == 1 else f"{k} weeks from"
+    rows = []
+    for (week, weeks), part in blocks(weekly, k).groupby(["week", "weeks"], sort=False):
+        short = f' <span class="sub">({weeks} week{"s" if weeks != 1 else ""})</span>' if weeks < k else ""
+        rows.append({heading: day(week) + short, **_group_cells(part.set_index("who"), groups)})
+    rows.append({heading: "<b>Whole period</b>", **_group_cells(totals, groups)})
+    notes = [RATE_NOTE, FEW_NOTE, f"{DASH} none of these leads decided yet."]
+    if k > 1:
+        notes.insert(
+            0,
+            f"Rows of {k} weeks: one week's leads that change hands are too few to judge on their own (the chart "
+            "above shows each week).",
+        )
     return table(pd.DataFrame(rows), "weekly", notes, groups={g: None for g in groups})
 
 
@@ -228,13 +252,25 @@ def leads_table(sample: pd.DataFrame, id: str) -> str:
         if "top_reasons" in lead:
             reasons = [r.strip() for r in str(lead["top_reasons"] or "").split(";") if r.strip()]
             row["The model's reasons"] = (
-                "<ul>" + "".join(f"<li>{escape(r)}</li>" for r in reasons) + "</ul>" if reasons else DASH
+                '<ul class="reasons">' + "".join(map(reason_item, reasons)) + "</ul>" if reasons else DASH
             )
         rows.append(row)
     notes = [
         f"Model: the model's probability that sales accepts the lead. Rule score: the points score, 0–100. {DASH} none."
     ]
+    if "top_reasons" in sample:
+        notes.append(MARKS_NOTE)
     return table(pd.DataFrame(rows), id, notes)
+
+
+def reason_item(reason: str) -> str:
+    """One reason of a signed line (`training.explain.Explainer.texts`) as a list item that says
+    whether it raised or lowered the probability: '▲ for requested a demo'."""
+    sign, _, text = reason.partition(" ")
+    if sign not in MARKS:  # a line without signs
+        return f"<li>{escape(reason)}</li>"
+    kind, mark = MARKS[sign]
+    return f'<li class="reason {kind}"><span class="mark">{mark}</span> {escape(text)}</li>'
 
 
 def calibration_list(bands: pd.DataFrame) -> str:

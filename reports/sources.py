@@ -57,6 +57,9 @@ def from_folder(
     dataset = load_dataset(data, model.contract)
     rule_config = load_rules(rules) if rules else None
     split = run_split(model_uri, tracking_uri)
+    if not dataset.outcomes.empty:  # a folder exported after all the served model learnt from is new to it
+        split["folder_from"] = dataset.outcomes["mql_at"].min()
+        split["after_training"] = split["learnt_to"] is not None and split["folder_from"] > split["learnt_to"]
     if unseen_only and split["unseen_from"] is not None and not dataset.outcomes.empty:
         # a hand-over's features read its lead, its account and their events, never other
         # hand-overs: scoring only the unseen ones gives them the same answers, sooner
@@ -85,7 +88,11 @@ def from_folder(
 def run_split(model_uri: str, tracking_uri: str | None = None) -> dict:
     """How the model's training run split its history: `split_kind` "time" (tested on the newest
     hand-overs, from `unseen_from` on), "random" (a flat snapshot without hand-over times: tested
-    on accounts drawn at random), or None when the run is unknown or did not say."""
+    on accounts drawn at random), or None when the run is unknown or did not say; and the windows
+    the served model learnt from (training/refit.py): `refit` (refit after its evaluation, so
+    calibrated on the newest hand-overs after `unseen_from`), `fitted_to` (its ranking),
+    `calibrated_from` and `calibrated_to` (its calibration and thresholds), `learnt_to` the newest
+    hand-over of either (of the run's data when the run did not record them)."""
     from training import registry
 
     client = registry.connect(tracking_uri)
@@ -98,15 +105,28 @@ def run_split(model_uri: str, tracking_uri: str | None = None) -> dict:
             tags = {}
     test_from = tags.get("split.test_from")
     unseen_from = pd.Timestamp(test_from) if test_from else None
-    calibrated_from = None
-    if unseen_from is not None and tags.get("served.method") == "refit":
+    served = {k: _stamp(tags.get(f"served.{k}")) for k in ("fitted_to", "calibrated_from", "calibrated_to")}
+    refit = unseen_from is not None and tags.get("served.method") == "refit"
+    if refit:
         # the registered model was refit after its evaluation (training/refit.py): its booster
         # learnt from every hand-over up to served.fitted_to, and its calibration and thresholds
         # from the newest ones (served.calibrated_from on)
-        fitted_to = pd.Timestamp(tags["served.fitted_to"]) + pd.Timedelta(microseconds=1)
-        unseen_from = max(unseen_from, fitted_to)
-        calibrated_from = pd.Timestamp(tags["served.calibrated_from"])
-    return {"split_kind": tags.get("split.kind"), "unseen_from": unseen_from, "calibrated_from": calibrated_from}
+        unseen_from = max(unseen_from, served["fitted_to"] + pd.Timedelta(microseconds=1))
+    windows = [t for t in (served["fitted_to"], served["calibrated_to"]) if t is not None]
+    learnt_to = max(windows) if windows else _stamp(tags.get("data.last_handover"))
+    split = {"split_kind": tags.get("split.kind"), "unseen_from": unseen_from, "refit": refit}
+    return {**split, **served, "learnt_to": learnt_to}
+
+
+def utc(value) -> pd.Timestamp:
+    """A time (text or timestamp, naive read as UTC) in UTC."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+
+
+def _stamp(text: str | None) -> pd.Timestamp | None:
+    """A run tag's time in UTC, None when the run did not record it."""
+    return utc(text) if text else None
 
 
 def from_store(url: str) -> tuple[pd.DataFrame, dict]:

@@ -46,6 +46,10 @@ img.chart { display: block; max-width: 100%; height: auto; margin: 1em 0; }
 .gt_table td li { margin: 0.1em 0; }
 .gt_table td, .gt_table th { vertical-align: top; }
 .gt_sourcenote p { margin: 0; max-width: none; }
+.gt_table td ul.reasons { list-style: none; padding-left: 0; }
+.reason .mark { font-weight: 600; font-size: 0.85em; white-space: nowrap; margin-right: 0.15em; }
+.reason.up .mark { color: MODEL; }
+.reason.down .mark { color: #b34700; }
 ul.calibration li { margin: 0.2em 0; }
 .anchor-link, .jp-InputPrompt, .jp-OutputPrompt { display: none; }
 @media (max-width: 820px) { .cards { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
@@ -63,6 +67,8 @@ ul.calibration li { margin: 0.2em 0; }
   .card-value { font-size: 20pt; }
   .cards { grid-template-columns: repeat(4, minmax(0, 1fr)); }
   .answer, .card, img.chart, tr, .warning { break-inside: avoid; }
+  #weekly, #weekly table { break-inside: avoid; }  /* the weekly table on one page */
+  .gt_table tfoot { display: table-row-group; }  /* notes once, under the table, not on every page */
   .gt_table { font-size: 9pt !important; }
 }
 """.replace("FEW", FEW)

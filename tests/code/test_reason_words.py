@@ -86,6 +86,52 @@ def test_each_reason_reads_as_a_rep_would_say_it(concept, row, words):
     assert _said(concept, **row) == words
 
 
+# the same values as a reason that lowered the probability (issue 23 item 13): a count the model found
+# small says "only", and a recent time, which never lowers a lead, is not given as the reason
+LOWERED = [
+    ("activity", {names.LAST_ACTIVITY: 0.02, ACTIVE: 3}, f"active on only 3 days in the last {SPAN} days"),
+    (
+        "activity",
+        {names.LAST_ACTIVITY: 40.0, ACTIVE: 2},
+        f"active on only 2 days in the last {SPAN} days, the last 40 days ago",
+    ),
+    (
+        "activity",
+        {names.LAST_ACTIVITY: 120.0, ACTIVE: 0},
+        f"not active in the last {SPAN} days, last active 120 days ago",
+    ),
+    ("form", {names.count("form_submit", LONGEST): 1}, f"submitted only 1 form in the last {LONGEST} days"),
+    ("form", {names.count("form_submit", LONGEST): 0}, f"has not submitted a form in the last {LONGEST} days"),
+    ("icp", {"icp_matches": 2}, f"matches only 2 of {ICP}"),
+    ("product", {names.PRODUCT_DAYS: 2}, "used the product on only 2 days"),
+    ("total_visits", {"total_visits": 3.0}, "total visits: only 3"),
+    ("role", {"seniority": "intern"}, "job title suggests an intern"),
+]
+
+
+@pytest.mark.parametrize(("concept", "row", "words"), LOWERED)
+def test_a_reason_that_lowered_the_probability_reads_as_one(concept, row, words):
+    said = describe(concept, row, CONFIG, low=True)
+    assert said == words
+    assert "within the last hour" not in said and "hours ago" not in said and "most recently" not in said
+
+
+def test_the_served_reasons_say_only_where_the_model_found_the_activity_thin():
+    """Through the explainer as the service and the report call it: a negative activity total
+    reads as thin activity, the same lead's positive total as it was."""
+    from training.explain import SIGNS, Explainer
+
+    spec = FeatureSpec(CONFIG)
+    activity = [n for n in spec.names if spec[n].concept == "activity"]
+    explainer = Explainer(activity, spec)
+    columns = {names.LAST_ACTIVITY: np.array([0.02, 0.02]), ACTIVE: np.array([3.0, 3.0])}
+    contributions = np.zeros((2, len(activity) + 1))
+    contributions[0, 0], contributions[1, 0] = -0.16, 0.16
+    lowered, raised = explainer.texts(contributions, columns)
+    assert lowered == f"{SIGNS['negative']} active on only 3 days in the last {SPAN} days"
+    assert raised == f"{SIGNS['positive']} active on 3 days in the last {SPAN} days, most recently within the last hour"
+
+
 def test_a_lead_that_did_nothing_is_never_said_to_have_done_zero_of_anything():
     """Every intent concept of the default features, for a lead whose counts, flags and rates are
     all 0 (and whose last activity was just now): what did not happen, never "0 ..."."""

@@ -107,6 +107,94 @@ def test_words_for_people():
     assert "0.5 more accepted leads a week" in sentence and "%" not in sentence  # too few decided for rates
 
 
+def _thin_weeks(weeks: int, per_week: int) -> pd.DataFrame:
+    """`weeks` weeks of hand-overs, each with `per_week` decided model-only and rules-only leads."""
+    rows = []
+    for w in range(weeks):
+        for i in range(per_week):
+            decision = "accepted" if i % 2 else "rejected"
+            rows += [(f"m{w}-{i}", 7 * w, 0.7, True, 20, False, decision)]
+            rows += [(f"r{w}-{i}", 7 * w + 1, 0.2, False, 80, True, decision)]
+    return _frame(rows)
+
+
+def test_the_weekly_table_groups_thin_weeks_instead_of_a_wall_of_too_few_to_say():
+    """Issue 23 item 13: 10 decided a week on each side is too few to judge a week on its own, so
+    the rows hold 4 weeks (40 decided each), and every cell says a rate."""
+    frame = _thin_weeks(16, 10)
+    weekly, totals = compare.weekly(frame), compare.acceptance(frame, groups=compare.SENT).set_index("who")
+    assert compare.block_weeks(weekly) == 4
+    html = page.weekly_table(weekly, totals)
+    assert "4 weeks from" in html and "Rows of 4 weeks" in html and "too few to say" not in html
+    assert len(re.findall(r"\d{1,2} \w{3} 2025", html)) == 4 and html.count("40 decided") == 8
+    # weeks that are enough on their own stay weeks
+    plenty = _thin_weeks(5, 30)
+    assert compare.block_weeks(compare.weekly(plenty)) == 1
+
+
+def test_a_small_rate_is_greyed_with_its_range_and_only_a_tiny_one_is_too_few_to_say():
+    some = {"decided": 20, "accepted": 11, "rate": 0.55, "low": 0.34, "high": 0.74}
+    cell = page.rate_cell(some)
+    assert '<span class="few">55%</span>' in cell and "34–74%" in cell and "too few" not in cell
+    tiny = {"decided": compare.MIN_SHOWN - 1, "accepted": 4, "rate": 4 / 9, "low": 0.19, "high": 0.73}
+    assert "too few to say" in page.rate_cell(tiny) and "44%" not in page.rate_cell(tiny)
+
+
+def test_each_reason_in_the_sample_says_whether_it_raised_or_lowered_the_probability():
+    sample = pd.DataFrame(
+        [
+            {
+                "lead_id": "L1",
+                "segment": "smb",
+                "source": "webinar",
+                "probability": 0.6,
+                "rule_score": 20.0,
+                "decision": "accepted",
+                "reason": None,
+                "top_reasons": "+ requested a demo; \u2212 job title suggests an intern",
+            }
+        ]
+    )
+    html = page.leads_table(sample, "model-only")
+    up, down = html.index("requested a demo"), html.index("job title suggests an intern")
+    assert html.rfind("▲ for", 0, up) > html.rfind("</li>", 0, up)  # the mark is on the reason's own line
+    assert html.rfind("▼ against", 0, down) > html.rfind("</li>", 0, down)
+    assert 'class="reason up"' in html and 'class="reason down"' in html and "lowered it" in html
+
+
+INFO = {"model_version": "leadscore/3", "source": "history", "split_kind": "time", "refit": True}
+WINDOWS = {
+    "fitted_to": pd.Timestamp("2025-08-28", tz="UTC"),
+    "calibrated_from": pd.Timestamp("2025-08-28 11:00", tz="UTC"),
+    "calibrated_to": pd.Timestamp("2025-12-16", tz="UTC"),
+    "learnt_to": pd.Timestamp("2025-12-16", tz="UTC"),
+}
+
+
+def test_a_folder_exported_after_all_the_model_learnt_from_is_said_to_be_new_to_it():
+    """Issue 24: a separately exported folder whose every hand-over is after the served model's
+    fitted and calibration windows: no "may include ones it trained on", and the calibration
+    window is placed before the folder, not "the newest of them"."""
+    folder = _frame([("a", 0, 0.9, True, 90, True, "accepted")]).assign(
+        handed_over_at=pd.Timestamp("2026-01-05", tz="UTC")
+    )
+    for kind in ("time", "random", None):
+        info = INFO | WINDOWS | {"split_kind": kind, "unseen_from": None, "after_training": True}
+        info["folder_from"] = pd.Timestamp("2026-01-05", tz="UTC")
+        said = answer.context(info, folder, True, False) + answer.warnings(info)
+        assert "came after all the served model learnt from (up to 16 Dec 2025, 20 days before" in said
+        assert "fitted on hand-overs from 28 Aug 2025 to 16 Dec 2025, before this period" in said
+        assert "trained on" not in said and "newest of them" not in said and "not a test" not in said
+        assert 'class="warning"' not in said
+    # the same model on its own history: the calibration window lies inside the period, and says so
+    info = INFO | WINDOWS | {"unseen_from": pd.Timestamp("2025-08-28", tz="UTC"), "after_training": False}
+    period = _frame([("a", 0, 0.9, True, 90, True, "accepted")]).assign(
+        handed_over_at=pd.Timestamp("2025-09-01", tz="UTC")
+    )
+    said = answer.context(info, period, True, True)
+    assert "which overlaps this period" in said and "its calibration here is not a test" in said
+
+
 def _log(rows) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=["id", "lead_id", "hours", "probability"])
     frame["scored_at"] = T0 + pd.to_timedelta(frame.pop("hours"), unit="h")
@@ -221,11 +309,22 @@ def test_compare_writes_a_report_from_history_and_its_pdf(capsys, trained, tmp_p
     assert 'alt="Weekly acceptance of each group, and to date"' in text and 'id="weekly"' in text
     weekly = text[text.index('id="weekly"') : text.index('id="by-source-segment"')]
     assert all(g in weekly for g in ("Both would send", "Only the model", "Only the rules", "Whole period"))
-    assert weekly.count("Week of") == 1 and len(re.findall(r"\d{1,2} \w{3} 20\d\d", weekly)) >= 5
+    # a row a week, or a row a block of weeks when a week is too thin to judge alone
+    assert len(re.findall(r"Week of|\d+ weeks from", weekly)) == 1
+    assert len(re.findall(r"\d{1,2} \w{3} 20\d\d", weekly)) >= 4
     # the leads that change hands by source and segment: model only vs rules only
     by = text[text.index('id="by-source-segment"') : text.index('id="reasons"')]
     assert "Only the model" in by and "Only the rules" in by and "All segments" in by and "Both would" not in by
     assert "Of the leads the model gave" in text and "The model's reasons" in text
+    # every reason of the sample says whether it raised or lowered the probability, and a reason
+    # against the lead never gives a recent time as why (issue 23 item 13)
+    reasons = re.findall(r'<li class="reason (up|down)"><span class="mark">([^<]+)</span> ([^<]+)</li>', text)
+    assert {kind for kind, _, _ in reasons} == {"up", "down"}
+    assert all(mark == {"up": "▲ for", "down": "▼ against"}[kind] for kind, mark, _ in reasons)
+    assert not [r for kind, _, r in reasons if kind == "down" and ("most recently" in r or "hour" in r)]
+    # the weekly table is not a wall of "too few to say": a rate in most cells
+    rates = re.findall(r'(?:<b>|class="few">)\d+%<', weekly)
+    assert weekly.count("too few to say") <= 6 and len(rates) >= 12, (len(rates), weekly.count("too few to say"))
     seen = _in_chromium(out, request, "history")
     assert "At equal volume" in seen["text"]
     pdf = tmp_path / "report.pdf"
@@ -233,6 +332,46 @@ def test_compare_writes_a_report_from_history_and_its_pdf(capsys, trained, tmp_p
     first = _first_pdf_page(pdf)  # the headline numbers are on the first page
     values = [" ".join(v.split()) for v in re.findall(r'class="card-value">([^<]+)<', text)]
     assert len(values) == 4 and all(v in first for v in values), (values, first[:400])
+    # printed: the weekly table on one page, and each table's notes once (not again on each page)
+    pages = _pdf_pages(pdf)
+    heading = "Week of" if "Week of" in weekly else re.search(r"\d+ weeks from", weekly).group()
+    on = [i for i, t in enumerate(pages) if heading in t]
+    assert len(on) == 1 and "Whole period" in pages[on[0]], on
+    assert sum(t.count("Accepted: the share of decided leads") for t in pages) == text.count(page.RATE_NOTE[:30])
+    assert "▲ for" in " ".join(pages) and "▼ against" in " ".join(pages)
+
+
+def _pdf_pages(pdf) -> list[str]:
+    from pypdf import PdfReader
+
+    return [" ".join(p.extract_text().split()) for p in PdfReader(str(pdf)).pages]
+
+
+def test_compare_on_a_folder_exported_after_all_the_model_learnt_from(capsys, trained, tmp_path):
+    """Issue 24: new leads exported apart from the training history (every hand-over after the
+    served model's fitted and calibration windows): the page says they are new to it, does not
+    warn that they may include ones it trained on, and places its calibration window before them."""
+    from reports.sources import run_split
+
+    split = run_split("models:/leadscore@champion", trained["uri"])
+    assert split["learnt_to"] == max(split["fitted_to"], split["calibrated_to"])
+    folder = tmp_path / "new"
+    folder.mkdir()
+    outcomes = pd.read_parquet(trained["data"] / "outcomes.parquet")
+    outcomes = outcomes[outcomes["mql_at"] > split["learnt_to"]]
+    assert outcomes["decision"].ne("open").sum() >= 50  # the world's newest weeks, after the windows
+    outcomes.to_parquet(folder / "outcomes.parquet", index=False)
+    for name in ("leads", "events"):
+        table = pd.read_parquet(trained["data"] / f"{name}.parquet")
+        table[table["lead_id"].isin(outcomes["lead_id"])].to_parquet(folder / f"{name}.parquet", index=False)
+    out = tmp_path / "new.html"
+    code, _, err = run(capsys, "compare", "--data", str(folder), "--tracking-uri", trained["uri"], "--out", str(out))
+    assert code == 0, err
+    text = _page(out)
+    assert "Every hand-over in this folder came after all the served model learnt from" in text
+    assert f"to {page.day(split['calibrated_to'])}, before this period" in text
+    assert "trained on" not in text and "newest of them" not in text and 'class="warning"' not in text
+    assert f"Hand-overs:</b> {len(outcomes):,}" in text
 
 
 def _lead(i: int, rng) -> dict:
