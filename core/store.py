@@ -337,9 +337,12 @@ class FeedbackStore:
         import pandas as pd
 
         history = self.read(select(decisions))
-        if known is None:
-            undated = history.loc[history["mql_at"].isna(), "lead_id"].unique().tolist()
-            known = self.score_times(undated).rename(columns={"scored_at": "mql_at"})
+        if known is None:  # the score log's times, for leads none of whose decisions names its hand-over:
+            # a lead re-scored after a decision that names its hand-over must not make a correction
+            # without mql_at a hand-over of its own (both would be in force)
+            named = set(history.loc[history["mql_at"].notna() & history["voided_at"].isna(), "lead_id"])
+            undated = history.loc[history["mql_at"].isna() & ~history["lead_id"].isin(named), "lead_id"]
+            known = self.score_times(undated.unique().tolist()).rename(columns={"scored_at": "mql_at"})
         frame = with_status(history, known)
         keep = pd.Series(True, index=frame.index)
         if since is not None:

@@ -28,12 +28,21 @@ def init(
     from features.mapping import load_mapping
     from features.mapping_init import draft_mapping
 
+    exists = f"{out}: already exists; choose another --out (nothing was written)"
     if out.exists():
-        raise LeadscoreError(f"{out}: already exists; choose another --out (nothing was written)")
+        raise LeadscoreError(exists)
     text = draft_mapping(export, more or [], label, positive)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    plan = load_mapping(out)  # what we wrote loads as a mapping
+    try:
+        with out.open("x", encoding="utf-8") as file:  # never overwrites, even a file made meanwhile
+            file.write(text)
+    except FileExistsError:
+        raise LeadscoreError(exists) from None
+    try:
+        plan = load_mapping(out)  # what we wrote loads as a mapping
+    except LeadscoreError:
+        out.unlink()  # no half-right file left behind
+        raise
     roles = [r.role for r in plan.roles.values()]
     Console(soft_wrap=True, highlight=False).print(
         f"{out}: {roles.count('fit')} fit, {roles.count('counter')} counter(s), {roles.count('exclude')} excluded "

@@ -106,7 +106,7 @@ def run_split(model_uri: str, tracking_uri: str | None = None) -> dict:
     test_from = tags.get("split.test_from")
     unseen_from = pd.Timestamp(test_from) if test_from else None
     served = {k: _stamp(tags.get(f"served.{k}")) for k in ("fitted_to", "calibrated_from", "calibrated_to")}
-    refit = unseen_from is not None and tags.get("served.method") == "refit"
+    refit = unseen_from is not None and tags.get("served.method") == "refit" and served["fitted_to"] is not None
     if refit:
         # the registered model was refit after its evaluation (training/refit.py): its booster
         # learnt from every hand-over up to served.fitted_to, and its calibration and thresholds

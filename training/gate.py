@@ -34,6 +34,7 @@ from training.settings import GateConfig
 CONFIDENCE = 0.95
 RESAMPLES = 1_000
 SEED = 20240624  # the bootstrap's: the same data give the same intervals and the same decision
+MIN_EACH = 10  # accepted and rejected test hand-overs, each, below which no interval says anything
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,11 @@ class Ranking:
     rule_roc_auc: float | None = None
     difference_low: float | None = None
     difference_high: float | None = None
+    too_few: str | None = None  # why the test period cannot tell (too few of one outcome); no interval then
 
     def metrics(self) -> dict[str, float]:
+        if self.too_few is not None:
+            return {}
         """The intervals as run metrics."""
         out = {"model_roc_auc_low": self.low, "model_roc_auc_high": self.high}
         if self.rule_roc_auc is not None:
@@ -64,6 +68,8 @@ class Ranking:
 
     def verdict(self) -> GateResult:
         """Checks 1 and 2 of the module's docstring, with the figures in words."""
+        if self.too_few is not None:
+            return GateResult(False, f"cannot tell whether it ranks better than chance: {self.too_few}")
         interval = f"95% interval {self.low:.4f} to {self.high:.4f}"
         auc = f"ROC AUC {self.roc_auc:.4f} ({interval}, {self.rows:,} test hand-overs)"
         if not self.low > 0.5:
@@ -95,6 +101,12 @@ def ranking(y: np.ndarray, probability: np.ndarray, rule_scores: np.ndarray) -> 
     y = np.asarray(y)
     probability, rule_scores = np.asarray(probability, dtype=float), np.asarray(rule_scores, dtype=float)
     accepted, rejected = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    if min(len(accepted), len(rejected)) < MIN_EACH:
+        few = (
+            f"the test period holds {len(accepted):,} accepted and {len(rejected):,} rejected hand-over(s); "
+            f"at least {MIN_EACH} of each are needed (train on a longer history)"
+        )
+        return Ranking(len(y), float("nan"), float("nan"), float("nan"), too_few=few)
     fires = np.ptp(rule_scores) > 0
 
     def statistic(a: np.ndarray, r: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -135,6 +135,16 @@ def test_the_gate_refuses_a_model_that_cannot_rank_the_first_model_included():
     assert not decide(ranking(y, np.full(len(y), 0.31), rules), compared, GateConfig()).promote
 
 
+def test_the_gate_refuses_in_words_when_the_test_period_holds_too_few_of_one_outcome():
+    """One accepted hand-over is no bootstrap sample (scipy refuses it): a sentence, not a traceback."""
+    y = np.array([1] + [0] * 60)
+    perfect = np.where(y == 1, 0.9, 0.1)
+    decision = decide(ranking(y, perfect, np.arange(len(y), dtype=float)), None, GateConfig())
+    assert not decision.promote
+    assert "cannot tell whether it ranks better than chance" in decision.reason
+    assert "1 accepted and 60 rejected" in decision.reason and "@champion stays where it is" in decision.reason
+
+
 def test_the_gate_passes_a_model_that_ranks_and_says_why():
     y, p, rules = _ranked()
     ranked = ranking(y, p, rules)

@@ -152,6 +152,20 @@ def test_a_new_decision_for_the_same_handover_supersedes_and_voiding_restores_th
     assert list(store.decisions(since=later)["feedback_id"]) == ["e", "f"]
 
 
+def test_a_correction_without_mql_at_supersedes_its_handover_even_when_the_lead_was_scored_again(store):
+    """Issue #23 item 5: the CRM re-scores a lead between a decision naming its hand-over and a
+    correction that does not name it; the score is no hand-over, so the correction supersedes."""
+    from tests.conftest import score_rows
+
+    mql = WHEN - timedelta(days=5)
+    store.add_decision("a", "L0", "rejected", "no_budget", WHEN - timedelta(days=4), mql_at=mql)
+    store.log_scores([{**score_rows(1)[0], "scored_at": WHEN - timedelta(days=2)}])  # re-scored, lead L0
+    store.add_decision("b", "L0", "accepted", None, WHEN)  # the rep's correction, without mql_at
+    status = store.decisions().set_index("feedback_id")
+    assert status["status"].to_dict() == {"a": "superseded", "b": "latest"} and status.loc["b", "handover"] == mql
+    assert list(store.latest_decisions()["feedback_id"]) == ["b"]
+
+
 def test_voiding_an_unknown_or_voided_decision_is_a_clear_error(store):
     store.add_decision("a", "L1", "accepted", None, WHEN)
     with pytest.raises(LeadscoreError, match=r"^feedback_id 'nope': no such decision"):
