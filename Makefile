@@ -60,8 +60,10 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# the default suite on every core (pytest-xdist; a test file stays on one worker, which keeps its
+# module fixtures once); each test has its own ports, stores and MLflow folders
 test: install lint
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto --dist loadfile
 
 test-all: install lint
 	$(VENV)/bin/pytest -m ""

@@ -15,8 +15,15 @@ from rich.table import Table
 if TYPE_CHECKING:
     import pandas as pd
 
-console = Console(stderr=True)
-stdout = Console(soft_wrap=True)  # messages people grep stay on one line, whatever the width
+
+def console() -> Console:
+    """Standard error, as wide as the terminal (or COLUMNS) is when a command prints."""
+    return Console(stderr=True)
+
+
+def stdout() -> Console:
+    """Standard output, as wide as the terminal (or COLUMNS) is when a command prints."""
+    return Console(soft_wrap=True)
 
 
 class Format(StrEnum):
@@ -96,7 +103,7 @@ def validate(
     from core.config import load_config
     from features.contract import ContractConfig, load_dataset
 
-    with console.status("validating"):
+    with console().status("validating"):
         dataset = load_dataset(data, load_config(config, ContractConfig) if config else None)
     table = Table(title=f"{data}: valid")
     table.add_column("table")
@@ -163,7 +170,7 @@ def _pandas_features(data, out, when, at_handover, feature_config, contract, rul
         bar.update(task, advance=1)
         rows, when = rows_to_score(dataset, when, at_handover)
         if not at_handover and len(rows) < len(dataset.leads):
-            console.print(f"{len(dataset.leads) - len(rows):,} lead(s) created after {when} skipped")
+            console().print(f"{len(dataset.leads) - len(rows):,} lead(s) created after {when} skipped")
         table = build_features(
             rows,
             dataset.events,
@@ -179,7 +186,7 @@ def _pandas_features(data, out, when, at_handover, feature_config, contract, rul
         write_table(table, out)
         bar.update(task, advance=1, description="done")
     n_features = table.shape[1] - 4  # lead_id, as_of, rule_score, rule_is_mql
-    stdout.print(f"{out}: {len(table):,} rows x {n_features} features (rule MQLs: {int(scored.is_mql.sum()):,})")
+    stdout().print(f"{out}: {len(table):,} rows x {n_features} features (rule MQLs: {int(scored.is_mql.sum()):,})")
 
 
 def _spark_features(data, out, when, at_handover, feature_config, contract, rule_config, master, spark_conf) -> None:
@@ -197,7 +204,7 @@ def _spark_features(data, out, when, at_handover, feature_config, contract, rule
         _progress(),
     )
     n_features = len(feature_names(feature_config, contract))
-    stdout.print(f"{out}: {n:,} rows x {n_features} features (rule MQLs: {flagged['rule_is_mql']:,}), built on Spark")
+    stdout().print(f"{out}: {n:,} rows x {n_features} features (rule MQLs: {flagged['rule_is_mql']:,}), built on Spark")
 
 
 def _timestamp(text: str) -> pd.Timestamp:
@@ -221,7 +228,7 @@ def import_(
     from features.flat import import_export, load_mapping
 
     plan = load_mapping(mapping)
-    with console.status("importing"):
+    with console().status("importing"):
         counts = import_export(export, plan, out, fmt.value)
     roles = plan.roles.values()
     kept = sum(r.role in ("fit", "counter") for r in roles)
@@ -274,7 +281,7 @@ def audit(
         check_absent(mapped, plan)
     frame, y = _labelled(mapped if plan else None, export, plan, label, positive, missing_value)
     ignore = {plan.label.column if plan else label, plan.id_column if plan else None} - {None}
-    with console.status(f"auditing {frame.shape[1] - len(ignore)} columns"):
+    with console().status(f"auditing {frame.shape[1] - len(ignore)} columns"):
         report = run_audit(frame.drop(columns=list(ignore)), y)
     missing = undeclared(mapped, plan) if plan else {}
     table, disagree = _audit_table(report, plan, {c for columns in missing.values() for c in columns})
@@ -375,7 +382,7 @@ def _audit_table(report, plan, undeclared: set[str]) -> tuple[Table, list[str]]:
 def _progress() -> Progress:
     """A progress bar on stderr: stage, bar, steps done, time taken."""
     return Progress(
-        TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console()
     )
 
 

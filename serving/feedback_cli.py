@@ -30,7 +30,12 @@ from core.decisions import SALES_DECISIONS
 from core.errors import LeadscoreError
 from core.store import FeedbackStore, StoreUnavailable, open_store, redacted, scrubbed, utc
 
-stdout = Console(soft_wrap=True)
+
+def stdout() -> Console:
+    """Standard output, as wide as the terminal (or COLUMNS) is when a command prints."""
+    return Console(soft_wrap=True)
+
+
 OUTCOMES = ["lead_id", "mql_at", "decision", "reason", "decided_at"]
 TIMES = ("mql_at", "decided_at", "received_at", "voided_at", "handover")
 STATUSES = {"latest": "in force", "superseded": "superseded", "voided": "voided"}  # status -> as counted
@@ -111,7 +116,7 @@ def list_decisions(
     frame = _run(store, lambda: store.decisions(since=when, lead_id=lead, decision=decision, reason=reason))
     if out is not None:
         write(frame, out)
-        stdout.print(f"{len(frame):,} decision(s) written to {out}")
+        stdout().print(f"{len(frame):,} decision(s) written to {out}")
         return
     table = Table()
     for name in ("feedback_id", "lead_id", "mql_at", "decision", "reason", "decided_at", "received_at", "status"):
@@ -129,9 +134,9 @@ def list_decisions(
         cells = [row["feedback_id"], row["lead_id"], texts["mql_at"][i], row["decision"], row["reason"]]
         cells += [texts["decided_at"][i], texts["received_at"][i], status]
         table.add_row(*("" if pd.isna(c) else str(c) for c in cells))
-    stdout.print(table)
+    stdout().print(table)
     more = f"; the first {SHOWN} shown (--out FILE writes them all)" if len(frame) > SHOWN else ""
-    stdout.print(f"{len(frame):,} decision(s) in {redacted(store.url)}: {counts(frame)}{more}")
+    stdout().print(f"{len(frame):,} decision(s) in {redacted(store.url)}: {counts(frame)}{more}")
 
 
 def counts(frame: pd.DataFrame) -> str:
@@ -162,7 +167,7 @@ def export(
         if unplaced
         else ""
     )
-    stdout.print(f"{len(table):,} outcome(s) from {redacted(store.url)} written to {out}{extra}")
+    stdout().print(f"{len(table):,} outcome(s) from {redacted(store.url)} written to {out}{extra}")
 
 
 def void(
@@ -185,7 +190,7 @@ def void(
         if len(same)
         else "no decision is left for this hand-over"
     )
-    stdout.print(f"{feedback_id} voided: left out of training, kept in the history; {now}")
+    stdout().print(f"{feedback_id} voided: left out of training, kept in the history; {now}")
 
 
 def register(app: typer.Typer) -> None:

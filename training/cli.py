@@ -13,8 +13,16 @@ from rich.table import Table
 from features.cli import DataOption, Engine, EngineOption, MasterOption, SparkConfOption
 from training import recalibrate_cli
 
-console = Console(stderr=True)
-stdout = Console(soft_wrap=True)
+
+def console() -> Console:
+    """Standard error, as wide as the terminal (or COLUMNS) is when a command prints."""
+    return Console(stderr=True)
+
+
+def stdout() -> Console:
+    """Standard output, as wide as the terminal (or COLUMNS) is when a command prints."""
+    return Console(soft_wrap=True)
+
 
 TrackingOption = Annotated[
     str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db).")
@@ -31,7 +39,7 @@ def _configs(training_config: Path | None, features_config: Path | None, rules: 
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console()
     )
 
 
@@ -59,10 +67,10 @@ def _report(result) -> None:
     )
     Console(width=120).print(table)
     for note in result.notes:  # a random split, rules that never fire, a threshold fallback
-        console.print(f"[bold yellow]note:[/] {note}", soft_wrap=True, highlight=False)
-    stdout.print(result.served, markup=False, highlight=False)
+        console().print(f"[bold yellow]note:[/] {note}", soft_wrap=True, highlight=False)
+    stdout().print(result.served, markup=False, highlight=False)
     state = "promoted to @champion" if result.promoted else "left as @challenger"
-    stdout.print(f"version {result.version} {state}: {result.gate_reason}", markup=False, highlight=False)
+    stdout().print(f"version {result.version} {state}: {result.gate_reason}", markup=False, highlight=False)
 
 
 def _run(data: Path, training_config, features_config, rules, tracking_uri, search, extra=None, feedback=None):
@@ -131,7 +139,7 @@ def retrain(
         )
         if extra.empty:
             raise LeadscoreError(f"{decisions}: no decisions in the file")
-        stdout.print(f"{len(extra):,} decision(s) from {decisions} merged into the history")
+        stdout().print(f"{len(extra):,} decision(s) from {decisions} merged into the history")
         parts.append(extra)
     feedback = None
     if store is not None:
@@ -150,8 +158,8 @@ def _stored_decisions(store, data: Path, history):
 
     summary = read_store(store, history, folder_config(data), redacted(store.url))
     for line in skipped_lines(summary):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-    stdout.print(
+        console().print(line, markup=False, highlight=False, soft_wrap=True)
+    stdout().print(
         f"{summary.merged:,} of {summary.stored:,} stored decision(s) from {summary.source} merged "
         f"({summary.unknown_lead:,} for leads not in {data}, {summary.no_handover:,} without a hand-over, "
         f"{len(summary.skipped):,} skipped as invalid; {summary.superseded:,} superseded by a correction)",
@@ -159,7 +167,7 @@ def _stored_decisions(store, data: Path, history):
         highlight=False,
     )
     if not summary.merged:
-        stdout.print(
+        stdout().print(
             f"no stored decision matches a lead and hand-over of {data}: the retrain learns from the history "
             "alone (the run records 0 merged)",
             markup=False,
@@ -177,7 +185,7 @@ def promote(
     from training import registry
 
     previous = registry.promote(registry.existing(tracking_uri), model_name, version)
-    stdout.print(f"{model_name}@champion -> version {version}" + (f" (was {previous})" if previous else ""))
+    stdout().print(f"{model_name}@champion -> version {version}" + (f" (was {previous})" if previous else ""))
 
 
 def rollback(
@@ -190,14 +198,14 @@ def rollback(
     client = registry.existing(tracking_uri)
     old, new = registry.rollback(client, model_name)
     if new is None:
-        stdout.print(
+        stdout().print(
             f"{model_name}@champion stays version {old}: no earlier champion to roll back to "
             f"(version {old} is the first @champion on record)"
         )
         return
     earlier = registry.earlier_champion(client, model_name)
     then = f"rollback again: version {earlier}" if earlier else "no earlier champion on record"
-    stdout.print(f"{model_name}@champion -> version {new} (was {old}); {then}")
+    stdout().print(f"{model_name}@champion -> version {new} (was {old}); {then}")
 
 
 def models(
@@ -247,7 +255,7 @@ def score(
         mql = int(scores["is_mql"].sum()) if n else 0
         rule_mql = int(scores["rule_is_mql"].sum()) if n else 0
         version = scores["model_version"].iloc[0] if n else "-"
-    stdout.print(f"{out}: {n:,} leads scored by {version}; model MQLs {mql:,}, rule MQLs {rule_mql:,}")
+    stdout().print(f"{out}: {n:,} leads scored by {version}; model MQLs {mql:,}, rule MQLs {rule_mql:,}")
 
 
 def _spark_scores(data, out, model_uri, when, at_handover, tracking_uri, master, spark_conf):

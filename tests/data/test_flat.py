@@ -21,9 +21,10 @@ needs_x_education = pytest.mark.skipif(
 )
 
 
-def _export(tmp_path, n: int = 400, seed: int = 0):
+def _export(tmp_path, n: int = 400, seed: int = 0, signal: bool = False):
     """A small flat export: a fit column, a counter, a 'Select' placeholder, and a status column
-    that sales fills in after the decision (the leak the mapping must exclude)."""
+    that sales fills in after the decision (the leak the mapping must exclude). The outcome is
+    random (nothing predicts it) unless `signal`: then won leads visit twice as often."""
     rng = np.random.default_rng(seed)
     won = rng.random(n) < 0.4
     frame = pd.DataFrame(
@@ -31,7 +32,7 @@ def _export(tmp_path, n: int = 400, seed: int = 0):
             "Id": [f"P{i}" for i in range(n)],
             "Won": np.where(won, "Yes", "No"),
             "Job": rng.choice(["Student", "Working Professional", "Select"], n),
-            "Visits": rng.poisson(3, n).astype(str),
+            "Visits": rng.poisson(np.where(won & signal, 6, 3)).astype(str),
             "Status": np.where(won, "Closed won", rng.choice(["Lost to rival", "No answer"], n)),
         }
     )

@@ -427,7 +427,7 @@ def _flat_snapshot(capsys, tmp_path):
     run records a random split."""
     from tests.data.test_flat import _export
 
-    path, mapping, _, _ = _export(tmp_path, n=1_500, seed=4)
+    path, mapping, _, _ = _export(tmp_path, n=1_500, seed=4, signal=True)  # a model the gate promotes
     code, _, err = run(capsys, "import", str(path), "--mapping", str(mapping), "--out", str(tmp_path / "data"))
     assert code == 0, err
     return tmp_path / "data"

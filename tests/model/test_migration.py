@@ -114,10 +114,11 @@ def registry_uri(tmp_path):
     """A throwaway SQLite registry; MLflow's global URIs, and the environment variables MLflow
     sets with them, are put back afterwards."""
     variables = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     yield f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow.set_tracking_uri(before[0])
-    mlflow.set_registry_uri(before[1])
+    # cleared, not set to what get_*_uri() said: that is the resolved default, and setting it would
+    # pin later tests of this process to it over their own MLFLOW_TRACKING_URI
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
     for name, value in variables.items():
         if value is None:
             os.environ.pop(name, None)
