@@ -50,12 +50,26 @@ class Readiness(BaseModel):
 ERRORS = {
     "400": "The body is not JSON of this shape: the message names the fields.",
     "401": "Missing or wrong API key (`Authorization: Bearer ...`).",
+    "408": "The request's headers or body did not arrive in time: the connection is closed.",
     "413": "The body, or the events, contacts or leads it holds, past a limit: the message names it.",
+    "415": "The body is not sent as `Content-Type: application/json`.",
     "422": "A value no store can hold (a NUL, a lone surrogate) or that retraining would refuse: the field named.",
     "503": "The service is starting or stopping (or, for /feedback, the store is down: post it again later).",
     "504": "Not answered within the request timeout.",
 }
 EXTRA_ERRORS = {"feedback": {"409": "The same feedback_id was stored with another body: the differing fields named."}}
+# what each error looks like (the service's own wording; values sent are never repeated)
+ERROR_EXAMPLES = {
+    "400": "lead.company_size: Input should be a valid integer",
+    "401": "missing or wrong API key (Authorization: Bearer ...)",
+    "408": "request body not complete within 8 seconds of its headers",
+    "409": "feedback_id 'fb-1042' was stored with another decision (differs in: decision, decided_at)",
+    "413": "events: at most 50000 events per request (...; LEADSCORE_MAX_EVENTS); send less, e.g. split the batch",
+    "415": "Content-Type: send application/json (the body is a JSON object)",
+    "422": "reason: required for a rejected decision",
+    "503": "the service is not running (starting or stopping)",
+    "504": "Not answered within the request timeout.",
+}
 
 DESCRIPTION = """\
 Calibrated probability that sales accepts a marketing-qualified lead, with the rule-based points
@@ -141,13 +155,20 @@ def _example(path: Path) -> dict:
 
 
 def _responses(name: str, answer: dict) -> dict:
-    error = {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}
+    def error(code: str) -> dict:
+        return {
+            "application/json": {
+                "schema": {"$ref": REF.format(model="Error")},
+                "example": {"error": ERROR_EXAMPLES[code]},
+            }
+        }
+
     ok = {"schema": answer, **_example(EXAMPLES / "answers" / f"{name}.json")}  # a real answer
     return {
         "200": {"description": "The answer.", "content": {"application/json": ok}},
         **{
-            code: {"description": text, "content": error}
-            for code, text in {**ERRORS, **EXTRA_ERRORS.get(name, {})}.items()
+            code: {"description": text, "content": error(code)}
+            for code, text in sorted({**ERRORS, **EXTRA_ERRORS.get(name, {})}.items())
         },
     }
 

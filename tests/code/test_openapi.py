@@ -99,6 +99,18 @@ def test_each_200_example_is_a_real_answer_that_fits_its_schema(document):
         assert not [e.message for e in validator.iter_errors(content["example"])], path
 
 
+def test_each_error_answer_shows_the_services_own_wording(document):
+    """/docs shows what a refusal looks like (one {"error": ...} object), never a placeholder; the
+    408 of a slow body and the 415 of a body not sent as JSON are documented too."""
+    for path in ("/score", "/score_batch", "/feedback"):
+        responses = document["paths"][path]["post"]["responses"]
+        assert {"400", "401", "408", "413", "415", "422"} <= set(responses), path
+        for code, response in responses.items():
+            example = response["content"]["application/json"]["example"]
+            if code != "200":
+                assert set(example) == {"error"} and example["error"] not in ("", "string"), (path, code)
+
+
 def test_the_rules_of_the_validation_are_stated(document):
     """Ids, times and free texts carry the patterns the service checks (core.wire), the batch its
     maxItems, a decision its reason codes and which decisions need a reason or take none."""
