@@ -147,12 +147,16 @@ class Timed:
     /feedback, by endpoint and status code (401, 413 and 504 included); and, before a scrape of
     /metrics, the live gauges of workers that died dropped (`forget_dead_workers`)."""
 
+    FORGET_EVERY = 1.0  # seconds: a flood of /metrics requests (authenticated or not) lists the folder once a second
+
     def __init__(self, app, **_):
         self.app = app
+        self._forgot = float("-inf")
 
     async def __call__(self, scope, receive, send):
         endpoint = scope.get("path") if scope["type"] == "http" else None
-        if endpoint == "/metrics":
+        if endpoint == "/metrics" and time.monotonic() - self._forgot >= self.FORGET_EVERY:
+            self._forgot = time.monotonic()
             forget_dead_workers()
         if endpoint not in TIMED:
             return await self.app(scope, receive, send)

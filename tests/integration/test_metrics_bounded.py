@@ -123,12 +123,14 @@ def test_a_worker_killed_under_load_loses_no_score_log_row_uncounted(tmp_path):
         stop = threading.Event()
 
         def client(k: int) -> None:
-            connection, i = None, 0
+            # a new connection per request: a kept-alive one stays with one worker, and the kernel
+            # may give all four clients' connections to the same worker, leaving the victim idle
+            i = 0
             while not stop.is_set():
                 lead_id, i = f"L-kill-{k}-{i}", i + 1
                 tried.append(lead_id)
+                connection = http.client.HTTPConnection(url.hostname, url.port, timeout=15)
                 try:
-                    connection = connection or http.client.HTTPConnection(url.hostname, url.port, timeout=15)
                     body = json.dumps({"lead": {**lead, "lead_id": lead_id}})
                     headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
                     connection.request("POST", "/score", body, headers)
@@ -137,7 +139,9 @@ def test_a_worker_killed_under_load_loses_no_score_log_row_uncounted(tmp_path):
                     if response.status == 200:
                         answered.append(lead_id)
                 except (OSError, http.client.HTTPException):
-                    connection = None
+                    pass  # the request the kill cut off: tried, not answered
+                finally:
+                    connection.close()
                 if killed.is_set() and len(answered) > 600:
                     stop.set()
 
