@@ -30,7 +30,7 @@ from features.contract import (
     outcomes_schema,
     validate,
 )
-from features.joins import Export, read_mapped
+from features.joins import Export, read_mapped, rows_named
 from features.mapping import EXPORT_TIME, TIME_FIELDS, Mapping, load_mapping
 from features.names import calendar as calendar_name
 from features.sizes import read_sizes
@@ -96,7 +96,7 @@ def label(export: Export, mapping: Mapping) -> np.ndarray:
     positive, negative = values.isin(mapping.label.positive), values.isin(mapping.label.negative)
     odd = np.flatnonzero(~(positive | negative).to_numpy())
     if len(odd):
-        shown = ", ".join(str(i + 1) for i in odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
+        shown = rows_named(odd)
         expected = mapping.label.positive + mapping.label.negative
         raise LeadscoreError(
             f"{export.origin[column]}, column '{column}': expected one of {expected}; {len(odd)} row(s) fail: {shown}"
@@ -119,7 +119,7 @@ def _check_decided(decided: pd.Series, export: Export, mapping: Mapping) -> None
     if not len(empty):
         return
     sources = mapping.times.sources("decided_at")
-    rows = ", ".join(str(i + 1) for i in empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+    rows = rows_named(empty)
     raise LeadscoreError(
         f"{export.origin[sources[0]]}, column '{sources[0]}' (times.decided_at): empty for {len(empty)} decided "
         f"lead(s) (rows {rows} of {export.path.name}); list what to use there instead, e.g. "

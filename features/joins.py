@@ -34,7 +34,9 @@ class Export:
         return [c for c, p in self.origin.items() if p == path]
 
 
-def _rows(positions: np.ndarray, limit: int = 5) -> str:
+def rows_named(positions: np.ndarray, limit: int = 5) -> str:
+    """Row numbers (1 = the first row after the header) of 0-based `positions`: the first `limit`,
+    then how many more; never the rows' values."""
     shown = ", ".join(str(i + 1) for i in positions[:limit])
     return shown + (f" and {len(positions) - limit} more" if len(positions) > limit else "")
 
@@ -46,13 +48,13 @@ def _keys(other: pd.DataFrame, path: Path, key: str) -> pd.Series:
     keys = other[key]
     empty = np.flatnonzero(keys.isna().to_numpy())
     if len(empty):
-        raise LeadscoreError(f"{path}, column '{key}': {len(empty)} row(s) without a lead id: rows {_rows(empty)}")
+        raise LeadscoreError(f"{path}, column '{key}': {len(empty)} row(s) without a lead id: rows {rows_named(empty)}")
     keys = keys.astype(str)
     repeated = np.flatnonzero(keys.duplicated(keep=False).to_numpy())
     if len(repeated):
         leads = keys.iloc[repeated].nunique()
         raise LeadscoreError(
-            f"{path}, column '{key}': {leads} lead(s) have more than one row (rows {_rows(repeated)}); the "
+            f"{path}, column '{key}': {leads} lead(s) have more than one row (rows {rows_named(repeated)}); the "
             "mapping joins at most one row per lead: keep one (e.g. the first won deal) before importing"
         )
     return keys
