@@ -19,6 +19,7 @@ def build_app() -> typer.Typer:
     from reports import cli as reports_cli
     from serving import cli as serving_cli
     from serving import feedback_cli
+    from synthetic import cli as synthetic_cli
     from training import cli as training_cli
 
     app = typer.Typer(
@@ -28,6 +29,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
         add_completion=False,
     )
+    synthetic_cli.register(app)
     features_cli.register(app)
     training_cli.register(app)
     serving_cli.register(app)

@@ -109,7 +109,7 @@ def main() -> None:
     if args.batch or args.single:
         print(json.dumps(batch(args.batch) if args.batch else single(args.single)))
         return
-    from features.generate import generate, write_dataset
+    from synthetic.generate import generate, write_dataset
 
     table = Table(title=f"build_features as of {AS_OF}, every lead")
     for column in (

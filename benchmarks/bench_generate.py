@@ -21,7 +21,7 @@ from rich.table import Table
 
 
 def one(n: int, fmt: str) -> dict:
-    from features.generate import generate, write_dataset
+    from synthetic.generate import generate, write_dataset
 
     with tempfile.TemporaryDirectory() as tmp:
         began = time.perf_counter()

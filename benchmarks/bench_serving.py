@@ -58,8 +58,8 @@ def trained_service_env(tmp: Path, leads: int = 20_000) -> dict:
     """Train a model on `leads` demo leads into a throwaway store under `tmp`; the environment
     that serves it (score log in `tmp`, no reloading)."""
     from features.defaults import load_rules
-    from features.generate import generate, write_dataset
     from features.settings import FeatureConfig
+    from synthetic.generate import generate, write_dataset
     from training.settings import TrainingConfig
     from training.train import train
 

@@ -65,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.short:
         args.sizes, args.driver_memory = [2_000, 4_000], "2g"
-    from features.generate import generate, write_dataset
+    from synthetic.generate import generate, write_dataset
     from training.settings import TrainingConfig
     from training.train import train
 

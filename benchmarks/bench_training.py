@@ -63,7 +63,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(one(*args.one)))
         return
-    from features.generate import generate, write_dataset
+    from synthetic.generate import generate, write_dataset
 
     table = Table(title="leadscore train: labels, features, fit, calibrate, evaluate, log, register")
     for column in (

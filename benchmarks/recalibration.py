@@ -46,8 +46,8 @@ def main() -> None:
     from features.build import build_features
     from features.contract import load_dataset
     from features.defaults import load_rules
-    from features.generate import generate, write_dataset
     from features.settings import FeatureConfig
+    from synthetic.generate import generate, write_dataset
     from training import recalibrate as rc
     from training.labels import label_outcomes
     from training.metrics import expected_calibration_error

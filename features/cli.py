@@ -1,8 +1,7 @@
-"""`leadscore` subcommands owned by features/: demo data and the data contract."""
+"""`leadscore` subcommands owned by features/: the data contract, features, imports and audits."""
 
 from __future__ import annotations
 
-import time
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -54,43 +53,6 @@ MasterOption = Annotated[
 SparkConfOption = Annotated[
     list[str] | None, typer.Option("--spark-conf", help="A Spark setting KEY=VALUE, with --engine spark (repeatable).")
 ]
-
-
-def generate(
-    out: Annotated[Path, typer.Option(help="Folder to write leads, events and outcomes into.")],
-    leads: Annotated[int, typer.Option(min=1, max=20_000_000, help="Number of leads.")] = 20_000,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same bytes.")] = 7,
-    start: Annotated[str, typer.Option(help="First day of the period (YYYY-MM-DD).")] = "2024-01-01",
-    days: Annotated[int, typer.Option(min=30, max=3650, help="Length of the period in days.")] = 730,
-    fmt: Annotated[Format, typer.Option("--format", help="File format of the tables.")] = Format.parquet,
-) -> None:
-    """Generate a synthetic CRM (leads, events, sales outcomes) for demos and tests."""
-    from core.errors import LeadscoreError
-    from features.generate import STAGES, write_dataset
-    from features.generate import generate as make
-
-    try:
-        import pandas as pd
-
-        pd.Timestamp(start)
-    except ValueError:
-        raise LeadscoreError(f"--start: '{start}' is not a date (expected YYYY-MM-DD)") from None
-    began = time.perf_counter()
-    with _progress() as bar:
-        task = bar.add_task("generating", total=len(STAGES) + 1)
-        tables = make(
-            leads, seed, start=start, days=days, progress=lambda s: bar.update(task, advance=1, description=s)
-        )
-        bar.update(task, description="writing")
-        paths = write_dataset(tables, out, fmt.value)
-        bar.update(task, advance=1, description="done")
-    took = time.perf_counter() - began
-    table = Table(title=f"{out} ({took:.1f} s)")
-    for column in ("table", "rows", "file", "MB"):
-        table.add_column(column, justify="right" if column in ("rows", "MB") else "left")
-    for name, path in paths.items():
-        table.add_row(name, f"{tables[name].num_rows:,}", path.name, f"{path.stat().st_size / 1e6:.1f}")
-    Console().print(table)
 
 
 def validate(
@@ -164,7 +126,7 @@ def _pandas_features(data, out, when, at_handover, feature_config, contract, rul
     from features.rules import rule_score
     from features.tables import write_table
 
-    with _progress() as bar:
+    with progress() as bar:
         task = bar.add_task("reading", total=len(STEPS) + 3)
         dataset = load_dataset(data, contract)
         bar.update(task, advance=1)
@@ -201,7 +163,7 @@ def _spark_features(data, out, when, at_handover, feature_config, contract, rule
         spark_conf,
         "features",
         ("rule_is_mql",),
-        _progress(),
+        progress(),
     )
     n_features = len(feature_names(feature_config, contract))
     stdout().print(f"{out}: {n:,} rows x {n_features} features (rule MQLs: {flagged['rule_is_mql']:,}), built on Spark")
@@ -379,7 +341,7 @@ def _audit_table(report, plan, undeclared: set[str]) -> tuple[Table, list[str]]:
     return table, disagree
 
 
-def _progress() -> Progress:
+def progress() -> Progress:
     """A progress bar on stderr: stage, bar, steps done, time taken."""
     return Progress(
         TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console()
@@ -388,7 +350,6 @@ def _progress() -> Progress:
 
 def register(app: typer.Typer) -> None:
     """Add this package's subcommands to the `leadscore` app."""
-    app.command()(generate)
     app.command()(validate)
     app.command()(features)
     app.command(name="import")(import_)

@@ -20,17 +20,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from core.style import COLOURS, FEW, LABELS
 from reports.compare import MIN_DECIDED
 
-COLOURS = {"both": "#009E73", "model only": "#0072B2", "rules only": "#E69F00", "neither": "#999999"}
-COLOURS |= {"model": COLOURS["model only"], "rules": COLOURS["rules only"]}
-LABELS = {
-    "both": "Both would send",
-    "model only": "Only the model",
-    "rules only": "Only the rules",
-    "neither": "Neither",
-}
-FEW = "#9a9a9a"  # too few decided leads to say
 INK = "#333333"
 STYLE = {
     "font.size": 10,

@@ -8,7 +8,7 @@ import html
 from pathlib import Path
 
 from core.errors import LeadscoreError
-from reports.style import STYLE
+from core.style import STYLE
 
 PROJECT = Path(__file__).resolve().parents[1]
 NOTEBOOK = PROJECT / "notebooks" / "model_vs_rules.ipynb"

@@ -11,9 +11,9 @@ import hashlib
 import pandas as pd
 import pytest
 
-from features import world
 from features.contract import EVENT_TYPES, load_dataset
-from features.generate import generate, write_dataset
+from synthetic import world
+from synthetic.generate import generate, write_dataset
 
 ICP_TITLE = r"VP|Vice|Director|Dir\.|Head|Chief|Manager|Mgr"
 STUDENT_TITLE = r"Student|Undergraduate"

@@ -145,8 +145,8 @@ def test_corrupt_champion_artifacts_mean_rules_until_the_model_loads(monkeypatch
     """The champion's files are damaged at start: the service comes up on the rules, /readyz and
     every answer say why, and the model is picked up once its files are whole again."""
     from features.defaults import load_rules
-    from features.generate import generate, write_dataset
     from features.settings import FeatureConfig
+    from synthetic.generate import generate, write_dataset
     from training.settings import TrainingConfig
     from training.train import train
 

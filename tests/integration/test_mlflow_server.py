@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from features.generate import generate, write_dataset
+from synthetic.generate import generate, write_dataset
 from tests.live import free_port, wait_until
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}

@@ -16,10 +16,10 @@ if shutil.which("java") is None:
 from features.build import build_features, rows_to_score
 from features.contract import ContractConfig, load_dataset
 from features.defaults import load_rules
-from features.generate import generate, write_dataset
 from features.rules import rule_score
 from features.settings import FeatureConfig
 from leadscore_cli import main
+from synthetic.generate import generate, write_dataset
 
 pytestmark = pytest.mark.spark
 KEY = ["lead_id", "as_of"]

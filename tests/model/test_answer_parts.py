@@ -11,11 +11,11 @@ import pytest
 from features.build import build_features
 from features.contract import ContractConfig, Dataset
 from features.defaults import load_rules
-from features.generate import generate
 from features.rules import rule_score
 from features.settings import FeatureConfig
 from serving.parts import NO_CONTRIBUTIONS
 from serving.scorer import Scorer, ServingConfig
+from synthetic.generate import generate
 from tests.model.test_scorer import NOW, _lead
 from training.labels import label_outcomes
 from training.settings import TrainingConfig

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from features.generate import generate, write_dataset
+from synthetic.generate import generate, write_dataset
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from features.generate import generate, write_dataset
+from synthetic.generate import generate, write_dataset
 from tests.code.test_cli import run
 from training.registry import CHALLENGER, CHAMPION, connect, version_of
 

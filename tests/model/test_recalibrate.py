@@ -13,7 +13,7 @@ import pytest
 
 from features.build import build_features
 from features.contract import load_dataset
-from features.generate import generate, write_dataset
+from synthetic.generate import generate, write_dataset
 from tests.code.test_cli import run
 from training.labels import label_outcomes
 from training.metrics import expected_calibration_error

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from features.generate import generate, write_dataset
+from synthetic.generate import generate, write_dataset
 from tests.code.test_cli import run
 from training.registry import CHAMPION, connect, load_model, version_of
 

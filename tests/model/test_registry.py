@@ -267,7 +267,7 @@ def test_score_with_unknown_model_is_a_clear_error(capsys, trained, store, tmp_p
 
 
 def test_train_with_search_logs_the_parameters_it_chose(capsys, tmp_path):
-    from features.generate import generate, write_dataset
+    from synthetic.generate import generate, write_dataset
     from training.registry import connect
 
     write_dataset(generate(8_000, seed=4), tmp_path / "data", "parquet")

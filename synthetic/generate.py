@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features import journeys as j
-from features import world as w
 from features.contract import DECISIONS, EVENT_TYPES, REASONS
 from features.tables import FORMATS, write_table
+from synthetic import journeys as j
+from synthetic import world as w
 
 DAY = 86_400
 STAGES = ("people", "activity", "decisions", "recycled leads", "tables")

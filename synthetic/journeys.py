@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from features import world as w
 from features.contract import DECISIONS, EVENT_TYPES, REASONS
+from synthetic import world as w
 
 DAY = 86_400
 HOUR = 3_600

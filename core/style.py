@@ -1,9 +1,20 @@
-"""The report page's style sheet, for the screen and for print (A4, the answer on the first page).
-Colours of the groups are the charts' (`reports.figures.COLOURS`)."""
+"""The style of every page leadscore writes (the model-vs-rules report, the monitoring page): one
+colour per group on every chart and table, from the Okabe-Ito palette, which people with any
+common colour-vision deficiency tell apart (the model's side blue, the rules' side orange, leads
+both would send green, the rest grey), and the style sheet, for the screen and for print (A4, the
+answer on the first page)."""
 
 from __future__ import annotations
 
-from reports.figures import COLOURS, FEW
+COLOURS = {"both": "#009E73", "model only": "#0072B2", "rules only": "#E69F00", "neither": "#999999"}
+COLOURS |= {"model": COLOURS["model only"], "rules": COLOURS["rules only"]}
+LABELS = {
+    "both": "Both would send",
+    "model only": "Only the model",
+    "rules only": "Only the rules",
+    "neither": "Neither",
+}
+FEW = "#9a9a9a"  # too few decided leads to say
 
 STYLE = (
     """
