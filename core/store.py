@@ -359,17 +359,54 @@ class FeedbackStore:
         with self._connection() as connection:
             return pd.read_sql(query, connection)
 
-    def score_times(self, lead_ids: list[str], chunk: int = 500):
-        """When the score log scored each of `lead_ids` (lead_id, scored_at as UTC instants)."""
+    def read_scores(
+        self,
+        columns: list[str] | None = None,
+        *,
+        lead_ids: list[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        model_version: str | None = None,
+        model_only: bool = False,
+        chunk: int = 500,
+    ):
+        """The score log, the one way every reader takes it: the rows' `columns` (all when None;
+        `id`, `lead_id` and `scored_at` always), of `lead_ids` when given (one query per `chunk`),
+        scored from `since` to `until` (both inclusive), by `model_version`, only model answers
+        (`probability` not null) when `model_only`; ordered by scored_at then id, `scored_at` as UTC
+        instants in microseconds."""
         import pandas as pd
 
-        parts = [
-            self.read(select(scores.c.lead_id, scores.c.scored_at).where(scores.c.lead_id.in_(lead_ids[i : i + chunk])))
-            for i in range(0, len(lead_ids), chunk)
+        keep = [
+            "id",
+            "lead_id",
+            "scored_at",
+            *(c for c in (columns or scores.c.keys()) if c not in ("id", "lead_id", "scored_at")),
         ]
-        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["lead_id", "scored_at"])
+        query = select(*(scores.c[name] for name in keep))
+        if since is not None:
+            query = query.where(scores.c.scored_at >= since)
+        if until is not None:
+            query = query.where(scores.c.scored_at <= until)
+        if model_version is not None:
+            query = query.where(scores.c.model_version == model_version)
+        if model_only:
+            query = query.where(scores.c.probability.is_not(None))
+        if lead_ids is None:
+            parts = [self.read(query)]
+        else:
+            ids = list(dict.fromkeys(lead_ids))
+            parts = [
+                self.read(query.where(scores.c.lead_id.in_(ids[i : i + chunk]))) for i in range(0, len(ids), chunk)
+            ]
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=keep)
+        frame = frame.reindex(columns=keep)
         frame["scored_at"] = pd.to_datetime(frame["scored_at"], utc=True).astype(pd.DatetimeTZDtype("us", "UTC"))
-        return frame
+        return frame.sort_values(["scored_at", "id"], kind="stable").reset_index(drop=True)
+
+    def score_times(self, lead_ids: list[str], chunk: int = 500):
+        """When the score log scored each of `lead_ids` (lead_id, scored_at as UTC instants)."""
+        return self.read_scores([], lead_ids=lead_ids, chunk=chunk)[["lead_id", "scored_at"]]
 
     def latest_decisions(self, known=None):
         """The decision in force for each placed hand-over: the rows with status "latest"."""

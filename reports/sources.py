@@ -132,11 +132,11 @@ def _stamp(text: str | None) -> pd.Timestamp | None:
 def from_store(url: str) -> tuple[pd.DataFrame, dict]:
     """Live traffic from the service's database: the score log's hand-overs and the decisions in
     force (voided and superseded left out), joined as the module's docstring says."""
-    from sqlalchemy import make_url, select
+    from sqlalchemy import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from core.errors import LeadscoreError
-    from core.store import FeedbackStore, redacted, scores
+    from core.store import FeedbackStore, redacted
 
     try:
         parsed = make_url(url)
@@ -147,7 +147,7 @@ def from_store(url: str) -> tuple[pd.DataFrame, dict]:
         raise LeadscoreError(f"{redacted(url)}: no such SQLite file ({parsed.database})")
     store = FeedbackStore(url)
     try:
-        logged = store.read(select(scores))
+        logged = store.read_scores()
         decided = store.latest_decisions()
     except (LeadscoreError, SQLAlchemyError) as exc:
         raise LeadscoreError(f"{redacted(url)}: cannot read the score log ({type(exc).__name__})") from None

@@ -215,17 +215,10 @@ def decisions_from_store(model: LeadModel, store, policy: LabelPolicy, since: pd
     """The decisions in force in the service's store since `since`, each with the probability this
     model version gave the lead at or before its hand-over (its decision time when the CRM sent no
     hand-over), from the score log; decisions without such a score are left out."""
-    from sqlalchemy import select
-
-    from core.tables import scores
-
     outcomes = store.latest_decisions()
     outcomes = outcomes.assign(mql_at=outcomes["handover"].fillna(outcomes["decided_at"]))  # placed by the store
     rows = labelled(outcomes, policy, since)
-    query = select(scores.c.lead_id, scores.c.scored_at, scores.c.probability).where(
-        scores.c.model_version == model.version, scores.c.probability.is_not(None)
-    )
-    logged = store.read(query)
+    logged = store.read_scores(["probability"], model_version=model.version, model_only=True)
     if rows.empty or logged.empty:
         raise LeadscoreError(
             f"recalibrate: the store holds {len(rows)} decided hand-overs and {len(logged)} scores by "
