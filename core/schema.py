@@ -114,6 +114,19 @@ PARTS: tuple[Field, ...] = (
     Field("interval_low", "double", "The answer's interval.low.", path=("interval", "low")),
     Field("interval_high", "double", "The answer's interval.high.", path=("interval", "high")),
     Field("confidence", "string", "The answer's confidence.", choices=CONFIDENCE, path=("confidence",)),
+    Field(
+        "explore",
+        "boolean",
+        "The answer's explore: the lead is below both thresholds and the exploration hold-out sent it to sales.",
+        path=("explore",),
+    ),
+    Field(
+        "propensity",
+        "double",
+        "The answer's propensity: for a lead below both thresholds, the probability that the hold-out sends it "
+        "(the share in force); null at or above either threshold and when exploration is off.",
+        path=("propensity",),
+    ),
 )
 
 

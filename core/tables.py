@@ -1,5 +1,6 @@
-"""The store's tables (SQLAlchemy): sales decisions and the score log, their UTC time type, the
-score log's columns derived from the one answer definition (`core.schema.ANSWER`), the generic
+"""The store's tables (SQLAlchemy): sales decisions, the score log and the model's input feature
+rows beside it, their UTC time type, the score log's columns derived from the one answer definition
+(`core.schema.ANSWER`), the generic
 step that grows a table an older leadscore made (which decision of a hand-over is in force:
 `core.decisions.with_status`)."""
 
@@ -101,6 +102,43 @@ def scores_table(meta: MetaData, fields: tuple[Field, ...] = ANSWER) -> Table:
 
 
 scores = scores_table(metadata)
+
+
+def features_table(meta: MetaData) -> Table:
+    """The model's input feature rows of a sampled share of model answers, beside the score log and
+    joined to it by (lead_id, scored_at, model_version): `features` is the JSON text of {feature
+    name: value}, by the model's own feature names (never the raw request)."""
+    return Table(
+        "score_features",
+        meta,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("lead_id", String(128), nullable=False),
+        Column("scored_at", UTCDateTime(), nullable=False, index=True),
+        Column("model_version", String(128), nullable=False),
+        Column("segment", String(64), nullable=True),
+        Column("features", Text, nullable=False),
+    )
+
+
+score_features = features_table(metadata)
+
+
+def features_json(values: dict) -> str:
+    """A feature row as the JSON text `score_features` keeps: numbers as floats, text as text, a
+    missing value (None, NaN) as null."""
+    import json
+    import math
+
+    row = {}
+    for name, value in values.items():
+        if value is None or isinstance(value, str):
+            row[name] = value
+        elif isinstance(value, float | int) or hasattr(value, "__float__"):
+            number = float(value)
+            row[name] = None if math.isnan(number) or math.isinf(number) else number
+        else:
+            row[name] = str(value)
+    return json.dumps(row, allow_nan=False, separators=(",", ":"))
 
 
 def score_row(answer, source: str | None, scored_at: datetime, fields: tuple[Field, ...] = ANSWER) -> dict:

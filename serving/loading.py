@@ -29,8 +29,10 @@ def load_scorer(settings: ServiceSettings) -> Scorer:
     except Exception as exc:  # no registry, no champion, corrupt artifacts: the rules answer
         log.warning("model %s not loaded: %s", uri, str(exc).splitlines()[0][:300])
         reason = f"model not loaded: {why_not_loaded(exc)}"
-        return Scorer(None, rules, load_features_config(), ContractConfig(), config, unavailable=reason)
-    return Scorer(model, rules, model.feature_config, model.contract, config)
+        return Scorer(
+            None, rules, load_features_config(), ContractConfig(), config, reason, exploration=settings.exploration
+        )
+    return Scorer(model, rules, model.feature_config, model.contract, config, exploration=settings.exploration)
 
 
 def why_not_loaded(exc: BaseException) -> str:

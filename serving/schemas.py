@@ -197,11 +197,37 @@ def answer_model(fields: tuple[Column, ...] = ANSWER) -> type[BaseModel]:
         ),
         trend=(Trend, Field(description="Against the lead's previous answer in the score log.")),
         top_reasons=(list[Reason], Field(description="The strongest reasons, in words.")),
-        next_step=(str, Field(description="What to do with the lead now (the serving config's routing rules).")),
+        next_step=(
+            str,
+            Field(
+                description="What to do with the lead now (the serving config's routing rules); for a lead the "
+                "exploration hold-out sends, why it is sent."
+            ),
+        ),
         warnings=(
             list[str],
             Field(
                 description="What the request sent that the answer did not read (unknown event types or extra keys)."
+            ),
+        ),
+        explore=(
+            bool,
+            Field(
+                default=False,
+                description="True when the lead is below both thresholds (is_mql and rule_is_mql false) and the "
+                "exploration hold-out sends it to sales anyway (LEADSCORE_EXPLORE_SHARE; off by default): route it "
+                "to sales like an MQL, so that accuracy can be measured on the whole funnel. A seeded draw per lead "
+                "and ISO week of as_of: the same lead in the same week always gets the same answer.",
+            ),
+        ),
+        propensity=(
+            float | None,
+            Field(
+                default=None,
+                description="For a lead below both thresholds, the probability that the hold-out sends it (the "
+                "share in force), sent or not; null at or above either threshold and when exploration is off.",
+                ge=0,
+                le=1,
             ),
         ),
     )

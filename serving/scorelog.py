@@ -9,6 +9,17 @@ one row never blocks the log. `on_queue` hears how many rows wait whenever a wri
 ends. Each of these is one log line without row contents. Sales decisions do not go through
 here: `/feedback` stores them before it answers.
 
+Feature rows (the model's input features of a sampled share of model answers, `add(rows,
+features)`) are queued beside the score rows and written in the same transaction; they are not
+spooled: a worker killed with -9 loses the feature rows it had queued (at most `interval` seconds
+of them; monitoring reads a sample anyway), never a score row. Beyond `capacity` queued feature
+rows the oldest are dropped (`on_features_dropped`).
+
+Retention (`retention_days`, 0 = forever): once a day the writer deletes the score-log and
+feature rows scored more than that many days before the newest logged answer, or before now when
+that is earlier (`retention_cut`: "as_of throughout" puts a simulated week's answers at that
+week's times, which a cut from the wall clock would delete at once).
+
 With a `spool` (serving/spool.py) every row is on disk before it is queued, until the database
 has it: a worker killed with rows queued loses none; the next worker to look (every
 `recover_every` seconds, and at its start) writes them (`on_recovered`; those the database
@@ -27,6 +38,7 @@ from collections import deque
 from collections.abc import Callable
 
 from core.store import FeedbackStore, Logged, StoreUnavailable
+from serving.retention import DAY_SECONDS, retention_cut
 from serving.spool import Spool, unwritten
 
 log = logging.getLogger("leadscore.serving")
@@ -50,6 +62,9 @@ class ScoreLog:
         spool: Spool | None = None,
         on_recovered: Callable[[int], None] | None = None,
         recover_every: float = 10.0,
+        retention_days: int = 0,
+        on_pruned: Callable[[dict[str, int]], None] | None = None,
+        on_features_dropped: Callable[[int], None] | None = None,
     ):
         self.store = store
         self.interval = interval
@@ -62,7 +77,13 @@ class ScoreLog:
         self.on_recovered = on_recovered or _none
         self.spool = spool
         self.recover_every = recover_every
+        self.retention_days = retention_days
+        self.on_pruned = on_pruned or _none
+        self.on_features_dropped = on_features_dropped or _none
         self.pending: deque[tuple[int, dict, bool]] = deque()  # (number, row, spooled)
+        self.features: deque[dict] = deque()  # feature rows, not spooled
+        self.features_dropped = 0
+        self.pruned: dict[str, int] = {}  # rows the retention deleted, by table
         self.dropped = 0  # queue full: oldest rows dropped
         self.refused = 0  # rows the database refused
         self.lost = 0  # rows not written at close (and not kept in the spool)
@@ -77,17 +98,21 @@ class ScoreLog:
         self._thread = threading.Thread(target=self._run, name="leadscore-score-log", daemon=True)
         self._thread.start()
 
-    def add(self, rows: list[dict]) -> None:
-        """Queue log rows (spooled first); never blocks on the database."""
+    def add(self, rows: list[dict], features: list[dict] = ()) -> None:
+        """Queue log rows (spooled first) and feature rows (not spooled); never blocks on the database."""
         with self._wake:
             closed = self._closed
             if not closed:
                 first, spooled = self._number, self._spooled(self._number, rows)
                 self._number += len(rows)
                 self.pending.extend((first + i, row, spooled) for i, row in enumerate(rows))
+                self.features.extend(features)
             over = self._trim()
+            extra = self._trim_features()
             if len(self.pending) >= self.batch:
                 self._wake.notify()
+        if extra:
+            self.on_features_dropped(extra)
         if closed:
             self._count_lost(len(rows), "the score log is closed")
         elif over:
@@ -121,6 +146,14 @@ class ScoreLog:
                     log.warning("score log spool: %s; dropped rows not marked", type(exc).__name__)
         return over
 
+    def _trim_features(self) -> int:
+        """Drop the oldest feature rows beyond `capacity` (under `_wake`); returns how many."""
+        over = max(len(self.features) - self.capacity, 0)
+        for _ in range(over):
+            self.features.popleft()
+        self.features_dropped += over
+        return over
+
     def flush(self) -> bool:
         """Write everything queued now; False if the database is unavailable (the rows stay queued).
         Rows the database refuses are dropped and counted."""
@@ -128,21 +161,27 @@ class ScoreLog:
             with self._wake:
                 taken = list(self.pending)
                 self.pending.clear()
+                features = list(self.features)
+                self.features.clear()
                 self._taken = taken
                 sealed = self.spool.seal() if self.spool is not None and taken else None
-            if not taken:
+            if not taken and not features:
                 self.on_queue(0)
                 return True
             self.on_queue(len(taken))
             try:
-                logged = self.store.log_scores([row for _, row, _ in taken])
+                rows = [row for _, row, _ in taken]
+                logged = self.store.log_scores(rows, features) if features else self.store.log_scores(rows)
             except StoreUnavailable as exc:
                 with self._wake:
                     self.pending.extendleft(reversed(taken))
+                    self.features.extendleft(reversed(features))
                     self._taken = []
-                    over = self._trim()
+                    over, extra = self._trim(), self._trim_features()
                 if over:
                     self.on_drop(over)
+                if extra:
+                    self.on_features_dropped(extra)
                 if not self._failing:
                     log.warning("score log: %s; %d row(s) kept to retry", exc, len(taken))
                 self._failing = True
@@ -204,11 +243,35 @@ class ScoreLog:
         with self._wake:
             return len(self.pending) + len(self._taken)
 
+    def prune(self) -> bool:
+        """Delete what the retention no longer keeps (`retention_cut`); False if the database is
+        unavailable (tried again later). Nothing to do without a retention."""
+        if self.retention_days <= 0:
+            return True
+        try:
+            cut = retention_cut(self.store, self.retention_days)
+            deleted = self.store.prune(cut) if cut is not None else {}
+        except StoreUnavailable:
+            return False
+        except Exception as exc:  # a fault of ours: said, and tried again tomorrow
+            log.warning("score log retention: not pruned (%s)", type(exc).__name__)
+            return True
+        if any(deleted.values()):
+            for table, n in deleted.items():
+                self.pruned[table] = self.pruned.get(table, 0) + n
+            self.on_pruned(deleted)
+            done = ", ".join(f"{n} from {table}" for table, n in deleted.items())
+            log.info("score log retention: deleted rows scored before %s: %s", cut.isoformat(), done)
+        return True
+
     def _run(self) -> None:
         look = 0.0  # when to look for the spools of stopped workers next: at once, then now and then
+        prune = time.monotonic() + self.interval  # the retention: soon after the start, then once a day
         while True:
             if time.monotonic() >= look:
                 look = time.monotonic() + (self.recover_every if self.recover() else self.interval)
+            if time.monotonic() >= prune:
+                prune = time.monotonic() + (DAY_SECONDS if self.prune() else self.recover_every)
             with self._wake:
                 if not self._closed and len(self.pending) < self.batch:
                     self._wake.wait(self.interval)
@@ -229,6 +292,7 @@ class ScoreLog:
             running = self._thread.is_alive()
             left = list(self.pending) + (self._taken if running else [])
             self.pending.clear()
+            self.features.clear()  # not spooled: lost with the worker, as documented
         if self.spool is not None and not running:  # a write still running may yet settle its rows
             self.spool.close()
         lost = sum(1 for _, _, spooled in left if not spooled)

@@ -6,7 +6,10 @@ raises, or the lead lacks what the model needs; the answer says which and why. E
 carries fit and intent side by side with their quadrant, the probability's interval and the
 confidence it gives (`serving/parts.py`), the trend against the lead's previous answer (given by
 the caller from the score log, `serving/trend.py`) and what the request sent that was not read
-(`serving/unread.py`).
+(`serving/unread.py`). A lead below both thresholds may be sent to sales by the exploration
+hold-out (`serving/explore.py`): its answer says so (`explore`, `propensity`, the next step). With
+`score_and_features`, the model-answered leads' input feature rows come back too, for the feature
+log (by the model's own feature names, never the request).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
 from features.spec import FeatureSpec
 from serving.columns import LeadColumns, _micros, worded
+from serving.explore import Exploration, held, sampled, speaks_for, step
 from serving.parts import PartsConfig, interval, model_parts, quadrant, rule_parts
 from serving.schemas import Lead, Score
 from serving.trend import NO_LOG, trend, unknown
@@ -35,6 +39,11 @@ from training.interval import missing
 from training.model import Answers, LeadModel
 
 Grade = str
+
+
+def _plain(value):
+    """A feature value as Python keeps it (a number, a text, None): numpy scalars unboxed."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 class NextStep(BaseModel):
@@ -110,8 +119,10 @@ class Scorer:
         contract: ContractConfig,
         config: ServingConfig | None = None,
         unavailable: str | None = None,
+        exploration: Exploration | None = None,
     ):
         self.model = model
+        self.exploration = exploration or Exploration()
         self.rules = rules
         self.feature_config = model.feature_config if model else feature_config
         self.contract = model.contract if model else contract
@@ -163,6 +174,19 @@ class Scorer:
         model's reasons and the parts' log-odds when `reasons` is false (SHAP is most of a large
         batch's time). `last`: each lead's last scores in the score log for its trend, or why
         there are none (None: no score log)."""
+        return self.score_and_features(leads, now, reasons, last)[0]
+
+    def score_and_features(
+        self,
+        leads: list[Lead],
+        now: datetime | None = None,
+        reasons: bool = True,
+        last: Mapping[str, LastScores] | str | None = None,
+        rate: float = 0.0,
+    ) -> tuple[list[Score], list[dict]]:
+        """`score`, and the input feature rows of the model-answered leads that the feature log
+        samples at `rate` (`serving.explore.sampled`): lead_id, scored_at (`speaks_for`),
+        model_version, segment, features ({the model's feature name: value})."""
         now = now or datetime.now(UTC)
         columns = self.features(leads, now)
         rules = rule_score(columns, self.rules)
@@ -197,8 +221,36 @@ class Scorer:
                 answer = self._by_rules(base, batch, i, why[i], lacking[i])
             else:
                 answer = self._by_model(base, batch, i)
-            out.append(self._with_trend(answer, last))
-        return out
+            out.append(self._explored(self._with_trend(answer, last), speaks_for(lead, now)))
+        return out, self._feature_rows(columns, leads, out, now, rate)
+
+    def _explored(self, answer: Score, at: datetime) -> Score:
+        """`answer` with the exploration hold-out's verdict for the week of `at`; a lead it sends
+        gets a next step saying why."""
+        verdict = held(self.exploration, answer.lead_id, at, not answer.is_mql and not answer.rule_is_mql)
+        answer.explore, answer.propensity = verdict.explore, verdict.propensity
+        if verdict.explore:
+            answer.next_step = step(self.exploration.share)
+        return answer
+
+    def _feature_rows(
+        self, columns: Mapping, leads: list[Lead], answers: list[Score], now: datetime, rate: float
+    ) -> list[dict]:
+        """The model's input feature row of each model answer the feature log samples."""
+        if self.model is None or rate <= 0:
+            return []
+        names = self.model.feature_names
+        return [
+            {
+                "lead_id": answer.lead_id,
+                "scored_at": speaks_for(lead, now),
+                "model_version": answer.model_version,
+                "segment": answer.segment,
+                "features": {name: _plain(columns[name][i]) for name in names},
+            }
+            for i, (lead, answer) in enumerate(zip(leads, answers, strict=True))
+            if answer.scored_by == "model" and sampled(answer.lead_id, rate)
+        ]
 
     def _by_rules(self, base: dict, batch: Batch, i: int, why: str | None, lacking: str | None) -> Score:
         """The rules' answer for lead `i`, with the rules that fired as its reasons; intent has no

@@ -28,6 +28,7 @@ from core.decisions import Decision, context, one_line
 from core.store import score_row
 from serving import metrics
 from serving.asgi import RETRY_AFTER, Gate, setup
+from serving.explore import speaks_for
 from serving.intake import INLINE_EVENTS, Intake, charge, offload
 from serving.schemas import Lead, Score, unstorable_text
 from serving.settings import REQUEST_SECONDS
@@ -161,6 +162,7 @@ class LeadScoring:
             on_queue=metrics.SCORE_LOG_QUEUE.set,
             spool=Spool(spool_folder(self.store.url)),  # rows on disk until written: a killed worker loses none
             on_recovered=metrics.SCORE_LOG_RECOVERED.inc,
+            retention_days=self.settings.log_retention_days,
         )
         # each lead's last scores, for the answer's trend (read off the event loop, never waited for long)
         self.history = History(self.store, wait=self.settings.trend_wait_seconds)
@@ -191,11 +193,16 @@ class LeadScoring:
             "store": "ready" if self.store.ready else "unavailable",
         }
 
-    def _log(self, answers: list[Score], leads: list[Lead]) -> None:
+    def _log(self, answers: list[Score], leads: list[Lead], now: datetime, features: list[dict] = ()) -> None:
+        """Count the answers and queue their score-log rows and feature rows. "as_of throughout":
+        a row's scored_at is the time its answer speaks for, the lead's as_of when it came with
+        one, else `now` (`serving.explore.speaks_for`); a feature row carries its answer's
+        scored_at (they join on lead_id, scored_at and model_version)."""
         metrics.count_answers(answers)
-        now = datetime.now(UTC)
-        self.history.remember(answers, now)
-        self.score_log.add([score_row(a, lead.source, now) for a, lead in zip(answers, leads, strict=True)])
+        times = [speaks_for(lead, now) for lead in leads]
+        self.history.remember(answers, times)
+        rows = [score_row(a, lead.source, at) for a, lead, at in zip(answers, leads, times, strict=True)]
+        self.score_log.add(rows, features)
 
     @bentoml.on_shutdown
     def close(self) -> None:
@@ -220,8 +227,9 @@ class LeadScoring:
         problem = unstorable_text(lead, "lead")
         if problem is not None:
             raise _unprocessable(problem)
-        [answer] = self.scorer.score([lead], last=last)
-        self._log([answer], [lead])
+        scorer, now = self.scorer, datetime.now(UTC)  # one read: a reload meanwhile cannot mix two answers
+        [answer], features = scorer.score_and_features([lead], now, last=last, rate=self.settings.feature_log_rate)
+        self._log([answer], [lead], now, features)
         return answer
 
     @bentoml.api(input_spec=ScoreBatchRequest)
@@ -240,8 +248,9 @@ class LeadScoring:
                 valid.append((i, lead))
         scored = [lead for _, lead in valid]
         last = self.history.last([lead.lead_id for lead in scored]) if valid else None
-        answers = self.scorer.score(scored, reasons=reasons, last=last) if valid else []
-        self._log(answers, [lead for _, lead in valid])
+        scorer, rate, now = self.scorer, self.settings.feature_log_rate, datetime.now(UTC)
+        answers, features = scorer.score_and_features(scored, now, reasons, last, rate) if valid else ([], [])
+        self._log(answers, scored, now, features)
         items += [BatchItem(index=i, result=a) for (i, _), a in zip(valid, answers, strict=True)]
         # the documented `list[BatchItem]`, encoded by pydantic's own JSON encoder: BentoML's
         # encoding of a list answer (Python dicts, `json.dumps`, the JSON schema rebuilt each

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import LeadscoreError
+from serving.explore import MAX_SHARE, Exploration
 
 PREFIX = "LEADSCORE_"
 REQUEST_SECONDS = 10  # the service's answer comes within this time (BentoML's traffic timeout), else 504
@@ -79,6 +80,35 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         default="text", description="the workers' log lines: text, or json (one object per line)"
     )
+    explore_share: float = Field(
+        default=0,
+        ge=0,
+        le=MAX_SHARE,
+        allow_inf_nan=False,
+        description=f"share of leads below both thresholds sent to sales anyway (0 to {MAX_SHARE}; 0 = off)",
+    )
+    explore_seed: int = Field(default=0, description="the exploration hold-out's seed (a whole number)")
+    feature_log_rate: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="share of leads whose model answers log their input feature row (0 to 1)",
+    )
+    log_retention_days: int = Field(
+        default=90, ge=0, description="days the score log and feature rows are kept (0 = forever)"
+    )
+    monitor_seconds: float = Field(
+        default=3600,
+        ge=0,
+        allow_inf_nan=False,
+        description="seconds between runs of `leadscore monitor` for the Prometheus gauges; 0 = off",
+    )
+
+    @property
+    def exploration(self) -> Exploration:
+        """The exploration hold-out these settings configure."""
+        return Exploration(share=self.explore_share, seed=self.explore_seed)
 
 
 def variable(field: str) -> str:

@@ -162,10 +162,13 @@ class History:
             self._closed = True
             self._wake.notify()
 
-    def remember(self, answers: Iterable, at: datetime) -> None:
-        """Keep what `answers` (API answers) scored at `at`, until the log surely holds them."""
+    def remember(self, answers: Iterable, at: datetime | Iterable[datetime]) -> None:
+        """Keep what `answers` (API answers) scored at `at` (one time, or one per answer: the
+        times their score-log rows carry), until the log surely holds them."""
+        answers = list(answers)
+        times = [at] * len(answers) if isinstance(at, datetime) else list(at)
         with self._lock:
-            for answer in answers:
+            for answer, at in zip(answers, times, strict=True):
                 before = self._recent.pop(answer.lead_id, LastScores())
                 model = (answer.score, at) if answer.score is not None else (before.score, before.score_at)
                 self._recent[answer.lead_id] = LastScores(*model, answer.rule_score, at)

@@ -334,7 +334,7 @@ def test_workers_migrating_a_fresh_database_at_once_all_succeed(url):
 
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(worker, range(4))) == [True] * 4
-    assert raw(url, "select version_num from alembic_version") == [("0002",)]
+    assert raw(url, "select version_num from alembic_version") == [("0003",)]
     assert FeedbackStore(url).count(scores) == 0
 
 
@@ -366,9 +366,10 @@ def test_a_database_made_by_0_1_0_is_upgraded_in_place_with_its_rows(url):
     engine.dispose()
     store = FeedbackStore(url)
     assert store.open(), store.problem
-    assert raw(url, "select version_num from alembic_version") == [("0002",)]
+    assert raw(url, "select version_num from alembic_version") == [("0003",)]
     have = {c["name"] for c in inspect(store.engine).get_columns("decisions")}
     assert {"voided_at", "void_reason"} <= have
+    assert "score_features" in inspect(store.engine).get_table_names()
     assert {"grade", "score", "threshold", "rule_threshold"} <= {
         c["name"] for c in inspect(store.engine).get_columns("scores")
     }

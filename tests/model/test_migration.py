@@ -68,7 +68,7 @@ def _now(recorded: dict) -> datetime:
 # words that issue 18 rewrote (no "0 days ago", no zero count as a reason): the same reason, the
 # same weight, this release's words
 REWORDED = re.compile(r"days ago|\b0 (of|forms|webinars|pieces|contacts|days)\b")
-PARTS_SINCE = {"confidence", "fit", "intent", "quadrant", "interval", "trend", "warnings"}
+PARTS_SINCE = {"confidence", "fit", "intent", "quadrant", "interval", "trend", "warnings", "explore", "propensity"}
 
 
 def _as_recorded(answer: dict, recorded: dict) -> dict:

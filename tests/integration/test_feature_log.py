@@ -1,0 +1,157 @@
+"""The feature log beside the score log: /score and /score_batch log score rows at the lead's as_of
+("as_of throughout") and, for a sampled share of model answers, the model's input feature row (its
+own feature names, never the raw request), read back typed; `prune` deletes exactly the rows
+scored before a cut and never a decision."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, text
+
+from core.store import FeedbackStore, decisions, score_features, scores
+from serving.explore import sampled
+from tests.conftest import AUTH, _client, score_rows
+from tests.live import postgres_database
+from tests.waiting import wait_for
+
+AS_OF = datetime(2026, 2, 4, 15, 30, tzinfo=UTC)  # a simulated week's time, long before the test runs
+TITLE, DOMAIN = "Chief Zebra Wrangler", "zebra-wrangling-unique.example"  # raw request text to look for
+RATE = 0.5
+
+
+def _lead(i: int, events: bool = True) -> dict:
+    lead = {
+        "lead_id": f"FL-{i}",
+        "job_title": TITLE,
+        "email_domain": DOMAIN,
+        "company_size": 50 + 37 * i,
+        "industry": "software",
+        "source": "webinar",
+        "as_of": AS_OF.isoformat(),
+    }
+    if events:
+        lead["events"] = [{"ts": (AS_OF - timedelta(days=i % 9, hours=2)).isoformat(), "type": "pricing_page_view"}]
+    return lead
+
+
+@pytest.fixture
+def logging_client(monkeypatch, tmp_path, trained):
+    monkeypatch.setenv("LEADSCORE_FEATURE_LOG_RATE", str(RATE))
+    shutil.copy(trained["root"] / "mlflow.db", tmp_path / "mlflow.db")
+    with _client(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}") as client:
+        yield client
+
+
+def _table(tmp_path, table: str) -> list:
+    with create_engine(f"sqlite:///{tmp_path / 'feedback.db'}").connect() as connection:
+        return list(connection.execute(text(f"select * from {table}")))
+
+
+def test_answers_log_score_rows_at_as_of_and_sampled_feature_rows_of_the_model(logging_client, tmp_path, trained):
+    leads = [_lead(i) for i in range(40)] + [_lead(99, events=False)]  # FL-99: no events, the rules answer
+    body = logging_client.post("/score_batch", json={"leads": leads, "reasons": False}, headers=AUTH).json()
+    one = logging_client.post("/score", json={"lead": _lead(40)}, headers=AUTH).json()
+    answers = {item["result"]["lead_id"]: item["result"] for item in body} | {one["lead_id"]: one}
+    assert answers["FL-99"]["scored_by"] == "rules" and answers["FL-0"]["scored_by"] == "model"
+    wait_for(lambda: len(_table(tmp_path, "scores")) == 42, 10, every=0.1)
+    logged = FeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}").read_scores()
+    assert len(logged) == 42 and set(logged["scored_at"]) == {pd.Timestamp(AS_OF)}  # as_of, not the clock
+    assert set(logged["explore"]) == {False} and logged["propensity"].isna().all()  # exploration off
+
+    model_ids = [lead_id for lead_id, a in answers.items() if a["scored_by"] == "model"]
+    expected = sorted(lead_id for lead_id in model_ids if sampled(lead_id, RATE))
+    assert 8 < len(expected) < 34  # half of 41 model answers, give or take
+    wait_for(lambda: len(_table(tmp_path, "score_features")) >= len(expected), 10, every=0.1)
+    raw = _table(tmp_path, "score_features")
+    assert sorted(row.lead_id for row in raw) == expected  # the predicted sample; no rules answer
+    for row in raw:  # never the request: the title and the email domain are no model feature's value
+        assert TITLE.lower() not in row.features.lower() and DOMAIN not in row.features
+
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}")
+    frame = store.read_feature_rows()
+    keys = ["lead_id", "scored_at", "model_version", "segment"]  # the model's feature `segment` is the key
+    names = [name for name in trained["model"].feature_names if name not in keys]
+    assert list(frame.columns) == [*keys, *names]
+    assert set(frame["scored_at"]) == {pd.Timestamp(AS_OF)} and str(frame["scored_at"].dtype) == "datetime64[us, UTC]"
+    assert set(frame["model_version"]) == {"leadscore/1"}
+    kinds = {name: str(frame[name].dtype) for name in names}
+    assert set(kinds.values()) <= {"float64", "object"} and "float64" in kinds.values()
+    first = expected[0]  # the model's input as it read it
+    assert frame.set_index("lead_id").loc[first, "company_size"] == 50 + 37 * int(first.removeprefix("FL-"))
+    joined = frame.merge(logged, on=["lead_id", "scored_at", "model_version", "segment"])
+    assert len(joined) == len(frame)  # every feature row joins its answer in the score log
+    assert store.read_feature_rows(since=AS_OF + timedelta(seconds=1)).empty
+    assert len(store.read_feature_rows(model_version="leadscore/1", until=AS_OF)) == len(frame)
+
+
+CUT = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    with postgres_database("leadscore_prune") as database:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+
+
+def _at(rows: list[dict], at: datetime) -> list[dict]:
+    return [{**row, "scored_at": at} for row in rows]
+
+
+def test_prune_deletes_exactly_the_rows_scored_before_the_cut_and_never_a_decision(url):
+    store = FeedbackStore(url)
+    assert store.open(), store.problem
+    before = CUT - timedelta(microseconds=1)  # out: scored before the cut, by a microsecond
+    after = CUT + timedelta(days=3)
+    store.log_scores(_at(score_rows(1, 0), before) + _at(score_rows(1, 1), CUT) + _at(score_rows(1, 2), after))
+    # L0: in the cut; L1: at the cut, kept (only rows strictly before go); L2: after, kept
+    features = [
+        {"lead_id": f"L{i}", "scored_at": at, "model_version": "leadscore/1", "segment": "smb", "features": {"x": i}}
+        for i, at in enumerate((before, CUT, after))
+    ]
+    assert store.log_feature_rows(features) == 3
+    # L9 sent a decision without its hand-over's mql_at: its old score row places that decision: kept
+    store.log_scores(_at(score_rows(1, 9), CUT - timedelta(days=40)))
+    store.add_decision("d-9", "L9", "rejected", "no_budget", decided_at=CUT - timedelta(days=39))
+    store.add_decision("d-0", "L0", "accepted", None, decided_at=before, mql_at=before)  # old, dated: never pruned
+
+    assert store.prune(CUT) == {"scores": 1, "score_features": 1}
+    assert sorted(store.read_scores()["lead_id"]) == ["L1", "L2", "L9"]
+    assert list(store.read_feature_rows()["lead_id"]) == ["L1", "L2"]
+    assert store.count(decisions) == 2 and store.count(scores) == 3 and store.count(score_features) == 2
+    assert store.prune(CUT) == {"scores": 0, "score_features": 0}  # nothing left before the cut
+
+
+def test_prune_works_through_many_chunks(tmp_path):
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'store.db'}")
+    store.log_scores(_at(score_rows(250), CUT - timedelta(days=1)) + _at(score_rows(5, 500), CUT))
+    assert store.prune(CUT, chunk=40) == {"scores": 250, "score_features": 0}
+    assert store.count(scores) == 5
+
+
+def test_feature_rows_read_typed_whatever_wrote_them(tmp_path):
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'store.db'}")
+    at = CUT
+    values = [{"n": 3, "c": "x", "e": None}, json.dumps({"n": 2.5, "c": None}), {"n": float("nan"), "c": "y"}]
+    rows = [
+        {"lead_id": lead, "scored_at": at, "model_version": "v", "segment": "smb", "features": features}
+        for lead, features in zip("ABC", values, strict=True)
+    ]
+    store.log_feature_rows(rows)
+    frame = store.read_feature_rows()
+    assert frame["n"].dtype == "float64" and frame["n"].tolist()[:2] == [3.0, 2.5] and pd.isna(frame["n"][2])
+    assert frame["c"].dtype == object and frame["c"].tolist() == ["x", None, "y"]
+    assert frame["e"].tolist() == [None, None, None]  # never had a value: object of None
+    assert store.read_feature_rows(since=at + timedelta(days=1)).columns.tolist()[:4] == [
+        "lead_id",
+        "scored_at",
+        "model_version",
+        "segment",
+    ]
