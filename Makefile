@@ -6,6 +6,7 @@ UV_VERSION := 0.13.8
 DEMO_DATA ?= data/demo
 DEMO_LEADS ?= 100000
 DEMO_PORT ?= 3000
+DEMO_WEEKS ?= 6
 # the demo's API key; set your own in the environment for anything but a local demo
 LEADSCORE_API_KEY ?= demo-key-change-me
 export LEADSCORE_API_KEY
@@ -40,10 +41,14 @@ demo: install
 	$(VENV)/bin/leadscore score --data $(DEMO_DATA) --out $(DEMO_DATA)-scores.parquet --at-handover
 	$(VENV)/bin/leadscore compare --data $(DEMO_DATA) --out $(DEMO_DATA)-model-vs-rules.html
 	@echo
-	@echo "Scoring service starting on http://127.0.0.1:$(DEMO_PORT) (Ctrl-C stops it). Try, from another shell:"
+	@echo "Scoring service starting on http://127.0.0.1:$(DEMO_PORT); $(DEMO_WEEKS) simulated weeks (+2 for late decisions) go through it, then it stays up (Ctrl-C stops it). Try, from another shell:"
 	@echo "  curl -s -X POST http://127.0.0.1:$(DEMO_PORT)/score -H 'Authorization: Bearer $(LEADSCORE_API_KEY)' -H 'Content-Type: application/json' -d @serving/examples/score.json"
 	@echo
-	$(VENV)/bin/leadscore serve --port $(DEMO_PORT)
+	@$(VENV)/bin/leadscore serve --port $(DEMO_PORT) & server=$$!; \
+	trap 'kill $$server 2>/dev/null; wait $$server' EXIT INT TERM; \
+	for i in $$(seq 120); do curl -sf http://127.0.0.1:$(DEMO_PORT)/readyz >/dev/null && break; sleep 1; done; \
+	$(VENV)/bin/leadscore simulate --data $(DEMO_DATA) --service http://127.0.0.1:$(DEMO_PORT) --weeks $(DEMO_WEEKS) --drain-weeks 2 && \
+	wait $$server
 
 # the scoring service as a Bento (code, default configs and locked requirements; `bentoml
 # containerize leadscore:latest` makes an image of it). BentoML locks the requirements with uv and

@@ -42,6 +42,21 @@ COPIED_BY_A_DUPLICATE = (
 )
 
 
+def lead_id(number: int) -> str:
+    """The id of the generated world's lead `number`."""
+    return f"L{number:08d}"
+
+
+def account_id(numbers: np.ndarray) -> np.ndarray:
+    """The ids of the generated world's accounts `numbers`."""
+    return np.char.add("A", np.char.zfill(numbers.astype(str), 8))
+
+
+def _frac(ep: j.Episodes, t0: int, days: int) -> np.ndarray:
+    """Each hand-over's position in the period, 0..1 (sales' bar rises over it)."""
+    return (ep.mql - t0) / (days * DAY)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """The logistic function."""
     return 1.0 / (1.0 + np.exp(-x))
@@ -59,12 +74,28 @@ def _missing(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
     return rng.random(n) < share
 
 
-def _people(rng: np.random.Generator, n: int, t0: int, days: int) -> j.People:
+def people_of(rng: np.random.Generator, n: int, t0: int, days: int) -> j.People:
     """Who the leads are: when they arrive, their company, role, fit, intent, curiosity and
     channel; a few are later duplicates of earlier ones."""
     frac, created, kind, competitor, segment = _arrivals(rng, n, t0, days)
-    business = kind == 0
-    account, accounts = _accounts(rng, business, competitor, segment)
+    account, accounts = accounts_of(rng, kind == 0, competitor, segment)
+    return lives(rng, frac, created, kind, competitor, segment, account, accounts)
+
+
+def lives(
+    rng: np.random.Generator,
+    frac: np.ndarray,
+    created: np.ndarray,
+    kind: np.ndarray,
+    competitor: np.ndarray,
+    segment: np.ndarray,
+    account: np.ndarray,
+    accounts: j.Accounts,
+) -> j.People:
+    """The rest of who arriving leads are (role, fit, intent, curiosity, channel; a few later
+    duplicates), given when they arrive, their kind, segment and account: the generator's story,
+    which the simulated future (synthetic/future.py) continues with `frac` = 1."""
+    n, business = len(kind), kind == 0
     industry, region = accounts.industry[account], accounts.region[account]
     seniority, department = _roles(rng, segment, business)
     student = seniority == w.SENIORITIES.index("student")
@@ -106,6 +137,13 @@ def _arrivals(rng: np.random.Generator, n: int, t0: int, days: int) -> tuple[np.
     # lead volume grows over the period: density 1 + 0.8 t, sampled by its inverse CDF
     frac = np.sort((np.sqrt(1 + 2.24 * rng.random(n)) - 1) / 0.8)
     created = t0 + (frac * days * DAY).astype(np.int64)
+    return (frac, created, *kinds(rng, frac))
+
+
+def kinds(rng: np.random.Generator, frac: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each arriving lead's kind (business, personal, spam), whether it is a competitor, and its
+    segment, by its position `frac` in the period (the mix drifts towards personal leads and SMB)."""
+    n = len(frac)
     r = rng.random(n)
     kind = np.where(r < 0.02, 2, np.where(r < 0.13 + 0.08 * frac, 1, 0))
     business = kind == 0
@@ -113,10 +151,10 @@ def _arrivals(rng: np.random.Generator, n: int, t0: int, days: int) -> tuple[np.
     segment = _pick(rng, w.SEGMENT_SHARE_START + np.outer(frac, w.SEGMENT_SHARE_END - w.SEGMENT_SHARE_START))
     segment[competitor] = 1
     segment[~business] = 0
-    return frac, created, kind, competitor, segment
+    return kind, competitor, segment
 
 
-def _accounts(
+def accounts_of(
     rng: np.random.Generator, business: np.ndarray, competitor: np.ndarray, segment: np.ndarray
 ) -> tuple[np.ndarray, j.Accounts]:
     """Each lead's account and every account's traits: a pool of companies per segment (bigger
@@ -183,8 +221,9 @@ def _copy_duplicates(rng: np.random.Generator, people: j.People) -> None:
     people.curiosity[dup] = people.curiosity[orig] * 0.3
 
 
-def _observed(rng: np.random.Generator, people: j.People) -> dict[str, pa.Array]:
-    """What the CRM actually holds about each lead: messy, partly missing, no latent truth."""
+def observed(rng: np.random.Generator, people: j.People, first_id: int = 0) -> dict[str, pa.Array]:
+    """What the CRM actually holds about each lead (ids from L{first_id}): messy, partly missing,
+    no latent truth."""
     n, kind, business = len(people.kind), people.kind, people.kind == 0
     domain, title = _email_domains(rng, people), _job_titles(rng, people)
 
@@ -193,10 +232,10 @@ def _observed(rng: np.random.Generator, people: j.People) -> dict[str, pa.Array]
         values = np.asarray(vocab, dtype=object)[values] if vocab is not None else values
         return pa.array(values, mask=mask, type=pa.string() if values.dtype == object else None)
 
-    ids = pa.array([f"L{i:08d}" for i in range(n)])
+    ids = pa.array([lead_id(i) for i in range(first_id, first_id + n)])
     return {
         "lead_id": ids,
-        "account_id": pa.array(np.char.add("A", np.char.zfill(people.account.astype(str), 8))),
+        "account_id": pa.array(account_id(people.account)),
         "created_at": pa.array(people.created, type=pa.timestamp("s", tz="UTC")),
         "email_domain": col(domain),
         "job_title": col(title),
@@ -273,8 +312,8 @@ def generate(
     rng = np.random.default_rng(seed)
     t0 = int(pd.Timestamp(start, tz="UTC").timestamp())
     end = t0 + days * DAY
-    people = _people(rng, n_leads, t0, days)
-    leads = _observed(rng, people)
+    people = people_of(rng, n_leads, t0, days)
+    leads = observed(rng, people)
     step("people")
 
     first = j.first_episodes(rng, people, end)
@@ -282,13 +321,13 @@ def generate(
     step("activity")
     handed = first.mql >= 0
     handed_1 = first.take(handed)
-    decided_1 = j.decide(rng, people, handed_1, intent_now_1[handed], demo_1[handed], t0, days, end)
+    decided_1, _ = j.decide(rng, people, handed_1, intent_now_1[handed], demo_1[handed], _frac(handed_1, t0, days), end)
     after_1 = j.after_handover(rng, handed_1, decided_1.decision, end)
     step("decisions")
 
     second = j.returning_episodes(rng, handed_1, decided_1, end)
     events_2, intent_now_2, demo_2 = j.activity(rng, people, second, end)
-    decided_2 = j.decide(rng, people, second, intent_now_2, demo_2, t0, days, end)
+    decided_2, _ = j.decide(rng, people, second, intent_now_2, demo_2, _frac(second, t0, days), end)
     after_2 = j.after_handover(rng, second, decided_2.decision, end)
     step("recycled leads")
 

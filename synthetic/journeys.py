@@ -152,11 +152,16 @@ def returning_episodes(rng: np.random.Generator, ep: Episodes, decided: Decision
     return Episodes(ep.lead[back], decided.decided_at[back], mql, intent)
 
 
-def activity(rng: np.random.Generator, people: People, ep: Episodes, end: int) -> tuple[Events, np.ndarray, np.ndarray]:
-    """Events before each episode's hand-over (or over 120 days if none), the intent left at
-    hand-over time after interest decays from its burst, and whether the lead asked for a demo."""
+def activity(
+    rng: np.random.Generator, people: People, ep: Episodes, end: int, until: np.ndarray | None = None
+) -> tuple[Events, np.ndarray, np.ndarray]:
+    """Events before each episode's hand-over (or over 120 days if none; up to `until` where
+    given, the moment the simulated CRM scores a lead that never raised its hand), the intent left
+    at that time after interest decays from its burst, and whether the lead asked for a demo."""
     student = people.seniority[ep.lead] == w.SENIORITIES.index("student")
     stop = np.where(ep.mql >= 0, ep.mql, np.minimum(end, ep.start + 120 * DAY))
+    if until is not None:
+        stop = np.where(ep.mql >= 0, stop, until)
     length = np.maximum(stop - ep.start, HOUR)
     demo, burst, intent_now = _interest(rng, people, ep, student, length, stop)
     counts = _counts(rng, people, ep, student, demo, length)
@@ -246,32 +251,44 @@ def decide(
     ep: Episodes,
     intent_now: np.ndarray,
     demo: np.ndarray,
-    t0: int,
-    days: int,
+    frac: np.ndarray,
     end: int,
-) -> Decisions:
-    """Sales' decision, reason code and decision time for every handed-over episode."""
+    scale: np.ndarray | None = None,
+) -> tuple[Decisions, np.ndarray]:
+    """Sales' decision, reason code and decision time for every handed-over episode, and the
+    probability that sales accept each one (label noise and forced rejections included). `frac`:
+    each hand-over's position in the generated period (1 in a simulated future: no more drift);
+    `scale`: a factor on that probability (capped at `ACCEPT_CAP`) where a simulated drift says so."""
     n = len(ep.lead)
-    accepted = _accepted(rng, people, ep, intent_now, demo, (ep.mql - t0) / (days * DAY))
+    probability, accepted = _accepted(rng, people, ep, intent_now, demo, frac, scale)
     u = rng.random(n)
     reason, forced = _reasons(rng, people, ep.lead, intent_now, u)
     accepted &= forced < 0
+    probability = np.where(forced >= 0, 0.0, probability)
     recycle = ((reason == R["not_now"]) & (u < 0.65)) | ((reason == R["no_budget"]) & (rng.random(n) < 0.25))
     decision = np.where(accepted, D["accepted"], np.where(recycle, D["recycled"], D["rejected"]))
     reason = np.where(accepted, -1, reason)
     lag = (0.05 + rng.gamma(2.0, 4.0, n) + 10 * (reason == R["unreachable"])) * DAY
     decided_at = ep.mql + lag.astype(np.int64)
     still_open = decided_at > end
-    return Decisions(
+    decided = Decisions(
         np.where(still_open, D["open"], decision),
         np.where(still_open, -1, reason),
         np.where(still_open, -1, decided_at),
     )
+    return decided, probability
 
 
-def _accepted(rng: np.random.Generator, people: People, ep: Episodes, intent_now, demo, frac: np.ndarray) -> np.ndarray:
-    """Whether sales would accept each hand-over: fit, intent now, the account's intent, a demo
-    request, segment and source, a stricter bar as the period goes on (`frac`), label noise."""
+LABEL_NOISE = 0.03  # the share of decisions flipped: sales are people too
+ACCEPT_CAP = 0.95  # the highest acceptance probability a drift's factor may give
+
+
+def _accepted(
+    rng: np.random.Generator, people: People, ep: Episodes, intent_now, demo, frac: np.ndarray, scale=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The probability that sales accept each hand-over, and whether they would: fit, intent now,
+    the account's intent, a demo request, segment and source, a stricter bar as the period goes on
+    (`frac`), label noise; times `scale` (capped) where given."""
     lead = ep.lead
     n = len(lead)
     fit, kind, segment = people.fit[lead], people.kind[lead], people.segment[lead]
@@ -288,9 +305,15 @@ def _accepted(rng: np.random.Generator, people: People, ep: Episodes, intent_now
         - 2.5 * (kind == 1)
         + rng.normal(0, 0.5, n)
     )
-    accepted = rng.random(n) < 1 / (1 + np.exp(-z))
-    accepted ^= rng.random(n) < 0.03  # label noise: sales are people too
-    return accepted
+    p = 1 / (1 + np.exp(-z))
+    draw, flip = rng.random(n), rng.random(n) < LABEL_NOISE
+    accepted = (draw < p) ^ flip
+    probability = LABEL_NOISE + (1 - 2 * LABEL_NOISE) * p
+    if scale is not None:  # drawn from the scaled probability itself (the same draws are used)
+        scaled = scale != 1
+        probability = np.where(scaled, np.minimum(probability * scale, ACCEPT_CAP), probability)
+        accepted = np.where(scaled, draw < probability, accepted)
+    return probability, accepted
 
 
 def _reasons(

@@ -52,7 +52,7 @@ def test_generate_then_validate(capsys, tmp_path):
     code, out, _ = run(capsys, "generate", "--leads", "500", "--seed", "2", "--out", str(tmp_path), "--format", "csv")
     assert code == 0
     assert "leads" in out and "500" in out
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv", "leads.csv", "outcomes.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv", "leads.csv", "outcomes.csv", "world.json"]
     code, out, _ = run(capsys, "validate", str(tmp_path))
     assert code == 0 and "valid" in out
 
