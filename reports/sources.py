@@ -131,7 +131,9 @@ def _stamp(text: str | None) -> pd.Timestamp | None:
 
 def from_store(url: str) -> tuple[pd.DataFrame, dict]:
     """Live traffic from the service's database: the score log's hand-overs and the decisions in
-    force (voided and superseded left out), joined as the module's docstring says."""
+    force (voided and superseded left out), joined as the module's docstring says; the info's
+    "funnel" holds every scored lead once a week (`live_funnel`), for acceptance by inverse
+    propensity weighting."""
     from sqlalchemy import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -154,6 +156,7 @@ def from_store(url: str) -> tuple[pd.DataFrame, dict]:
     finally:
         store.engine.dispose()
     frame, counts = live_handovers(logged, decided)
+    counts["funnel"] = live_funnel(logged, decided)
     if frame.empty:
         raise LeadscoreError(f"{redacted(url)}: the score log holds no model scores yet: nothing to compare")
     versions = sorted(str(v) for v in frame["model_version"].dropna().unique())
@@ -161,12 +164,11 @@ def from_store(url: str) -> tuple[pd.DataFrame, dict]:
     return frame, {**info, **counts}
 
 
-def live_handovers(logged: pd.DataFrame, decided: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """The comparison rows of a score log (`logged`, with its `id`) and the decisions in force
-    (`decided`), and how many rows were left out: {"rules_answered": ..., "unplaced": ...}."""
-    logged = logged.assign(
-        scored_at=pd.to_datetime(logged["scored_at"], utc=True).astype(UTC_NS), lead_id=logged["lead_id"].astype(str)
-    )
+def placed_decisions(logged: pd.DataFrame, decided: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The decisions in force (`decided`) on the score log's rows (`logged`, with its `id`): one per
+    score row (`id`, `decision`, `reason`), placed as the module's docstring says, and how many
+    could not be placed (a lead never scored before its decision)."""
+    logged = _timed(logged)
     decided = decided.assign(lead_id=decided["lead_id"].astype(str))
     for column in ("mql_at", "decided_at", "received_at"):
         decided[column] = pd.to_datetime(decided[column], utc=True).astype(UTC_NS)
@@ -176,7 +178,21 @@ def live_handovers(logged: pd.DataFrame, decided: pd.DataFrame) -> tuple[pd.Data
     unplaced = int(placed["id"].isna().sum())
     placed = placed.dropna(subset=["id"]).sort_values(["decided_at", "received_at", "feedback_id"], kind="stable")
     placed = placed.drop_duplicates("id", keep="last").astype({"id": logged["id"].dtype})
-    handed = logged.merge(placed[["id", "decision", "reason"]], on="id")
+    return placed[["id", "decision", "reason"]].reset_index(drop=True), unplaced
+
+
+def _timed(logged: pd.DataFrame) -> pd.DataFrame:
+    return logged.assign(
+        scored_at=pd.to_datetime(logged["scored_at"], utc=True).astype(UTC_NS), lead_id=logged["lead_id"].astype(str)
+    )
+
+
+def live_handovers(logged: pd.DataFrame, decided: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The comparison rows of a score log (`logged`, with its `id`) and the decisions in force
+    (`decided`), and how many rows were left out: {"rules_answered": ..., "unplaced": ...}."""
+    logged = _timed(logged)
+    placed, unplaced = placed_decisions(logged, decided)
+    handed = logged.merge(placed, on="id")
     undecided = logged[~logged["lead_id"].isin(handed["lead_id"])].sort_values(["scored_at", "id"])
     opened = undecided.drop_duplicates("lead_id", keep="last").assign(decision="open", reason=None)
     frame = pd.concat([handed, opened], ignore_index=True)
@@ -187,3 +203,18 @@ def live_handovers(logged: pd.DataFrame, decided: pd.DataFrame) -> tuple[pd.Data
         frame[column] = frame[column].astype(bool)
     frame = frame.sort_values(["handed_over_at", "lead_id"], kind="stable").reindex(columns=COLUMNS)
     return frame.reset_index(drop=True), {"rules_answered": int(rules_answered.sum()), "unplaced": unplaced}
+
+
+def live_funnel(logged: pd.DataFrame, decided: pd.DataFrame) -> pd.DataFrame:
+    """Every lead the model scored, once a week (`monitoring.ipw.funnel`: the answer a decision
+    sits on, else the week's latest), for acceptance on the whole funnel: `week` (its Monday),
+    the answer's MQL flags, `explore` and `propensity` when the log keeps them, `handed`,
+    `accepted` (1/0, NaN while open or never sent) and `below_both`."""
+    from monitoring.ipw import funnel
+
+    logged = _timed(logged)
+    placed, _ = placed_decisions(logged, decided)  # on every answer, as the comparison places them
+    model = logged[logged["probability"].notna()]
+    outcome = placed["decision"].map({"accepted": 1.0, "rejected": 0.0, "recycled": 0.0})
+    week = model["scored_at"].dt.tz_localize(None).dt.to_period("W-SUN").dt.start_time
+    return funnel(model.assign(week=week), outcome.set_axis(placed["id"]), by="week")

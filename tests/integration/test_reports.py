@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports import answer, compare, page
-from reports.sources import live_handovers
+from monitoring import ipw
+from reports import answer, compare, funnel, page
+from reports.sources import live_funnel, live_handovers
 from tests.code.test_cli import run
 
 T0 = pd.Timestamp("2025-03-03", tz="UTC")  # a Monday
@@ -250,6 +251,56 @@ def test_live_traffic_is_joined_with_decisions_by_hand_over():
     assert compare.prepare(frame)["week"].nunique() == 2  # a weekly view of live traffic
 
 
+def _explored_log(n_weeks: int = 4, per_week: int = 1_000, share: float = 0.05, seed: int = 0):
+    """A score log of `n_weeks` weeks and its decisions: the top fifth are model and rule MQLs,
+    all sent; `share` of the rest explored (when > 0) and sent; sales accept by the probability."""
+    rng = np.random.default_rng(seed)
+    n = n_weeks * per_week
+    p = rng.beta(1.2, 5, n)
+    mql = p >= 0.35
+    explore = ~mql & (rng.uniform(size=n) < share)
+    logged = _log([(i + 1, f"L{i}", i * 24 * 7 * n_weeks / n, p[i]) for i in range(n)])
+    logged = logged.assign(
+        is_mql=mql, rule_is_mql=mql, explore=explore, propensity=np.where(mql, np.nan, share or np.nan)
+    )
+    sent = np.flatnonzero(mql | explore)
+    accepted = rng.uniform(size=n) < p
+    decided = _decisions(
+        [
+            (f"f{i}", f"L{i}", None, i * 24 * 7 * n_weeks / n + 30, "accepted" if accepted[i] else "rejected")
+            for i in sent
+        ]
+    )
+    return logged, decided, float(accepted[~mql].mean())
+
+
+def test_the_whole_funnel_from_live_traffic_says_what_the_hold_out_measured():
+    logged, decided, truth = _explored_log()
+    rows = live_funnel(logged, decided)
+    assert len(rows) == len(logged) and rows["week"].nunique() == 4
+    assert rows["handed"].sum() == len(decided) and rows["accepted"].notna().sum() == len(decided)
+    figures = funnel.summary(rows, seed=0)
+    below = figures["table"].set_index("group").loc[ipw.BELOW]
+    assert below["low"] <= truth <= below["high"] and figures["handed_rate"] > 2 * truth
+    html = funnel.section(figures)
+    said = re.sub(r"<[^>]+>", "", html)
+    assert f"sent sales {figures['explored']:,} of them" in said and "5% of the leads below both" in said
+    assert f"of all {below['n']:,} such leads" in said and "from handed-over leads alone one would have guessed" in said
+    assert 'id="whole-funnel"' in html and "Below both thresholds" in html and "nan" not in said.split()
+
+
+def test_the_whole_funnel_without_a_hold_out_says_how_to_switch_it_on_and_its_cost():
+    logged, decided, _ = _explored_log(share=0.0)
+    figures = funnel.summary(live_funnel(logged.drop(columns=["explore", "propensity"]), decided))
+    said = re.sub(r"<[^>]+>", "", funnel.section(figures))
+    below_per_week = (~logged["is_mql"]).sum() / 4
+    assert "The exploration hold-out is off" in said and "LEADSCORE_EXPLORE_SHARE" in said
+    assert f"about {page.number(0.02 * below_per_week)} a week at 2%" in said
+    table = figures["table"].set_index("group")
+    assert np.isnan(table.loc[ipw.BELOW, "estimate"]) and table.loc[ipw.BELOW, "covered"] == 0
+    assert "Not one of the" in table.loc[ipw.BELOW, "note"] and "no estimate" in said
+
+
 # --- the page, end to end ---------------------------------------------------------------
 
 
@@ -419,6 +470,7 @@ def test_compare_on_what_the_service_logged_and_sales_decided(client, capsys, tm
     assert 'id="weekly"' in text and "Whole period" in text  # the weekly view, of this week
     assert "Too few to say which method picks better leads yet" in text and "too few to say" in text
     assert "The score log keeps no reasons" in text
+    assert 'id="whole-funnel"' in text and "The exploration hold-out is off" in text  # no explored lead logged
     _in_chromium(out, request, "live")
 
 
