@@ -146,6 +146,8 @@ def retrain(
         feedback = _stored_decisions(store, data, history)
         parts.append(feedback.outcomes)
     extra = pd.concat(parts, ignore_index=True) if parts else None
+    if feedback is not None:
+        feedback = _counted(feedback, history, extra, training_config)
     _run(data, training_config, features_config, rules, tracking_uri, False, extra, feedback)
 
 
@@ -174,6 +176,17 @@ def _stored_decisions(store, data: Path, history):
             highlight=False,
         )
     return summary
+
+
+def _counted(feedback, history, extra, training_config: Path | None):
+    """The stored decisions with what the label rules will make of them, said as a table and a line."""
+    from core.config import load_config
+    from training.feedback import with_counts
+    from training.settings import TrainingConfig
+
+    feedback = with_counts(feedback, history, extra, load_config(training_config, TrainingConfig).labels)
+    recalibrate_cli.print_counts(feedback.counts, f"stored decisions from {feedback.source}")
+    return feedback
 
 
 def promote(

@@ -8,21 +8,153 @@ service's door applies (`core.decisions.decision_problems`). A row that breaks t
 named by its feedback_id: one bad stored decision never stops a retrain. `log_feedback` records
 what was merged on the MLflow run (metrics, a dataset input with its digest, a CSV artifact that
 `leadscore retrain --decisions` reads back), so that the run can be rebuilt.
+
+`Counts` says what became of the decisions, for retrain and recalibrate alike: read, merged,
+labelled (became training or calibration labels) and every rule that left some out, each counted
+where that rule is applied (`training/labels.py` for the label policy and maturity; here for the
+placing, the checks and corrections; `training/recalibrate.py` for "newer than the model" and the
+score log), with the date the young ones mature. The console, the MLflow run (metrics
+`feedback_*`) and the version's description say the same.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import pandas as pd
 
 from core.decisions import decision_problems, with_status
 from features.contract import TIMESTAMP, ContractConfig, Dataset
+from training.labels import EXCLUDED, LABELLED, TOO_YOUNG, fates
+from training.settings import LabelPolicy
 
 OUTCOME_COLUMNS = ("lead_id", "mql_at", "decision", "reason", "decided_at")
 ARTIFACT = "feedback/decisions.csv"
+
+
+def _day(when) -> str:
+    return f"{pd.Timestamp(when):%Y-%m-%d}"
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What became of the decisions a command read, by rule (see the module's docstring)."""
+
+    read: int = 0  # decision rows read (every status)
+    merged: int = 0  # in force and placed on a hand-over: what the label rules saw
+    labelled: int = 0  # became labels
+    too_young: int = 0  # younger than mature_after_days before the newest decision
+    not_newer: int = 0  # on hand-overs the model already learnt from (recalibrate)
+    unresolved: int = 0  # no hand-over to place it on, an unknown lead, or no score by the model
+    skipped: int = 0  # broke the decision rules
+    superseded: int = 0  # replaced by a later decision for the same hand-over (corrections)
+    excluded: int = 0  # the label policy's `exclude` (a reason such as duplicate)
+    before_since: int = 0  # on hand-overs before --since
+    matures: tuple[str, str] | None = None  # the first and last date the young ones mature on
+    mature_after_days: int = 14
+    learnt_through: str | None = None  # the newest hand-over the model learnt from, when it counts
+    since: str | None = None
+
+    def metrics(self) -> dict[str, float]:
+        """The run's `feedback_*` metrics."""
+        names = ("read", "merged", "labelled", "too_young", "not_newer", "unresolved", "skipped", "superseded")
+        return {f"feedback_{n}": float(getattr(self, n)) for n in (*names, "excluded", "before_since")}
+
+    def tags(self) -> dict[str, str]:
+        """The dates the counts speak of, as run tags."""
+        out = {"feedback.mature_after_days": str(self.mature_after_days)}
+        if self.matures:
+            out["feedback.matures"] = " to ".join(dict.fromkeys(self.matures))
+        return out
+
+    def young(self) -> str:
+        """The too-young rule in words, with the date(s) they mature on."""
+        if not self.too_young:
+            return ""
+        first, last = self.matures or ("?", "?")
+        when = f"on {first}" if first == last else f"from {first} to {last}"
+        return (
+            f"{self.too_young:,} too young (they mature {when}: mature_after_days={self.mature_after_days} "
+            "before the newest decision)"
+        )
+
+    def reasons(self) -> list[str]:
+        """Each rule that left decisions out, with its count and what would let them in."""
+        out = [self.young()] if self.too_young else []
+        if self.not_newer and self.learnt_through is None:  # a flat snapshot's model counts leads
+            out.append(f"{self.not_newer:,} not newer than the model (of leads it learnt from)")
+        elif self.not_newer:
+            out.append(
+                f"{self.not_newer:,} not newer than the model (on hand-overs up to {self.learnt_through}, the newest "
+                "the model learnt from: only decisions on later hand-overs test its calibration)"
+            )
+        if self.before_since:
+            out.append(f"{self.before_since:,} before --since {self.since} (an earlier --since takes them)")
+        if self.excluded:
+            out.append(f"{self.excluded:,} excluded by the label policy (labels: exclude)")
+        if self.unresolved:
+            out.append(f"{self.unresolved:,} unresolved (no hand-over or score to place them on, or an unknown lead)")
+        if self.skipped:
+            out.append(f"{self.skipped:,} skipped as invalid")
+        if self.superseded:
+            out.append(f"{self.superseded:,} superseded by a correction")
+        return out
+
+    def sentence(self) -> str:
+        """ "48 merged, 0 labelled: 48 too young (they mature on ...)"."""
+        why = self.reasons()
+        return f"{self.merged:,} merged, {self.labelled:,} labelled" + (f": {'; '.join(why)}" if why else "")
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(rule, count) for the console's table."""
+        return [(f.name.replace("_", " "), f"{getattr(self, f.name):,}") for f in fields(self)[:10]]
+
+
+def counts_of(fate: pd.Series, mql_at: pd.Series, policy: LabelPolicy, **given) -> Counts:
+    """`Counts` of rows whose label fate (`training.labels.fates`) is `fate`, the young ones
+    maturing `mature_after_days` after their hand-over; `given`: the other rules' counts."""
+    young = mql_at[(fate == TOO_YOUNG).to_numpy()]
+    days = pd.Timedelta(days=policy.mature_after_days)
+    matures = (_day(young.min() + days), _day(young.max() + days)) if len(young) else None
+    return Counts(
+        labelled=int((fate == LABELLED).sum()),
+        too_young=len(young),
+        excluded=int((fate == EXCLUDED).sum()),
+        matures=matures,
+        mature_after_days=policy.mature_after_days,
+        **given,
+    )
+
+
+def merge_outcomes(outcomes: pd.DataFrame, extra: pd.DataFrame | None) -> pd.DataFrame:
+    """The history's outcomes with new decisions replacing the outcomes of the hand-overs they decide."""
+    if extra is None or not len(extra):
+        return outcomes
+    merged = pd.concat([outcomes, extra], ignore_index=True)
+    return merged.drop_duplicates(["lead_id", "mql_at"], keep="last")
+
+
+def with_counts(summary: FeedbackSummary, dataset: Dataset, extra: pd.DataFrame, policy: LabelPolicy):
+    """`summary` with its `counts`: the label rules applied to the history with `extra` (every new
+    decision, the summary's among them) merged, as the retrain will apply them."""
+    merged = merge_outcomes(dataset.outcomes, extra)
+    fate = fates(merged, policy)
+    keys = pd.MultiIndex.from_frame(merged[["lead_id", "mql_at"]].astype({"lead_id": str}))
+    ours = pd.MultiIndex.from_frame(summary.decisions[["lead_id", "mql_at"]].astype({"lead_id": str}))
+    mine = keys.isin(ours)
+    counts = counts_of(
+        fate["fate"][mine],
+        merged["mql_at"][mine],
+        policy,
+        read=summary.read,
+        merged=summary.merged,
+        unresolved=summary.unknown_lead + summary.no_handover,
+        skipped=len(summary.skipped),
+        superseded=summary.superseded,
+    )
+    return replace(summary, counts=counts)
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,6 +168,8 @@ class FeedbackSummary:
     skipped: dict[str, str] = field(default_factory=dict)  # feedback_id -> its first problem
     unknown_lead: int = 0  # for leads not in the history
     no_handover: int = 0  # for leads without a hand-over at or before the decision
+    read: int = 0  # decision rows read (every status)
+    counts: Counts | None = None  # what became of them (`with_counts`, once the label rules ran)
 
     @property
     def merged(self) -> int:
@@ -47,7 +181,10 @@ class FeedbackSummary:
         return self.decisions[list(OUTCOME_COLUMNS)]
 
     def metrics(self) -> dict[str, float]:
+        if self.counts is not None:
+            return self.counts.metrics()
         return {
+            "feedback_read": float(self.read),
             "feedback_merged": float(self.merged),
             "feedback_superseded": float(self.superseded),
             "feedback_skipped": float(len(self.skipped)),
@@ -98,6 +235,7 @@ def decisions_as_outcomes(
         skipped=skipped,
         unknown_lead=len(latest) - len(known),
         no_handover=len(known) - len(placed),
+        read=len(frame),
     )
 
 
@@ -123,6 +261,8 @@ def log_feedback(summary: FeedbackSummary, tmp: Path) -> None:
     from mlflow.exceptions import MlflowException
 
     mlflow.log_metrics(summary.metrics())
+    if summary.counts is not None:
+        mlflow.set_tags(summary.counts.tags())
     folder, name = ARTIFACT.split("/")
     path = tmp / folder / name
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,10 @@
-"""Training labels from sales decisions, by the label policy."""
+"""Training labels from sales decisions, by the label policy.
+
+Every rule that keeps a decided hand-over from becoming a label lives here once (`fates`), and
+everything that counts what became of decisions (`training/feedback.py`: retrain and recalibrate)
+reads the same fates: "excluded" (the policy's `exclude`, or no decision yet), "too_young"
+(younger than `mature_after_days` before the newest decision) or "labelled".
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 from training.settings import LabelPolicy, Target
+
+LABELLED, EXCLUDED, TOO_YOUNG = "labelled", "excluded", "too_young"
 
 
 def _target(decision: str, reason, policy: LabelPolicy) -> Target | str:
@@ -16,25 +24,39 @@ def _target(decision: str, reason, policy: LabelPolicy) -> Target | str:
     return getattr(policy, decision)
 
 
-def label_outcomes(outcomes: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
-    """Decided, mature hand-overs with `label` and `weight` columns; excluded rows are left out.
-
-    A hand-over is mature when it is at least `mature_after_days` older than the newest decision
-    (not applied to a flat snapshot, whose hand-overs all carry the export time).
-    """
+def maturity_cutoff(outcomes: pd.DataFrame, policy: LabelPolicy) -> pd.Timestamp | None:
+    """The newest hand-over time that is mature: `mature_after_days` before the newest decision
+    (None: everything is mature, as in a flat snapshot, whose hand-overs all carry the export time)."""
     if outcomes.empty:
-        return outcomes.assign(label=pd.Series(dtype=int), weight=pd.Series(dtype=float))
+        return None
     newest = outcomes["decided_at"].max()
     snapshot = outcomes["mql_at"].nunique() <= 1  # a flat export: no timeline to mature on
-    cutoff = None if snapshot or pd.isna(newest) else newest - pd.Timedelta(days=policy.mature_after_days)
+    return None if snapshot or pd.isna(newest) else newest - pd.Timedelta(days=policy.mature_after_days)
+
+
+def fates(outcomes: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
+    """Per outcome row (same index): `fate` (labelled, excluded, too_young), `label`, `weight`."""
     targets = [_target(d, r, policy) for d, r in zip(outcomes["decision"], outcomes["reason"], strict=True)]
-    keep = np.array([t != "exclude" for t in targets])
-    if cutoff is not None:
-        keep &= (outcomes["mql_at"] <= cutoff).to_numpy()
+    excluded = np.array([t == "exclude" for t in targets], dtype=bool)
+    cutoff = maturity_cutoff(outcomes, policy)
+    young = np.zeros(len(outcomes), bool) if cutoff is None else (outcomes["mql_at"] > cutoff).to_numpy()
+    fate = np.where(excluded, EXCLUDED, np.where(young, TOO_YOUNG, LABELLED))
+    label = [t.label if not isinstance(t, str) else -1 for t in targets]
+    weight = [t.weight if not isinstance(t, str) else 0.0 for t in targets]
+    return pd.DataFrame({"fate": fate, "label": label, "weight": weight}, index=outcomes.index)
+
+
+def label_outcomes(outcomes: pd.DataFrame, policy: LabelPolicy) -> pd.DataFrame:
+    """Decided, mature hand-overs with `label` and `weight` columns; excluded rows are left out
+    (`fates`: the policy's `exclude`, and hand-overs younger than `mature_after_days` before the
+    newest decision, not applied to a flat snapshot)."""
+    if outcomes.empty:
+        return outcomes.assign(label=pd.Series(dtype=int), weight=pd.Series(dtype=float))
+    fate = fates(outcomes, policy)
+    keep = (fate["fate"] == LABELLED).to_numpy()
     kept = outcomes[keep].copy()
-    chosen = [t for t, k in zip(targets, keep, strict=True) if k]
-    kept["label"] = np.array([t.label for t in chosen], dtype=int)
-    kept["weight"] = np.array([t.weight for t in chosen], dtype=float)
+    kept["label"] = fate.loc[keep, "label"].to_numpy(dtype=int)
+    kept["weight"] = fate.loc[keep, "weight"].to_numpy(dtype=float)
     return kept
 
 

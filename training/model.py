@@ -56,8 +56,9 @@ class LeadModel:
     # the newest hand-over whose decision the model learnt from (fitting or calibration): a later
     # run compares it with a challenger only on hand-overs after it (None: not known, 0.1.0)
     trained_through: pd.Timestamp | None = None
-    # `leadscore recalibrate`: (slope, intercept) maps applied in turn to the calibrated log-odds
-    recalibration: tuple[tuple[float, float], ...] = ()
+    # `leadscore recalibrate`: maps applied in turn to the calibrated log-odds, each a (slope,
+    # intercept) for every lead, or {segment (or ALL): (slope, intercept)} (see `recalibrated`)
+    recalibration: tuple[RecalibrationMap, ...] = ()
     # a model of a flat snapshot (no hand-over times): the keys of the leads it learnt from
     # (`training.refit.lead_keys`), which recalibration leaves out; None: a time split (or older)
     learnt_leads: np.ndarray | None = None
@@ -111,7 +112,7 @@ class LeadModel:
         for segment in np.unique(segments):
             rows = segments == segment
             out[rows] = self._maps.get(segment, self._maps[ALL])(margin[rows])
-        return recalibrated(np.clip(out, 1e-6, 1 - 1e-6), self.recalibration)
+        return recalibrated(np.clip(out, 1e-6, 1 - 1e-6), self.recalibration, segments)
 
     @cached_property
     def _maps(self) -> dict[str, MarginMap]:
@@ -141,7 +142,7 @@ class LeadModel:
         if self.intervals is None:
             return None
         low, high = (np.clip(b, 1e-6, 1 - 1e-6) for b in self.intervals.bounds(margin, segments))
-        low, high = recalibrated(low, self.recalibration), recalibrated(high, self.recalibration)
+        low, high = (recalibrated(b, self.recalibration, segments) for b in (low, high))
         low, high = np.minimum(low, high), np.maximum(low, high)  # a falling map swaps them
         return np.minimum(low, probability), np.maximum(high, probability)
 
@@ -183,9 +184,21 @@ class LeadModel:
         return self.booster.predict(matrix, pred_contrib=True, **_threads(threads))
 
 
-def recalibrated(probability: np.ndarray, maps: tuple[tuple[float, float], ...]) -> np.ndarray:
-    """`probability` through each (slope, intercept) map on its log-odds, in turn."""
-    for slope, intercept in maps:
+RecalibrationMap = tuple[float, float] | dict[str, tuple[float, float]]
+
+
+def recalibrated(probability: np.ndarray, maps: tuple[RecalibrationMap, ...], segments=None) -> np.ndarray:
+    """`probability` through each map on its log-odds, in turn: a (slope, intercept) for every
+    row, or per segment ({segment: (slope, intercept)}, `ALL` for a segment without its own; the
+    rows' `segments` are needed then)."""
+    for one in maps:
+        if isinstance(one, dict):
+            rows = np.asarray(segments).astype(str)
+            slope, intercept = np.full(len(rows), one[ALL][0]), np.full(len(rows), one[ALL][1])
+            for segment, (a, b) in one.items():
+                slope[rows == segment], intercept[rows == segment] = a, b
+        else:
+            slope, intercept = one
         logit = np.log(probability / (1 - probability))
         probability = np.clip(1.0 / (1.0 + np.exp(-(slope * logit + intercept))), 1e-6, 1 - 1e-6)
     return probability

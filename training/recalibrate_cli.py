@@ -52,10 +52,14 @@ def recalibrate(
         decided = rc.decisions_from_folder(model, data, config.labels, when)
     else:
         decided = rc.decisions_from_store(model, store, config.labels, when)
-    result = rc.recalibrate(decided)
+    if decided.counts is not None:
+        print_counts(decided.counts, f"decisions from {decided.source}")
+    result = rc.recalibrate(decided, config=config.recalibration)
     keep_volume = config.thresholds.mode == "capacity"  # sales take as many leads a week as before
     new = rc.recalibrated_model(model, result, decided.mql_at.max(), keep_volume)
-    version, state = rc.register(client, config.model_name, config.experiment, new, result, decided.source, when)
+    version, state = rc.register(
+        client, config.model_name, config.experiment, new, result, decided.source, when, decided.counts
+    )
     table = Table(
         title=f"the {result.later_rows:,} newest of {result.rows:,} decisions (from {result.later_from:%Y-%m-%d})"
     )
@@ -69,8 +73,34 @@ def recalibrate(
     ):
         table.add_row(label, f"{result.before[key]:.4f}", f"{result.after[key]:.4f}")
     Console(width=120).print(table)
+    _by_segment(result)
     Console(soft_wrap=True).print(
         f"version {version} ({model.version} recalibrated on {decided.source}) {state}",
         markup=False,
         highlight=False,
     )
+
+
+def _by_segment(result) -> None:
+    """ECE per segment on the later slice, as is and recalibrated, and which map each segment has."""
+    table = Table(title="by segment, on the newest decisions")
+    for column in ("segment", "decisions", "newest", "map", "ECE as is", "ECE recalibrated"):
+        table.add_column(column, justify="left" if column in ("segment", "map") else "right")
+    said = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+    for fit in result.segments:
+        where = "its own" if fit.own else "shared"
+        table.add_row(
+            fit.segment, f"{fit.rows:,}", f"{fit.later_rows:,}", where, said(fit.ece_before), said(fit.ece_after)
+        )
+    Console(width=120).print(table)
+
+
+def print_counts(counts, title: str) -> None:
+    """What became of the decisions (`training.feedback.Counts`): a table, then one line."""
+    table = Table(title=title)
+    table.add_column("decisions")
+    table.add_column("count", justify="right")
+    for name, value in counts.rows():
+        table.add_row(name, value)
+    Console(width=120).print(table)
+    Console(soft_wrap=True).print(f"feedback: {counts.sentence()}", markup=False, highlight=False)

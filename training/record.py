@@ -14,6 +14,7 @@ from features.contract import Dataset
 from training import registry
 from training.feedback import log_feedback
 from training.labels import label_summary
+from training.profile import build_profile, log_profile
 from training.pyfunc import log_model
 from training.run import TrainingRun
 from training.versions import describe_version
@@ -55,6 +56,7 @@ def log_run(client: MlflowClient, run: TrainingRun, tmp: Path) -> tuple[str, str
             if run.feedback is not None:
                 log_feedback(run.feedback, tmp)
             _log_results(run, tmp)
+            _log_profile(run)
             version = _log_model(client, run, active.info.run_id)
     return active.info.run_id, version
 
@@ -92,6 +94,14 @@ def _log_results(run: TrainingRun, tmp: Path) -> None:
         mlflow.log_artifact(str(plot), "plots")
     if champion is not None:
         mlflow.log_metrics({f"champion_{k}": v for k, v in champion.items()})
+
+
+def _log_profile(run: TrainingRun) -> None:
+    """The reference profile (`training/profile.py`) of the served model on the test period."""
+    data, test = run.data, run.data.parts["test"]
+    mql_at = data.rows.loc[data.split.mask("test"), "mql_at"]
+    probability = run.assessment.evaluation.probability
+    log_profile(build_profile(run.served.model, test.features, test.y, probability, mql_at))
 
 
 def _log_model(client: MlflowClient, run: TrainingRun, run_id: str) -> str:

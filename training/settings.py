@@ -97,6 +97,17 @@ class CalibrationConfig(BaseModel):
     min_segment_positives: int = Field(default=100, ge=10)
 
 
+class RecalibrationConfig(BaseModel):
+    """`leadscore recalibrate`: where a segment has enough decisions of both outcomes, its map gets
+    an intercept of its own (a shift of the log-odds, the slope shared); every other segment shares
+    one map."""
+
+    model_config = ConfigDict(extra="forbid")
+    per_segment: bool = True
+    min_segment_decided: int = Field(default=200, ge=20, description="Decided hand-overs a segment needs.")
+    min_segment_each: int = Field(default=30, ge=5, description="Of them accepted, and of them not, at least.")
+
+
 class ThresholdConfig(BaseModel):
     """How the model's MQL threshold is chosen per segment, on the calibration period."""
 
@@ -122,6 +133,7 @@ class TrainingConfig(BaseModel):
     split: SplitConfig = SplitConfig()
     model: ModelConfig = ModelConfig()
     calibration: CalibrationConfig = CalibrationConfig()
+    recalibration: RecalibrationConfig = RecalibrationConfig()
     thresholds: ThresholdConfig = ThresholdConfig()
     gate: GateConfig = GateConfig()
     experiment: str = "leadscore"

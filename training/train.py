@@ -33,7 +33,7 @@ from features.settings import FeatureConfig
 from features.spec import FeatureSpec
 from training import gate, registry
 from training.evaluate import evaluate
-from training.feedback import FeedbackSummary
+from training.feedback import FeedbackSummary, merge_outcomes
 from training.fit import Period, best_rounds, fit_model
 from training.labels import label_outcomes
 from training.model import LeadModel
@@ -169,8 +169,7 @@ def _history(data: Path, extra_outcomes: pd.DataFrame | None) -> tuple[ContractC
     contract = folder_config(data)
     dataset = load_dataset(data, contract)
     if extra_outcomes is not None and len(extra_outcomes):
-        merged = pd.concat([dataset.outcomes, extra_outcomes], ignore_index=True)
-        merged = merged.drop_duplicates(["lead_id", "mql_at"], keep="last")
+        merged = merge_outcomes(dataset.outcomes, extra_outcomes)
         dataset = Dataset(leads=dataset.leads, events=dataset.events, outcomes=merged)
     return contract, dataset
 

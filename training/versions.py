@@ -17,6 +17,10 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from core.errors import LeadscoreError
+from training.feedback import Counts
+
+# the feedback counts a run keeps (`training.feedback.Counts`), as version tags feedback.NAME
+FEEDBACK = ("read", "merged", "labelled", "too_young", "not_newer", "unresolved", "skipped", "superseded", "excluded")
 
 # version tag <- the run's tag (the data fingerprint and the gate's decision)
 RUN_TAGS = {
@@ -27,15 +31,15 @@ RUN_TAGS = {
     "data.last_handover": "data.last_handover",
     "gate.promote": "gate.promote",
     "gate.reason": "gate.reason",
+    "feedback.matures": "feedback.matures",
+    "feedback.mature_after_days": "feedback.mature_after_days",
 }
 # version tag <- the run's metric (the test period's figures, the feedback merged)
 RUN_METRICS = {
     "test.roc_auc": "model_roc_auc",
     "test.log_loss": "model_log_loss",
     "test.rule_roc_auc": "rule_roc_auc",
-    "feedback.merged": "feedback_merged",
-    "feedback.superseded": "feedback_superseded",
-    "feedback.skipped": "feedback_skipped",
+    **{f"feedback.{n}": f"feedback_{n}" for n in FEEDBACK},
 }
 
 
@@ -97,7 +101,9 @@ def description(tags: dict[str, str]) -> str:
             f"Trained on {int(tags['data.leads']):,} leads and {int(tags['data.outcomes']):,} hand-overs"
             f"{span if 'data.first_handover' in tags else ''} (data sha256 {tags['data.sha256'][:12]})."
         )
-    if "feedback.merged" in tags:
+    if "feedback.labelled" in tags:
+        parts.append(f"Sales decisions: {_counts(tags).sentence()}.")
+    elif "feedback.merged" in tags:
         parts.append(
             f"{int(tags['feedback.merged']):,} sales decisions merged from the feedback store "
             f"({tags.get('feedback.superseded', '0')} superseded, {tags.get('feedback.skipped', '0')} skipped)."
@@ -113,6 +119,16 @@ def description(tags: dict[str, str]) -> str:
         verdict = "promoted to @champion" if tags["gate.promote"] == "True" else "left as @challenger"
         parts.append(f"Gate: {verdict}: {tags.get('gate.reason', '')}.")
     return " ".join(parts)
+
+
+def _counts(tags: dict[str, str]) -> Counts:
+    """The feedback counts a version's tags keep."""
+    given = {n: int(tags[f"feedback.{n}"]) for n in FEEDBACK if f"feedback.{n}" in tags}
+    matures = tags.get("feedback.matures")
+    if matures:
+        first, _, last = matures.partition(" to ")
+        given["matures"] = (first, last or first)
+    return Counts(**given, mature_after_days=int(tags.get("feedback.mature_after_days", "14")))
 
 
 def gate_decision(tags: dict[str, str]) -> str:

@@ -63,7 +63,12 @@ def test_decisions_land_on_their_handover_and_bad_rows_are_skipped_by_id():
     assert set(summary.skipped) == {"fb-6", "fb-7"}
     assert summary.skipped["fb-6"].startswith("reason:") and summary.skipped["fb-7"].startswith("decided_at:")
     assert (summary.unknown_lead, summary.no_handover, summary.stored) == (1, 1, 7)
-    assert summary.metrics() == {"feedback_merged": 3.0, "feedback_superseded": 0.0, "feedback_skipped": 2.0}
+    assert summary.metrics() == {
+        "feedback_read": 7.0,  # every stored row, whatever its status
+        "feedback_merged": 3.0,
+        "feedback_superseded": 0.0,
+        "feedback_skipped": 2.0,
+    }
     assert list(summary.outcomes.columns) == ["lead_id", "mql_at", "decision", "reason", "decided_at"]
 
 
@@ -100,7 +105,12 @@ def test_the_run_records_the_merged_decisions_so_that_it_can_be_rebuilt(tmp_path
     with registry.logging_to(client), mlflow.start_run(experiment_id=experiment) as active:
         log_feedback(summary, tmp_path)
     recorded = client.get_run(active.info.run_id)
-    assert recorded.data.metrics == {"feedback_merged": 2.0, "feedback_superseded": 1.0, "feedback_skipped": 0.0}
+    assert recorded.data.metrics == {
+        "feedback_read": 3.0,
+        "feedback_merged": 2.0,
+        "feedback_superseded": 1.0,
+        "feedback_skipped": 0.0,
+    }
     (logged,) = recorded.inputs.dataset_inputs
     assert logged.dataset.name == "feedback" and logged.dataset.digest
     assert {tag.key: tag.value for tag in logged.tags}["mlflow.data.context"] == "feedback"
@@ -248,11 +258,12 @@ def test_decisions_posted_to_the_service_retrain_with_none_skipped(capsys, train
     )
     assert "200 of 200 stored decision(s)" in out and "10 superseded" in out
     _, latest = _latest_run(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    assert {k: v for k, v in latest.data.metrics.items() if k.startswith("feedback_")} == {
-        "feedback_merged": 200.0,
-        "feedback_superseded": 10.0,
-        "feedback_skipped": 0.0,
-    }
+    recorded = {k: v for k, v in latest.data.metrics.items() if k.startswith("feedback_")}
+    assert recorded["feedback_merged"] == 200.0 and recorded["feedback_superseded"] == 10.0
+    assert recorded["feedback_skipped"] == 0.0 and recorded["feedback_read"] == 210.0
+    # every merged decision is a label, too young or excluded by the policy: each counted once
+    fates = ("feedback_labelled", "feedback_too_young", "feedback_excluded")
+    assert sum(recorded[k] for k in fates) == 200.0 and "feedback: 200 merged, " in out
 
 
 def test_a_retrain_that_merges_no_decision_records_zero(tmp_path):
