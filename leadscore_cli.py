@@ -16,9 +16,10 @@ TELEMETRY_OFF = {"BENTOML_DO_NOT_TRACK": "true", "MLFLOW_DISABLE_TELEMETRY": "tr
 def build_app() -> typer.Typer:
     """The CLI with every package's subcommands."""
     from features import cli as features_cli
+    from monitoring import cli as monitoring_cli
     from reports import cli as reports_cli
     from serving import cli as serving_cli
-    from serving import feedback_cli
+    from serving import feedback_cli, store_cli
     from synthetic import cli as synthetic_cli
     from training import cli as training_cli
 
@@ -34,7 +35,9 @@ def build_app() -> typer.Typer:
     training_cli.register(app)
     serving_cli.register(app)
     feedback_cli.register(app)
+    store_cli.register(app)
     reports_cli.register(app)
+    monitoring_cli.register(app)
     return app
 
 

@@ -38,15 +38,20 @@ def bootstrap(accepted: np.ndarray, weight: np.ndarray, n: int, rng, n_boot: int
     m = len(weight)
     if m == 0:
         return (np.nan, np.nan)
-    cells = np.r_[np.full(m, 1.0 / n), max(0.0, (n - m) / n)]
+    # decided leads alike in (weight, accepted) share one cell: a multinomial's cells may be merged
+    # without changing the distribution of their sums, and a group holds few distinct weights
+    alike, size = np.unique(np.c_[weight, accepted], axis=0, return_counts=True)
+    w, a = alike[:, 0], alike[:, 1]
+    cells = np.r_[size / n, max(0.0, (n - m) / n)]
     cells /= cells.sum()
-    block = max(1, CELLS // (m + 1))  # resamples drawn at once: memory stays bounded for big groups
+    k = len(w)
+    block = max(1, CELLS // (k + 1))  # resamples drawn at once: memory stays bounded for big groups
     estimates = []
     for start in range(0, n_boot, block):
-        counts = rng.multinomial(n, cells, size=min(block, n_boot - start))[:, :m]
-        totals = counts @ weight
+        counts = rng.multinomial(n, cells, size=min(block, n_boot - start))[:, :k]
+        totals = counts @ w
         ok = totals > 0
-        estimates.append((counts[ok] @ (weight * accepted)) / totals[ok])
+        estimates.append((counts[ok] @ (w * a)) / totals[ok])
     estimates = np.concatenate(estimates)
     if len(estimates) == 0:
         return (np.nan, np.nan)

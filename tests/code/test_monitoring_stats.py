@@ -365,3 +365,25 @@ def test_funnel_rows_one_per_lead_and_period_with_the_decided_answer_first():
     assert rows.loc["b", ["handed", "below_both", "propensity"]].tolist() == [True, True, 0.05]
     assert rows.loc["d", "handed"] and np.isnan(rows.loc["d", "accepted"]) and rows.loc["d", "id"] == 6
     assert rows.loc["c", "propensity"] == 0.0  # a rule MQL under a model policy: never sent
+
+
+def test_the_chi_square_p_value_is_scipys():
+    from scipy.stats import chisquare
+
+    from monitoring.drift import chi_square, shares
+
+    ref, cur = np.array([50.0, 30, 15, 5]), np.array([40.0, 35, 20, 9])
+    expected = shares(ref, 1e-4)
+    expected = expected / expected.sum() * cur.sum()
+    assert chi_square(ref, cur) == pytest.approx(chisquare(cur, expected).pvalue, rel=1e-12)
+
+
+def test_merging_alike_decided_leads_keeps_the_bootstrap_interval():
+    from monitoring.ipw import bootstrap
+
+    rng = np.random.default_rng(3)
+    accepted = (rng.random(400) < 0.2).astype(float)
+    weight = np.where(rng.random(400) < 0.5, 20.0, 1.0)
+    low, high = bootstrap(accepted, weight, 5_000, np.random.default_rng(0), 2_000)
+    estimate = (weight * accepted).sum() / weight.sum()
+    assert low < estimate < high and 0.02 < high - low < 0.2  # an interval around the estimate, not a point

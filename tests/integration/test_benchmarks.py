@@ -21,6 +21,7 @@ FIGURES = {
     "bench_big_requests.py": "large requests: 4 answered",
     "bench_features.py": "time per lead at",
     "bench_generate.py": "time ratio",
+    "bench_monitor.py": "monitor over",
     "bench_serving.py": "/score_batch of 1,000 different leads, once",
     "bench_spark.py": "Spark local[2] session start and stop alone",
     "bench_training.py": "leadscore train: labels, features, fit",

@@ -1,0 +1,346 @@
+"""`leadscore monitor`'s figures: read the score log, the logged feature rows and the decisions in
+force (or score a data folder's hand-overs), load the model version's reference profile, and
+compute per period (week or month) and segment: drift of each feature and of the score, the
+rules' fallbacks, MQL volume against the thresholds' promise, realised calibration and ROC AUC
+where decisions matured, CBPE's estimate where they did not, and acceptance by IPW.
+
+Times are "as_of throughout": a score-log row's `scored_at` is the time its answer speaks for
+(the lead's `as_of` when the request carried one), so a row falls in the period it speaks for.
+Every figure is computed on whole columns (one pass per feature and period), never row by row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from core.decisions import placed
+from core.schema import LEAD, names
+from monitoring.alerts import ALL, SCORE, Figures, Thresholds
+
+DECIDED = ("accepted", "rejected", "recycled")  # open leads have no label yet
+# the score log's columns monitoring reads (id, lead_id and scored_at always come), and where a
+# rule fallback's reason may be kept
+SCORE_COLUMNS = (
+    "model_version",
+    "probability",
+    "grade",
+    "is_mql",
+    "rule_is_mql",
+    "segment",
+    "scored_by",
+    "explore",
+    "propensity",
+)
+FALLBACK_REASONS = ("fallback_reason", "fallback")
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Inputs:
+    """What monitoring reads: score-log rows (model answers and rule fallbacks), feature rows, the
+    decisions in force, the version monitored and its profile (None, with why, when it has none)."""
+
+    scores: pd.DataFrame
+    features: pd.DataFrame
+    decisions: pd.DataFrame
+    model_version: str | None
+    profile: object | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def period_of(times: pd.Series, by: str) -> pd.Series:
+    """The start (UTC midnight) of each time's week (Monday) or month."""
+    naive = pd.to_datetime(times, utc=True).dt.tz_convert(None)
+    start = naive.dt.to_period("W-SUN" if by == "week" else "M").dt.start_time
+    return start.dt.tz_localize("UTC")
+
+
+def field_of(feature: str, spec) -> str:
+    """The lead field a model feature derives from, by the feature spec's concepts: a feature named
+    as a lead field is that field; another (size_band) is the one lead field of its concept (size:
+    company_size); otherwise the feature's own name."""
+    fields = set(names(LEAD))
+    if feature in fields or feature not in spec:
+        return feature
+    concept = spec[feature].concept
+    owners = [name for name in spec.names if name in fields and spec[name].concept == concept]
+    return owners[0] if len(owners) == 1 else feature
+
+
+def compute(inputs: Inputs, by: str, limits: Thresholds, progress: Progress = lambda _: None) -> Figures:
+    """Every figure table of `Figures` from `inputs`."""
+    scores = inputs.scores.assign(period=period_of(inputs.scores["scored_at"], by))
+    model = scores[scores["probability"].notna()]
+    if inputs.model_version is not None:
+        model = model[model["model_version"] == inputs.model_version]
+    notes = list(inputs.notes)
+    since = scores["period"].min() if len(scores) else None
+    progress("fallbacks and volume")
+    figures = Figures(fallback=fallbacks(scores), since=since, notes=notes)
+    figures.volume = volume(model, inputs.profile)
+    if inputs.profile is not None:
+        progress("drift")
+        features = inputs.features.assign(period=period_of(inputs.features["scored_at"], by))
+        figures.drift = drift(features, model, inputs, limits)
+        if inputs.features.empty:
+            notes.append("No feature rows are logged for this version in the window: only the score's drift is shown.")
+    from monitoring.calibration import by_segment
+
+    progress("calibration and accuracy")
+    labelled = labels(model, inputs.decisions)
+    figures.calibration = accuracy(model, labelled, inputs.profile)
+    figures.grades = by_segment(labelled) if len(labelled) else pd.DataFrame()
+    figures.acceptance = acceptance(model, inputs.decisions)
+    thin = sorted({day for day, n in model.groupby("period").size().items() if n < limits.min_rows})
+    if thin:
+        notes.append(
+            f"{len(thin)} of {model['period'].nunique()} {by}s hold fewer than {limits.min_rows} model answers: "
+            "too few to judge drift or volume there."
+        )
+    return figures
+
+
+def fallbacks(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per period: answers, the rules' fallbacks (scored_by "rules") and their share, and why
+    when the score log keeps a reason."""
+    rules = scores["scored_by"].eq("rules")
+    out = scores.assign(rules=rules).groupby("period").agg(rows=("rules", "size"), rules=("rules", "sum"))
+    out["share"] = out["rules"] / out["rows"]
+    reason = next((c for c in FALLBACK_REASONS if c in scores), None)
+    if reason is not None:
+        why = (
+            scores[rules]
+            .groupby("period")[reason]
+            .agg(lambda s: ", ".join(f"{k} {v}" for k, v in s.value_counts().items()))
+        )
+        out["why"] = why.reindex(out.index)
+    else:
+        out["why"] = None
+    return out.reset_index()
+
+
+def _reference(profile, segment: str, key: str) -> float:
+    """A figure of the profile's test period for `segment` (`training.profile.Calibration`: ece,
+    roc_auc, expected_mql_share); NaN without a profile or the figure."""
+    figures = profile.calibration.get(segment) if profile is not None else None
+    value = getattr(figures, key, None) if figures is not None else None
+    return np.nan if value is None else float(value)
+
+
+def _by_segment(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Each segment's rows and then all rows, as (segment, rows)."""
+    return [*((str(s), part) for s, part in frame.groupby("segment", sort=True)), (ALL, frame)]
+
+
+def volume(model: pd.DataFrame, profile) -> pd.DataFrame:
+    """Per period and segment: model answers, model MQLs and the MQLs the thresholds promised
+    (the profile's expected MQL share of the segment x its answers; NaN without a profile)."""
+    rows = []
+    for period, part in model.groupby("period"):
+        expected_all = 0.0
+        for segment, seg in _by_segment(part):
+            share = _reference(profile, segment, "expected_mql_share")
+            expected = expected_all if segment == ALL else share * len(seg)
+            expected_all += 0 if segment == ALL or np.isnan(expected) else expected
+            rows.append((period, segment, len(seg), int(seg["is_mql"].astype(bool).sum()), expected))
+    return pd.DataFrame(rows, columns=["period", "segment", "leads", "mql", "expected"])
+
+
+def drift(features: pd.DataFrame, model: pd.DataFrame, inputs: Inputs, limits: Thresholds) -> pd.DataFrame:
+    """Per period: each logged feature's drift by segment and the score's on every model answer
+    (monitoring.drift.drift_table; p-values adjusted over every test of the run), each feature
+    named by the lead field it derives from (`field`). Each column is put in the profile's bins
+    once (a distinct category once) and counted per period and segment in one `bincount`."""
+    from features.spec import FeatureSpec
+    from monitoring.drift import SCORE as PROBABILITY
+    from monitoring.drift import drift_table
+
+    profile = inputs.profile
+    names = [name for name in profile.features if name in features.columns]
+    pairs = [*_pairs(profile, features, names), *_pairs(profile, model, [PROBABILITY])]
+    if not pairs:
+        return pd.DataFrame(columns=["period", "feature", "field", "segment", "rows", "psi", "p_adjusted"])
+    options = dict(threshold=limits.drift_psi, alpha=limits.drift_p_adjusted, min_rows=limits.min_rows)
+    out = drift_table([pair for _, pair in pairs], **options).rename(columns={"n_cur": "rows"})
+    out.insert(0, "period", [period for period, _ in pairs])
+    spec = FeatureSpec()
+    out["field"] = out["feature"].map(lambda f: SCORE if f == PROBABILITY else field_of(f, spec))
+    return out
+
+
+def _slots(bins, values: pd.Series) -> np.ndarray:
+    """Each value's slot in a profile's `bins` (training.profile.Bins); categories slotted once
+    per distinct value."""
+    if bins.kind == "numeric":
+        return bins.slots(values)
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object))
+    distinct = bins.slots(pd.Series([*uniques, None], dtype=object))  # the last: missing (code -1)
+    return distinct[codes]
+
+
+def _pairs(profile, frame: pd.DataFrame, names: list[str]) -> list[tuple[pd.Timestamp, object]]:
+    """(period, monitoring.drift.Pair) for each name, period, then "all" and each of the
+    profile's segments with rows in the period (reference counts from the profile)."""
+    from monitoring.drift import SCORE as PROBABILITY
+    from monitoring.drift import Pair
+
+    if frame.empty or not names:
+        return []
+    period_code, periods = pd.factorize(frame["period"], sort=True)
+    known = [s for s in profile.segments if s != ALL]
+    segment_code = pd.Index(known).get_indexer(frame["segment"].astype(str))
+    segment_code = np.where(segment_code < 0, len(known), segment_code)  # a segment the profile lacks
+    group = period_code * (len(known) + 1) + segment_code
+    shape = (len(periods), len(known) + 1)
+    rows = np.bincount(group, minlength=shape[0] * shape[1]).reshape(shape)
+    out = []
+    for name in names:
+        bins = profile.score if name == PROBABILITY else profile.inputs[name]
+        flat = np.bincount(group * bins.size + _slots(bins, frame[name]), minlength=shape[0] * shape[1] * bins.size)
+        counts = flat.reshape(*shape, bins.size)
+        unseen = -2 if bins.kind == "categorical" else None  # the profile's bins: ..., "unseen", "missing"
+        for i, period in enumerate(periods):
+            where = [(ALL, counts[i].sum(axis=0))]
+            where += [(s, counts[i, j]) for j, s in enumerate(known) if rows[i, j]]
+            for segment, current in where:
+                reference = profile.reference_counts(name, segment=segment)
+                out.append((period, Pair(name, segment, reference, current, unseen)))
+    return out
+
+
+def labels(model: pd.DataFrame, decisions: pd.DataFrame, decided_only: bool = True) -> pd.DataFrame:
+    """The model answers a hand-over's decision in force sits on (`core.decisions.placed`: the
+    lead's latest score at or before mql_at, else decided_at), with `accepted` (1/0; NaN for an
+    open decision, left out when `decided_only`)."""
+    if decisions.empty or model.empty:
+        return model.iloc[:0].assign(accepted=pd.Series(dtype=float))
+    decided = decisions[decisions["decision"].isin(DECIDED)] if decided_only else decisions
+    at = pd.to_datetime(decided["mql_at"], utc=True).fillna(pd.to_datetime(decided["decided_at"], utc=True))
+    on = placed(decided["lead_id"], at, model[["id", "lead_id", "scored_at"]], "scored_at")
+    found = decided.assign(id=on["id"]).dropna(subset=["id"]).drop_duplicates("id", keep="last")
+    outcome = found["decision"].map({"accepted": 1.0, "rejected": 0.0, "recycled": 0.0})
+    accepted = outcome.set_axis(found["id"].astype(model["id"].dtype))
+    return model[model["id"].isin(accepted.index)].assign(accepted=lambda f: f["id"].map(accepted))
+
+
+def accuracy(model: pd.DataFrame, labelled: pd.DataFrame, profile) -> pd.DataFrame:
+    """Per period and segment: CBPE's estimate on every model answer ("estimated") and the same
+    figures realised on the decided ones ("realised"), beside the profile's test-period ECE and
+    ROC AUC (monitoring.estimate)."""
+    from monitoring.estimate import cbpe, realised
+
+    rows = []
+    for period, part in model.groupby("period"):
+        decided = labelled[labelled["period"] == period]
+        for segment, seg in _by_segment(part):
+            where = {"period": period, "segment": segment}
+            where |= {f"reference_{k}": _reference(profile, segment, k) for k in ("ece", "roc_auc")}
+            guess = cbpe(seg["probability"].to_numpy(), seg["is_mql"].astype(bool).to_numpy())
+            rows.append(where | {"kind": "estimated", **guess})
+            real = decided if segment == ALL else decided[decided["segment"] == segment]
+            if len(real):
+                seen = realised(real["probability"], real["is_mql"].astype(bool), real["accepted"])
+                rows.append(where | {"kind": "realised", **seen})
+    columns = ["period", "segment", "kind", "n", "ece", "roc_auc", "reference_ece", "reference_auc"]
+    frame = pd.DataFrame(rows)
+    return frame.reindex(columns=[*columns, *(c for c in frame.columns if c not in columns)])
+
+
+GROUPS = {"model MQLs": "is_mql", "rule MQLs": "rule_is_mql", "below both": "below_both"}
+
+
+def acceptance(model: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
+    """Acceptance of model MQLs, rule MQLs and the leads below both by inverse propensity weighting
+    (monitoring.ipw), on each lead's latest model answer of a period: handed over when a decision
+    sits on it (open ones too) or the exploration hold-out sent it; propensity 1 for a lead either
+    threshold sends, the logged hold-out share for a lead below both (0 when exploration is off)."""
+    from monitoring.ipw import acceptance as ipw
+
+    if model.empty:
+        return pd.DataFrame()
+    placed_on = labels(model, decisions, decided_only=False)
+    frame = model.merge(placed_on[["id", "accepted"]], on="id", how="left", indicator=True)
+    explore = frame["explore"].fillna(False).astype(bool) if "explore" in frame else False
+    mql, rule = frame["is_mql"].astype(bool), frame["rule_is_mql"].astype(bool)
+    logged = frame["propensity"].astype(float).fillna(0.0) if "propensity" in frame else 0.0
+    frame = frame.assign(
+        handed=(frame.pop("_merge") == "both") | explore,
+        is_mql=mql,
+        rule_is_mql=rule,
+        below_both=~mql & ~rule,
+        propensity=np.where(mql | rule, 1.0, logged),
+    )
+    frame = frame.sort_values(["scored_at", "id"]).drop_duplicates(["lead_id", "period"], keep="last")
+    return ipw(frame, GROUPS, seed=0)
+
+
+def _window(frame: pd.DataFrame, since, until) -> pd.DataFrame:
+    times = frame["scored_at"]
+    keep = pd.Series(True, index=frame.index)
+    if since is not None:
+        keep &= times >= since
+    if until is not None:
+        keep &= times <= until
+    return frame[keep]
+
+
+def load_profile(version: str | None, client) -> tuple[object | None, str | None]:
+    """The version's reference profile, or None and why (a version trained before profiles)."""
+    if version is None:
+        return None, "no model answered in this window: drift and calibration cannot be measured"
+    try:
+        from training.profile import Profile
+
+        return Profile.load(f"models:/{version}", client), None
+    except Exception as exc:
+        number = version.rpartition("/")[2]
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        return None, (
+            f"version {number} has no reference profile ({detail}; trained before leadscore 0.2?): drift cannot "
+            "be measured; retrain to get one"
+        )
+
+
+def read_store(store, since=None, until=None, model_version: str | None = None) -> Inputs:
+    """The score log, feature rows and decisions in force of the window; the version monitored is
+    `model_version`, else the one that answered last in the window."""
+    from core.errors import LeadscoreError
+    from core.store import scores as log
+
+    wanted = [c for c in (*SCORE_COLUMNS, *FALLBACK_REASONS) if c in log.c]  # what `compute` reads, no more
+    scores = store.read_scores(wanted, since=since, until=until)
+    if scores.empty:
+        raise LeadscoreError("the score log holds no answers in this window: nothing to monitor")
+    answered = scores["model_version"].dropna()
+    version = model_version or (str(answered.iloc[-1]) if len(answered) else None)
+    features = store.read_feature_rows(since=since, until=until, model_version=version)
+    return Inputs(scores, features, store.latest_decisions(), version)
+
+
+def read_folder(data, model, since=None, until=None) -> Inputs:
+    """A data folder's hand-overs scored as of their mql_at by `model` (a LeadModel), in one pass,
+    as if the service had logged them: the answers, their feature rows and the folder's decisions
+    (for a team that exports its CRM without running the service)."""
+    from core.errors import LeadscoreError
+    from features.build import build_features, rows_to_score
+    from features.contract import load_dataset
+
+    dataset = load_dataset(data, model.contract)
+    rows, when = rows_to_score(dataset, at_handover=True)
+    rows = _window(rows.assign(scored_at=pd.to_datetime(rows[when], utc=True)), since, until).drop(columns="scored_at")
+    if rows.empty:
+        raise LeadscoreError(f"{data}: no hand-overs in this window: nothing to monitor")
+    features = build_features(
+        rows, dataset.events, when, model.feature_config, model.contract, population=dataset.leads
+    )
+    answers = model.frame(features, model.answers(features))
+    at = pd.to_datetime(features["as_of"], utc=True).to_numpy()
+    scores = answers.assign(id=np.arange(len(answers)), scored_at=at, scored_by="model")
+    kept = features.loc[scores.index, model.feature_names].assign(
+        lead_id=scores["lead_id"], scored_at=scores["scored_at"], segment=scores["segment"].astype(str)
+    )
+    decisions = dataset.outcomes.assign(decided_at=dataset.outcomes["mql_at"])
+    return Inputs(scores.reset_index(drop=True), kept.reset_index(drop=True), decisions, model.version)
