@@ -8,8 +8,12 @@ migrates (Alembic, `core/migrations`), and every operation opens on demand, rais
 
 Feature rows (`score_features`): the model's input feature row of a sampled share of model
 answers, written with the score rows (`log_scores(rows, features)`), read in bulk by
-`read_feature_rows`. `prune(before)` deletes score-log and feature rows scored before an instant;
-decisions are never pruned, nor the score rows that place a decision sent without its hand-over.
+`read_feature_rows`. Compact (`core.tables.features_table`): a row's numbers are one float64
+vector, its texts a short JSON array, the feature names and kinds kept once per layout
+(`feature_layouts`); a million rows of 87 features take ~880 bytes each on SQLite (2.3 kB as JSON)
+and read in seconds (benchmarks/bench_feature_log.py). `prune(before)` deletes score-log and
+feature rows scored before an instant; decisions are never pruned, nor the score rows that place
+a decision sent without its hand-over.
 
 Decisions: idempotent by the client's `feedback_id` (the same body again is a duplicate, another
 body a `DecisionConflict`). A decision belongs to the hand-over (lead_id, mql_at); one without
@@ -57,9 +61,15 @@ from sqlalchemy.exc import (
 from core.decisions import with_status
 from core.errors import LeadscoreError
 from core.tables import (
+    FEATURE_KEYS,
+    NUMBER_KIND,
+    TEXT_KIND,
     UTCDateTime,
     decisions,
-    features_json,
+    encode_features,
+    feature_kinds,
+    feature_layouts,
+    layout_id,
     metadata,
     migrate,
     score_features,
@@ -85,6 +95,7 @@ __all__ = [
     "UTCDateTime",
     "database_url",
     "decisions",
+    "feature_layouts",
     "metadata",
     "migrate",
     "open_store",
@@ -256,6 +267,7 @@ class FeedbackStore:
         self._migrated = False
         self._reachable = False
         self._opening = threading.Lock()
+        self._layouts: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # feature-row layouts met
 
     @property
     def ready(self) -> bool:
@@ -461,7 +473,13 @@ class FeedbackStore:
             if rows:
                 _insert(connection, scores, rows, errors)
             if features:
-                _insert(connection, score_features, _feature_rows(features), [])
+                try:
+                    encoded = self._encoded(connection, features)
+                except (TypeError, ValueError) as exc:  # a fault of the feature rows: the score rows still go
+                    logging.getLogger("leadscore.store").warning("feature rows not logged (%s)", type(exc).__name__)
+                    encoded = []
+                if encoded:
+                    _insert(connection, score_features, encoded, [])
         return Logged(len(rows) - len(errors), len(errors), tuple(sorted(set(errors))))
 
     def log_feature_rows(self, rows: list[dict]) -> int:
@@ -471,8 +489,69 @@ class FeedbackStore:
             return 0
         errors: list[str] = []
         with self._connection(write=True) as connection:
-            _insert(connection, score_features, _feature_rows(rows), errors)
+            _insert(connection, score_features, self._encoded(connection, rows), errors)
         return len(rows) - len(errors)
+
+    def log_feature_frame(self, frame, chunk: int = 100_000) -> int:
+        """Write feature rows given as columns (bulk writers: benchmarks, imports): lead_id,
+        scored_at, model_version, segment, then one column per feature; `chunk` rows per insert,
+        all in one transaction. Returns how many were written."""
+        keys = list(FEATURE_KEYS)
+        names = [name for name in frame.columns if name not in keys]
+        with self._connection(write=True) as connection:
+            for start in range(0, len(frame), chunk):
+                part = frame.iloc[start : start + chunk]
+                columns = {name: _column(part[name]) for name in names}
+                heads = part[keys].astype(object).where(part[keys].notna(), None).to_dict("records")
+                connection.execute(insert(score_features), self._layout_rows(connection, heads, columns))
+        return len(frame)
+
+    def _encoded(self, connection: Connection, rows: list[dict]) -> list[dict]:
+        """Feature rows as `score_features` keeps them (`core.tables.encode_features`), their
+        layouts stored when new; rows with the same feature names are encoded together."""
+        import json
+
+        groups: dict[tuple[str, ...], list[tuple[dict, dict]]] = {}
+        for row in rows:
+            values = row["features"]
+            values = json.loads(values) if isinstance(values, str) else values
+            groups.setdefault(tuple(values), []).append((row, values))
+        out = []
+        for names, group in groups.items():
+            heads = [{key: row.get(key) for key in FEATURE_KEYS} for row, _ in group]
+            columns = {name: [values[name] for _, values in group] for name in names}
+            out += self._layout_rows(connection, heads, columns)
+        return out
+
+    def _layout_rows(self, connection: Connection, heads: list[dict], columns: dict) -> list[dict]:
+        """The rows to insert for one set of feature names: `heads` (the keys) with the layout id,
+        numbers and texts; the layout stored first when this store has not met it."""
+        import json
+
+        known = self._layout_kinds(connection, tuple(columns))
+        kinds = feature_kinds(columns, known)
+        layout = layout_id(tuple(columns), kinds)
+        # looked for in every transaction: one that rolled back may have taken a new layout with it
+        stored = connection.execute(select(feature_layouts.c.layout).where(feature_layouts.c.layout == layout)).first()
+        if stored is None:
+            body = {"layout": layout, "names": json.dumps(list(columns)), "kinds": json.dumps(list(kinds))}
+            _insert(connection, feature_layouts, [body], [])  # another worker's at once: a duplicate
+        self._layouts[layout] = (tuple(columns), kinds)
+        numbers, texts = encode_features(columns, kinds, len(heads))
+        return [
+            {**head, "layout": layout, "numbers": blob, "texts": text_}
+            for head, blob, text_ in zip(heads, numbers, texts, strict=True)
+        ]
+
+    def _layout_kinds(self, connection: Connection, names: tuple[str, ...]) -> dict[str, str]:
+        """The kinds a stored layout of these names gives its features (for a feature a batch has
+        no value of), the store's layouts read once per store."""
+        if not self._layouts:
+            self._layouts.update(_read_layouts(connection))
+        for stored, kinds in self._layouts.values():
+            if stored == names:
+                return dict(zip(stored, kinds, strict=True))
+        return {}
 
     def read_feature_rows(
         self,
@@ -484,40 +563,37 @@ class FeedbackStore:
     ):
         """The feature rows scored from `since` to `until` (both inclusive), of `model_version`:
         lead_id, scored_at (UTC, microseconds), model_version, segment, then one column per feature
-        (in the order first met; numbers float64, text object, a feature no row has a value for:
-        object of None), ordered by scored_at then id. The JSON is parsed `chunk` rows per call.
-        About 30 s per million rows of 87 features (2.5 kB of JSON each) on one idle core."""
-
-        import pandas as pd
-
+        (in the order their layouts were first written; numbers float64, text object, None where missing;
+        a feature that is text in one layout and a number in another: object), ordered by
+        scored_at then id. Fetched `chunk` rows at a time: a chunk's numbers are one
+        `np.frombuffer` per layout, its texts one `json.loads`."""
         table = score_features
-        at = type_coerce(table.c.scored_at, String)  # parsed below in one call, not row by row
-        query = select(table.c.id, table.c.lead_id, at, table.c.model_version, table.c.segment, table.c.features)
+        where = []
         if since is not None:
-            query = query.where(table.c.scored_at >= utc(since))
+            where.append(table.c.scored_at >= utc(since))
         if until is not None:
-            query = query.where(table.c.scored_at <= utc(until))
+            where.append(table.c.scored_at <= utc(until))
         if model_version is not None:
-            query = query.where(table.c.model_version == model_version)
-        heads, parts = [], []
-        with self._connection() as connection:  # in chunks: the JSON text of a chunk at a time in memory
-            result = connection.execution_options(stream_results=True).execute(
-                query.order_by(table.c.scored_at, table.c.id)
+            where.append(table.c.model_version == model_version)
+        at = type_coerce(table.c.scored_at, String)  # parsed below in one call, not row by row
+        fetch = select(
+            table.c.lead_id, at, table.c.model_version, table.c.segment, table.c.layout, table.c.numbers, table.c.texts
+        ).where(*where)
+        with self._connection() as connection:
+            counted = select(table.c.layout, func.count(), func.min(table.c.id)).where(*where).group_by(table.c.layout)
+            found = sorted(connection.execute(counted), key=lambda row: row[2])
+            layouts = _read_layouts(connection)
+            missing = [row[0] for row in found if row[0] not in layouts]
+            if missing:
+                raise LeadscoreError(f"score_features: rows of layout {missing[0]}, which feature_layouts lacks")
+            gathered = Gathered([layouts[row[0]] for row in found], layouts, sum(row[1] for row in found))
+            result = connection.execution_options(stream_results=True, yield_per=chunk).execute(
+                fetch.order_by(table.c.scored_at, table.c.id)
             )
-            for rows in result.partitions(chunk):
-                _, lead_ids, times, versions, segments, texts = zip(*rows, strict=True)
-                heads.append(
-                    pd.DataFrame({"lead_id": lead_ids, "at": times, "model_version": versions, "segment": segments})
-                )
-                parts.append(_parsed(texts))
-        keys = ["lead_id", "scored_at", "model_version", "segment"]
-        empty = pd.DataFrame(columns=["lead_id", "at", "model_version", "segment"])
-        head = pd.concat(heads, ignore_index=True) if heads else empty
-        head = head.astype({"lead_id": object, "model_version": object, "segment": object})
-        at = pd.to_datetime(head.pop("at"), utc=True, format="ISO8601")
-        head.insert(1, "scored_at", at.astype(pd.DatetimeTZDtype("us", "UTC")))
-        values = _frame(pa_concat(parts)).drop(columns=keys, errors="ignore")  # a feature never hides a key
-        return pd.concat([head[keys], values], axis=1)
+            with _no_gc():  # millions of small objects made and dropped: the collector's passes cost more
+                for rows in result.partitions(chunk):
+                    gathered.add(rows)
+        return gathered.frame()
 
     def newest_score(self) -> datetime | None:
         """When the newest answer in the score log was scored (None: the log is empty)."""
@@ -590,54 +666,141 @@ def _merged(last: LastScores, row) -> LastScores:
     return LastScores(*model, *rule)
 
 
-def _parsed(texts: tuple[str, ...]):
-    """Feature rows' JSON texts as an Arrow table, parsed in bulk (Arrow's multithreaded reader of
-    JSON lines; the standard library where Arrow refuses, e.g. a number that is whole in one row
-    and a fraction in another)."""
-    import io
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused (nothing made here holds a cycle)."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _read_layouts(connection: Connection) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Every stored layout: its id -> (names, kinds)."""
     import json
 
-    import pyarrow as pa
-    import pyarrow.json as pa_json
-
-    try:
-        return pa_json.read_json(io.BytesIO("\n".join(texts).encode()))
-    except pa.ArrowInvalid:
-        return pa.Table.from_pylist(json.loads("[" + ",".join(texts) + "]"))
+    rows = connection.execute(select(feature_layouts.c.layout, feature_layouts.c.names, feature_layouts.c.kinds))
+    return {layout: (tuple(json.loads(names)), tuple(json.loads(kinds))) for layout, names, kinds in rows}
 
 
-def pa_concat(tables: list):
-    """Arrow tables one after the other, columns matched by name (a column one lacks: nulls; a
-    column null in one and typed in another: typed)."""
-    import pyarrow as pa
-
-    return pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
-
-
-def _frame(table):
-    """An Arrow table of features as a DataFrame: numbers float64, text object (None where missing)."""
+def _column(series):
+    """A frame's feature column for `encode_features`: numbers as a float64 array, the rest as a list."""
+    import numpy as np
     import pandas as pd
-    import pyarrow as pa
 
-    columns = {}
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type):
-            columns[name] = column.cast(pa.float64()).to_numpy()
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return series.astype(object).where(series.notna(), None).tolist()
+
+
+class Gathered:
+    """Feature rows read in chunks, put into columns as they come: one float64 array per number
+    feature (NaN where missing), one object array per text feature (None where missing), sized
+    for the rows counted first and grown if more arrive meanwhile."""
+
+    def __init__(self, order: list, layouts: dict, expected: int):
+        self.layouts = layouts
+        self.kinds: dict[str, str] = {}  # output columns in order first met: "text" if text in any layout
+        for names, kinds in order:
+            for name, kind in zip(names, kinds, strict=True):
+                if name not in FEATURE_KEYS and self.kinds.get(name) != TEXT_KIND:
+                    self.kinds[name] = kind
+        self.size, self.n = max(expected, 1), 0
+        self.columns = {name: self._empty(kind, self.size) for name, kind in self.kinds.items()}
+        self.heads: list[list] = [[], [], [], []]
+        self.memo: dict = {}  # each distinct text once
+
+    @staticmethod
+    def _empty(kind: str, size: int):
+        import numpy as np
+
+        return np.full(size, np.nan) if kind == NUMBER_KIND else np.full(size, None, dtype=object)
+
+    def _grow(self, size: int) -> None:
+        for name, values in self.columns.items():
+            grown = self._empty(self.kinds[name], size)
+            grown[: self.n] = values[: self.n]
+            self.columns[name] = grown
+        self.size = size
+
+    def add(self, rows) -> None:
+        """One chunk of (lead_id, scored_at text, model_version, segment, layout, numbers, texts)."""
+        import json
+
+        import numpy as np
+
+        lead_ids, times, versions, segments, layouts, blobs, texts = zip(*rows, strict=True)
+        versions, segments = ([self.memo.setdefault(v, v) for v in values] for values in (versions, segments))
+        for column, values in zip(self.heads, (lead_ids, times, versions, segments), strict=True):
+            column.extend(values)
+        if self.n + len(rows) > self.size:
+            self._grow(max(2 * self.size, self.n + len(rows)))
+        kept = set(layouts)
+        for layout in kept:
+            if len(kept) == 1:  # the usual case: every row of the chunk in one layout
+                place, blob, text_ = slice(self.n, self.n + len(rows)), b"".join(blobs), ",".join(texts)
+            else:
+                at = np.flatnonzero(np.asarray(layouts, dtype=object) == layout)
+                blob, text_ = b"".join([blobs[i] for i in at]), ",".join([texts[i] for i in at])
+                place = at + self.n
+            parsed = json.loads(f"[{text_}]")
+            self._put_layout(layout, place, len(parsed), blob, parsed)
+        self.n += len(rows)
+
+    def _put_layout(self, layout: str, place, count: int, blob: bytes, parsed: list[list]) -> None:
+        """Rows of one layout into the output columns at `place`: their numbers (one buffer) and
+        their texts (parsed JSON arrays)."""
+        import numpy as np
+
+        names, kinds = self.layouts[layout]
+        number = [name for name, kind in zip(names, kinds, strict=True) if kind == NUMBER_KIND]
+        text_ = [name for name, kind in zip(names, kinds, strict=True) if kind == TEXT_KIND]
+        matrix = np.frombuffer(blob, dtype=np.float64).reshape(count, len(number))
+        for j, name in enumerate(number):
+            if name in self.columns:
+                self._put(name, place, matrix[:, j])
+        columns = zip(*parsed, strict=True) if text_ else ()
+        for name, values in zip(text_, columns, strict=True):
+            if name in self.columns:  # one object per distinct text (categories repeat); fromiter:
+                # numpy would look into every text for a nested sequence
+                same = [self.memo.setdefault(v, v) for v in values]
+                self.columns[name][place] = np.fromiter(same, dtype=object, count=len(same))
+
+    def _put(self, name: str, place, values) -> None:
+        """A layout's numbers into an output column (a text column takes them as floats, None for NaN)."""
+        import numpy as np
+
+        if self.kinds[name] == NUMBER_KIND:
+            self.columns[name][place] = values
         else:
-            columns[name] = pd.Series(column.to_numpy(), dtype=object)
-    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+            self.columns[name][place] = np.where(np.isnan(values), None, values.astype(object))
 
+    def frame(self):
+        """The rows read: the keys, then the feature columns."""
+        import pandas as pd
 
-def _feature_rows(rows: list[dict]) -> list[dict]:
-    """Feature rows as `score_features` keeps them: the times UTC, the features as JSON text."""
-    keys = ("lead_id", "scored_at", "model_version", "segment")
-    return [
-        {
-            **{key: row.get(key) for key in keys},
-            "features": row["features"] if isinstance(row["features"], str) else features_json(row["features"]),
-        }
-        for row in rows
-    ]
+        lead_ids, times, versions, segments = (pd.Series(c, dtype=object) for c in self.heads)
+        at = pd.to_datetime(times, utc=True, format="ISO8601") if len(times) else pd.Series([], dtype=object)
+        head = pd.DataFrame(
+            {
+                "lead_id": lead_ids,
+                "scored_at": pd.Series(at, dtype=pd.DatetimeTZDtype("us", "UTC")),
+                "model_version": versions,
+                "segment": segments,
+            }
+        )
+        index = pd.RangeIndex(self.n)
+        values = {
+            name: pd.Series(column[: self.n], index=index, dtype=object if column.dtype == object else None, copy=False)
+            for name, column in self.columns.items()
+        }  # object stays object: pandas would make text its str dtype
+        features = pd.DataFrame(values, index=index, copy=False)
+        return pd.concat([head, features], axis=1)
 
 
 def _insert(connection: Connection, table: Table, rows: list[dict], errors: list[str]) -> None:

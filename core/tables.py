@@ -6,8 +6,10 @@ step that grows a table an older leadscore made (which decision of a hand-over i
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
+import numpy as np
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -15,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -104,10 +107,17 @@ def scores_table(meta: MetaData, fields: tuple[Field, ...] = ANSWER) -> Table:
 scores = scores_table(metadata)
 
 
+LAYOUT_CHARS = 16  # a layout id: 8 bytes of BLAKE2b in hex
+NUMBER_KIND, TEXT_KIND = KINDS = ("number", "text")  # float64 in `numbers`, JSON in `texts`
+FEATURE_KEYS = ("lead_id", "scored_at", "model_version", "segment")  # a feature row's keys, then its features
+
+
 def features_table(meta: MetaData) -> Table:
     """The model's input feature rows of a sampled share of model answers, beside the score log and
-    joined to it by (lead_id, scored_at, model_version): `features` is the JSON text of {feature
-    name: value}, by the model's own feature names (never the raw request)."""
+    joined to it by (lead_id, scored_at, model_version), by the model's own feature names (never
+    the raw request). Compact: a row's numbers are one binary vector of float64 (`numbers`, NaN for
+    a missing value) and its text features a short JSON array (`texts`), in the order of its
+    `layout` (`layouts_table`: the names and kinds, kept once)."""
     return Table(
         "score_features",
         meta,
@@ -116,29 +126,87 @@ def features_table(meta: MetaData) -> Table:
         Column("scored_at", UTCDateTime(), nullable=False, index=True),
         Column("model_version", String(128), nullable=False),
         Column("segment", String(64), nullable=True),
-        Column("features", Text, nullable=False),
+        Column("layout", String(LAYOUT_CHARS), nullable=False),
+        Column("numbers", LargeBinary, nullable=False),
+        Column("texts", Text, nullable=False),
+    )
+
+
+def layouts_table(meta: MetaData) -> Table:
+    """The layouts of feature rows: the ordered feature names and their kinds ("number" or
+    "text") as JSON arrays, keyed by a short hash of both (`layout_id`)."""
+    return Table(
+        "feature_layouts",
+        meta,
+        Column("layout", String(LAYOUT_CHARS), primary_key=True),
+        Column("names", Text, nullable=False),
+        Column("kinds", Text, nullable=False),
     )
 
 
 score_features = features_table(metadata)
+feature_layouts = layouts_table(metadata)
 
 
-def features_json(values: dict) -> str:
-    """A feature row as the JSON text `score_features` keeps: numbers as floats, text as text, a
-    missing value (None, NaN) as null."""
+def layout_id(names: tuple[str, ...], kinds: tuple[str, ...]) -> str:
+    """The id of the layout of `names` with `kinds` (the same names and kinds, the same id)."""
     import json
-    import math
+    from hashlib import blake2b
 
-    row = {}
-    for name, value in values.items():
-        if value is None or isinstance(value, str):
-            row[name] = value
-        elif isinstance(value, float | int) or hasattr(value, "__float__"):
-            number = float(value)
-            row[name] = None if math.isnan(number) or math.isinf(number) else number
+    text_ = json.dumps([list(names), list(kinds)], separators=(",", ":"))
+    return blake2b(text_.encode(), digest_size=LAYOUT_CHARS // 2).hexdigest()
+
+
+def feature_kinds(columns: dict[str, list], known: dict[str, str] | None = None) -> tuple[str, ...]:
+    """The kind of each feature column: "text" when a value is text (or another non-number),
+    "number" when every value present is a number; a column with no value takes its kind from
+    `known` (a layout stored before), else "number"."""
+    kinds = []
+    for name, values in columns.items():
+        if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+            kinds.append(NUMBER_KIND)
+            continue
+        present = [v for v in values if v is not None and v == v]  # not None, not NaN
+        if not present:
+            kinds.append((known or {}).get(name, NUMBER_KIND))
+        elif all(isinstance(v, int | float | np.number | np.bool_) for v in present):
+            kinds.append(NUMBER_KIND)
         else:
-            row[name] = str(value)
-    return json.dumps(row, allow_nan=False, separators=(",", ":"))
+            kinds.append(TEXT_KIND)
+    return tuple(kinds)
+
+
+def encode_features(columns: dict[str, list], kinds: tuple[str, ...], rows: int) -> tuple[list[bytes], list[str]]:
+    """Feature columns of one layout as `score_features` keeps them, one entry per row: the numbers
+    as float64 bytes (NaN for missing) and the texts as a JSON array (null for missing; a number
+    met in a text feature is kept as a JSON number); `rows` rows (a row may have no feature)."""
+    import json
+
+    names = list(columns)
+    numeric = [columns[n] for n, kind in zip(names, kinds, strict=True) if kind == NUMBER_KIND]
+    texts = [columns[n] for n, kind in zip(names, kinds, strict=True) if kind == TEXT_KIND]
+    matrix = np.empty((rows, len(numeric)), dtype=np.float64)
+    for j, values in enumerate(numeric):
+        if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
+            matrix[:, j] = values
+        else:
+            matrix[:, j] = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+    width = 8 * len(numeric)
+    buffer = matrix.tobytes()
+    numbers = [buffer[i * width : (i + 1) * width] for i in range(rows)]
+    texts_ = [[_json_value(v) for v in values] for values in texts]
+    encoded = [json.dumps(list(row), separators=(",", ":"), allow_nan=False) for row in zip(*texts_, strict=True)]
+    return numbers, encoded or ["[]"] * rows
+
+
+def _json_value(value):
+    """A text feature's value as JSON keeps it: text, a finite number, or null."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float | np.number | np.bool_):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return str(value)
 
 
 def score_row(answer, source: str | None, scored_at: datetime, fields: tuple[Field, ...] = ANSWER) -> dict:

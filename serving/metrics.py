@@ -32,7 +32,11 @@ The metrics (names as scraped; counters end in `_total`):
   because the queue was full, refused by the database, lost (not written and not in a spool);
 - `leadscore_score_log_recovered_total`: rows a stopped worker had queued, written from its spool;
 - `leadscore_request_duration_seconds{endpoint,code}`: time from request to answer of /score,
-  /score_batch and /feedback, a histogram.
+  /score_batch and /feedback, a histogram;
+- from the last scheduled `leadscore monitor` run (serving/gauges.py, rendered at each scrape, not
+  multiprocess files): `leadscore_drift_psi{feature,segment}`, `leadscore_calibration_error{segment,
+  kind}`, `leadscore_fallback_share`, `leadscore_monitor_alerts`, `leadscore_monitor_age_seconds`;
+  and `leadscore_monitor_failures_total`, the runs that failed.
 """
 
 from __future__ import annotations

@@ -169,8 +169,28 @@ class LeadScoring:
         self.use(load_scorer(self.settings))
         served = self.scorer.model.version if self.scorer.model else None
         self.watcher = watch(self, ModelWatcher(self.settings, served), self.settings.reload_seconds)
+        self.monitor = self._monitor()
         gc.freeze()  # the model and its start-up objects never need collecting again
         return_large_buffers()  # a large request's memory goes back to the system (serving/memory.py)
+
+    def _monitor(self):
+        """The schedule of `leadscore monitor` runs behind the Prometheus gauges (serving/gauges.py),
+        started; None when off. The store's URL and the tracking URI go to it by environment."""
+        from serving.gauges import MonitorRunner, monitor_argv, state_folder
+
+        every = self.settings.monitor_seconds
+        if every <= 0:
+            return None
+        env = {"LEADSCORE_DB_URL": self.store.url, "MLFLOW_TRACKING_URI": self.settings.tracking_uri}
+        argv = lambda: monitor_argv(_version(self.scorer))  # noqa: E731 - the version served at each run
+        return MonitorRunner(argv, state_folder(), every, self.settings.monitor_timeout_seconds, env).start()
+
+    def __metrics__(self, content: str) -> str:
+        """/metrics: BentoML's and ours (prometheus_client's multiprocess files), then the gauges of
+        the last `leadscore monitor` run (`serving.gauges.exposition`)."""
+        from serving.gauges import exposition, state_folder
+
+        return content + exposition(state_folder())
 
     def use(self, scorer) -> None:
         """Serve with `scorer` from the next request on (one assignment: nothing in flight breaks)."""
@@ -208,6 +228,8 @@ class LeadScoring:
     def close(self) -> None:
         """Stop opening the store, and write the queued score log before the worker exits."""
         self.store_opener.stop()
+        if self.monitor is not None:
+            self.monitor.stop()
         self.history.close()
         self.score_log.close()
 

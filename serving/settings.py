@@ -104,6 +104,12 @@ class ServiceSettings(BaseSettings):
         allow_inf_nan=False,
         description="seconds between runs of `leadscore monitor` for the Prometheus gauges; 0 = off",
     )
+    monitor_timeout_seconds: float = Field(
+        default=600,
+        gt=0,
+        allow_inf_nan=False,
+        description="seconds a run of `leadscore monitor` for the gauges may take before it is stopped",
+    )
 
     @property
     def exploration(self) -> Exploration:

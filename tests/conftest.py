@@ -20,6 +20,7 @@ from synthetic.generate import generate, write_dataset
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("LEADSCORE_MONITOR_SECONDS", "0")  # no scheduled monitor run in a test service unless a test asks
 
 PROJECT = Path(__file__).resolve().parents[1]
 KINDS = ("code", "data", "model", "integration")

@@ -20,6 +20,7 @@ EXPORT = PROJECT.parent / "shared" / "data" / "x_education" / "Leads.csv"
 FIGURES = {
     "bench_big_requests.py": "large requests: 4 answered",
     "bench_features.py": "time per lead at",
+    "bench_feature_log.py": "read_feature_rows:",
     "bench_generate.py": "time ratio",
     "bench_monitor.py": "monitor over",
     "bench_serving.py": "/score_batch of 1,000 different leads, once",

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
 
-from core.store import FeedbackStore, decisions, score_features, scores
+from core.store import FeedbackStore, decisions, feature_layouts, score_features, scores
 from serving.explore import sampled
 from tests.conftest import AUTH, _client, score_rows
 from tests.live import postgres_database
@@ -70,7 +70,13 @@ def test_answers_log_score_rows_at_as_of_and_sampled_feature_rows_of_the_model(l
     raw = _table(tmp_path, "score_features")
     assert sorted(row.lead_id for row in raw) == expected  # the predicted sample; no rules answer
     for row in raw:  # never the request: the title and the email domain are no model feature's value
-        assert TITLE.lower() not in row.features.lower() and DOMAIN not in row.features
+        stored = (row.texts + row.numbers.decode("latin-1")).lower()
+        assert TITLE.lower() not in stored and DOMAIN not in stored
+    [layout] = _table(tmp_path, "feature_layouts")  # the names once, not in every row
+    assert json.loads(layout.names) == list(trained["model"].feature_names) and {row.layout for row in raw} == {
+        layout.layout
+    }
+    assert all(len(row.numbers) == 8 * json.loads(layout.kinds).count("number") for row in raw)
 
     store = FeedbackStore(f"sqlite:///{tmp_path / 'feedback.db'}")
     frame = store.read_feature_rows()
@@ -148,10 +154,84 @@ def test_feature_rows_read_typed_whatever_wrote_them(tmp_path):
     frame = store.read_feature_rows()
     assert frame["n"].dtype == "float64" and frame["n"].tolist()[:2] == [3.0, 2.5] and pd.isna(frame["n"][2])
     assert frame["c"].dtype == object and frame["c"].tolist() == ["x", None, "y"]
-    assert frame["e"].tolist() == [None, None, None]  # never had a value: object of None
+    assert frame["e"].isna().all()  # never had a value: no kind known, a number column of NaN
     assert store.read_feature_rows(since=at + timedelta(days=1)).columns.tolist()[:4] == [
         "lead_id",
         "scored_at",
         "model_version",
         "segment",
     ]
+
+
+def test_rows_of_several_layouts_read_back_in_time_order(tmp_path):
+    """Feature rows of two models (two layouts, with a feature that is text in one and a number in
+    the other) and a batch whose text feature has no value: one frame, in time order, each column
+    of the kind its values need, one layout per distinct set of names and kinds."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+
+    def rows(version, at, features):
+        return [
+            {"lead_id": f"{version}-{i}", "scored_at": at + timedelta(minutes=i), "model_version": version,
+             "segment": "smb", "features": f}
+            for i, f in enumerate(features)
+        ]  # fmt: skip
+
+    first = FeedbackStore(url)
+    first.log_feature_rows(
+        rows("v1", CUT + timedelta(hours=1), [{"size": 10, "region": "emea"}, {"size": None, "region": "na"}])
+    )
+    first.log_feature_rows(rows("v2", CUT, [{"region": 3, "visits": 7.5}]))  # earlier, and region a number
+    later = FeedbackStore(url)  # another worker: a batch with no region value keeps region a text
+    later.log_feature_rows(rows("v1", CUT + timedelta(hours=2), [{"size": 4, "region": None}]))
+    assert later.count(feature_layouts) == 2  # v1's names and kinds, v2's
+
+    frame = FeedbackStore(url).read_feature_rows(chunk=2)  # chunks of 2: rows of two layouts in one chunk
+    assert list(frame["lead_id"]) == ["v2-0", "v1-0", "v1-1", "v1-0"]
+    assert list(frame.columns[4:]) == ["size", "region", "visits"]  # in the order the layouts were first written
+    assert frame["region"].dtype == object and frame["region"].tolist() == [3.0, "emea", "na", None]
+    assert frame["size"].dtype == "float64" and frame["size"].isna().tolist() == [True, False, True, False]
+    assert frame["visits"].tolist()[0] == 7.5 and frame["visits"][1:].isna().all()
+    v1 = FeedbackStore(url).read_feature_rows(model_version="v1", since=CUT + timedelta(hours=2))
+    assert list(v1["lead_id"]) == ["v1-0"] and v1["size"].tolist() == [4.0]
+
+
+def test_a_bulk_frame_is_written_as_the_rows_are(tmp_path):
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'store.db'}")
+    frame = pd.DataFrame(
+        {
+            "lead_id": ["A", "B", "C"],
+            "scored_at": pd.to_datetime(["2026-03-01", "2026-03-02", "2026-03-03"], utc=True),
+            "model_version": "v",
+            "segment": ["smb", None, "enterprise"],
+            "n": [1.5, None, 3.0],
+            "flag": [True, False, True],
+            "c": ["x", None, "z"],
+        }
+    )
+    assert store.log_feature_frame(frame, chunk=2) == 3
+    back = store.read_feature_rows()
+    assert back["n"].isna().tolist() == [False, True, False] and back["flag"].tolist() == [1.0, 0.0, 1.0]
+    assert back["c"].tolist() == ["x", None, "z"] and back["segment"].tolist() == ["smb", None, "enterprise"]
+    assert store.count(feature_layouts) == 1
+
+
+@pytest.mark.slow  # a real `leadscore monitor` in a subprocess (imports, MLflow, the page): ~20-40 s
+def test_the_real_leadscore_monitor_sets_the_gauges(logging_client, tmp_path, trained):
+    """The service's own command (`monitor_argv`) on the feature rows and answers it logged, the
+    store's URL by environment: the run succeeds and its drift, calibration and alerts are gauges."""
+    from serving.gauges import MonitorRunner, exposition, kept, monitor_argv
+
+    leads = [_lead(i) for i in range(200)]
+    for start in range(0, len(leads), 100):
+        logging_client.post("/score_batch", json={"leads": leads[start : start + 100], "reasons": False}, headers=AUTH)
+    wait_for(lambda: len(_table(tmp_path, "scores")) == 200, 20, every=0.2)
+    env = {"LEADSCORE_DB_URL": f"sqlite:///{tmp_path / 'feedback.db'}"}  # the service's, as it passes them
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    runner = MonitorRunner(monitor_argv("leadscore/1"), tmp_path / "gauges", every=3600, timeout=300, env=env)
+    assert runner.run_once() is True, f"{runner.failures} failure(s): see the log"
+    state = kept(tmp_path / "gauges")
+    assert state.model_version == "leadscore/1"
+    assert {g.feature for g in state.gauges.drift_psi}  # the profile's features, as logged
+    assert {g.kind for g in state.gauges.calibration_error} <= {"estimated", "realised"}
+    shown = exposition(tmp_path / "gauges")
+    assert "leadscore_drift_psi{" in shown and "leadscore_monitor_age_seconds" in shown
