@@ -46,23 +46,31 @@ class LeadColumns:
     def __call__(self, leads: list[Lead], at: np.ndarray):
         """The leads (each scored as of `at`, UTC microseconds), their account contacts and all
         their events as the columns `feature_columns` reads (a lead is its own account when it
-        names none, and was created at `at` when it gives no created_at)."""
+        names none, and was created at `at` when it gives no created_at).
+
+        Each lead of a batch is answered from what it sent alone: its account and its contacts are
+        keyed by the lead's place in the request (`_own`), so that two leads of one account, or a
+        lead sent again as another's contact, never pool their contacts or count an event twice
+        (the answer for a lead does not depend on the other leads of the batch)."""
         rows: dict[str, list] = {k: [getattr(lead, k) for lead in leads] for k in self.own}
         for key in self.extra:  # a number sent as text is read as the number; other text: missing
             values = [lead.extra.get(key) for lead in leads]
             rows[key] = [number(v) for v in values] if key in self.numeric else values
-        rows["account_id"] = accounts = [lead.account_id or lead.lead_id for lead in leads]
+        rows["account_id"] = accounts = [_own(lead.account_id or lead.lead_id, i) for i, lead in enumerate(leads)]
         rows["created_at"] = [
             _micros(lead.created_at) if lead.created_at else int(when) for lead, when in zip(leads, at, strict=True)
         ]
         people: dict[str, list] = {k: [] for k in PEOPLE}
         ev_lead, ev_ts, ev_type = [], [], []
-        for lead, account in zip(leads, accounts, strict=True):
+        for i, (lead, account) in enumerate(zip(leads, accounts, strict=True)):
             for contact in lead.contacts:
+                # a lead that lists itself among its contacts stays one person, as when it is alone
+                person = lead.lead_id if contact.lead_id == lead.lead_id else _own(contact.lead_id, i)
                 for name in PEOPLE:
-                    people[name].append(account if name == "account_id" else getattr(contact, name))
+                    own = {"account_id": account, "lead_id": person}
+                    people[name].append(own[name] if name in own else getattr(contact, name))
                 for event in contact.events:
-                    ev_lead.append(contact.lead_id)
+                    ev_lead.append(person)
                     ev_ts.append(event.ts)
                     ev_type.append(event.type)
             for event in lead.events or ():
@@ -80,6 +88,12 @@ class LeadColumns:
             "type": np.array(ev_type, dtype=object),
         }
         return columns, population, events
+
+
+def _own(key: str, place: int) -> str:
+    """`key` (an account or a contact's lead id) as the lead at `place` in the request sent it: NUL
+    never occurs in a validated id, so these keys meet no id of another lead's request."""
+    return f"{key}\x00{place}"
 
 
 def number(value) -> float | None:

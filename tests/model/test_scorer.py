@@ -71,6 +71,31 @@ def test_one_lead_alone_equals_its_answer_in_a_batch(scorer):
     assert [x.probability for x in alone] == [x.probability for x in together]
 
 
+def test_leads_of_one_account_in_one_batch_are_answered_as_if_alone(scorer):
+    # A CRM batching two leads of one company, each sending the account's contacts (B also sends
+    # A, with A's events): each answer must read only what its own lead sent. Pooled, the shared
+    # contact's events counted twice and each lead saw the other's contacts.
+    def contact(lead_id, hours):
+        return Contact(
+            lead_id=lead_id,
+            created_at=NOW - timedelta(days=30),
+            job_title="Director of IT",
+            events=[Event(ts=NOW - timedelta(hours=h), type="pricing_page_view") for h in hours],
+        )
+
+    a = _lead("A", events=HOT, account_id="acct-1", contacts=[contact("C", (5, 6, 7))])
+    b = _lead(
+        "B",
+        events=[(30, "page_view")],
+        account_id="acct-1",
+        contacts=[contact("C", (5, 6, 7)), contact("D", (8,)), contact("A", (1, 2, 3))],
+    )
+    alone = [scorer.score([lead], now=NOW)[0] for lead in (a, b)]
+    together = scorer.score([a, b], now=NOW)
+    assert [x.probability for x in together] == [x.probability for x in alone]
+    assert [x.rule_score for x in together] == [x.rule_score for x in alone]
+
+
 def test_scorer_matches_the_batch_pipeline(scorer, trained):
     lead = _lead(
         "P",
