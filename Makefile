@@ -7,6 +7,8 @@ DEMO_DATA ?= data/demo
 DEMO_LEADS ?= 100000
 DEMO_PORT ?= 3000
 DEMO_WEEKS ?= 6
+# the demo service sends this share of the leads below both thresholds to sales anyway (see "Monitoring")
+DEMO_EXPLORE ?= 0.05
 # the demo's API key; set your own in the environment for anything but a local demo
 LEADSCORE_API_KEY ?= demo-key-change-me
 export LEADSCORE_API_KEY
@@ -44,10 +46,16 @@ demo: install
 	@echo "Scoring service starting on http://127.0.0.1:$(DEMO_PORT); $(DEMO_WEEKS) simulated weeks (+2 for late decisions) go through it, then it stays up (Ctrl-C stops it). Try, from another shell:"
 	@echo "  curl -s -X POST http://127.0.0.1:$(DEMO_PORT)/score -H 'Authorization: Bearer $(LEADSCORE_API_KEY)' -H 'Content-Type: application/json' -d @serving/examples/score.json"
 	@echo
-	@$(VENV)/bin/leadscore serve --port $(DEMO_PORT) & server=$$!; \
+	@LEADSCORE_EXPLORE_SHARE=$(DEMO_EXPLORE) $(VENV)/bin/leadscore serve --port $(DEMO_PORT) & server=$$!; \
 	trap 'kill $$server 2>/dev/null; wait $$server' EXIT INT TERM; \
 	for i in $$(seq 120); do curl -sf http://127.0.0.1:$(DEMO_PORT)/readyz >/dev/null && break; sleep 1; done; \
 	$(VENV)/bin/leadscore simulate --data $(DEMO_DATA) --service http://127.0.0.1:$(DEMO_PORT) --weeks $(DEMO_WEEKS) --drain-weeks 2 && \
+	echo && echo "The service is up with $(DEMO_WEEKS) simulated weeks in its log. A week in the life (README), from another shell:" && \
+	echo "  .venv/bin/leadscore feedback list --db default" && \
+	echo "  .venv/bin/leadscore monitor --db default --out data/monitor.html" && \
+	echo "  .venv/bin/leadscore compare --db default --out data/live-model-vs-rules.html" && \
+	echo "  .venv/bin/leadscore recalibrate --feedback-db default" && \
+	echo "  .venv/bin/leadscore retrain --data $(DEMO_DATA) --feedback-db default" && \
 	wait $$server
 
 # the scoring service as a Bento (code, default configs and locked requirements; `bentoml

@@ -84,7 +84,9 @@ def simulate(folder: Path, crm: CRM, options: Options, drift: Drift, tick: Calla
     weeks = options.weeks + options.drain_weeks
     for week in range(weeks):
         crm.week = f"week {week + 1} of {weeks} ({iso(start + week * fu.WEEK)[:10]})"
-        scored = np.flatnonzero(truth["week"].to_numpy() == week)
+        # the CRM scores a lead when it raises its hand (an MQL candidate): the population the model
+        # learnt from and its reference profile describe; leads that never do stay unscored
+        scored = np.flatnonzero((truth["week"].to_numpy() == week) & truth["candidate"].to_numpy(bool))
         _score_week(crm, future, truth, directory, scored, options)
         handed = set(truth.loc[truth["handed"], "lead_id"])
         due = posts[(posts["week"] == week) & (posts["earlier"] | posts["lead_id"].isin(handed))]
@@ -164,7 +166,7 @@ def _check_exploration(crm: CRM, frame: pd.DataFrame, expected: float | None) ->
     below = ~frame["is_mql"] & ~frame["rule_is_mql"]
     seen = pd.to_numeric(frame.loc[below, "propensity"], errors="coerce").dropna()
     share = float(seen.iloc[0]) if len(seen) else 0.0
-    if below.any() and (abs(share - expected) > 1e-9 or (seen - share).abs().max(initial=0) > 1e-9):
+    if below.any() and (abs(share - expected) > 1e-9 or float(np.abs(seen.to_numpy() - share).max(initial=0)) > 1e-9):
         raise LeadscoreError(
             f"--explore {expected:g}: the service at {crm.url} explores {share:g} of the leads below both "
             f"thresholds in {crm.week} (its LEADSCORE_EXPLORE_SHARE); start it with the share you expect"
