@@ -171,16 +171,6 @@ def drift(features: pd.DataFrame, model: pd.DataFrame, inputs: Inputs, limits: T
     return out
 
 
-def _slots(bins, values: pd.Series) -> np.ndarray:
-    """Each value's slot in a profile's `bins` (training.profile.Bins); categories slotted once
-    per distinct value."""
-    if bins.kind == "numeric":
-        return bins.slots(values)
-    codes, uniques = pd.factorize(pd.Series(values, dtype=object))
-    distinct = bins.slots(pd.Series([*uniques, None], dtype=object))  # the last: missing (code -1)
-    return distinct[codes]
-
-
 def _pairs(profile, frame: pd.DataFrame, names: list[str]) -> list[tuple[pd.Timestamp, object]]:
     """(period, monitoring.drift.Pair) for each name, period, then "all" and each of the
     profile's segments with rows in the period (reference counts from the profile)."""
@@ -199,7 +189,7 @@ def _pairs(profile, frame: pd.DataFrame, names: list[str]) -> list[tuple[pd.Time
     out = []
     for name in names:
         bins = profile.score if name == PROBABILITY else profile.inputs[name]
-        flat = np.bincount(group * bins.size + _slots(bins, frame[name]), minlength=shape[0] * shape[1] * bins.size)
+        flat = np.bincount(group * bins.size + bins.slots(frame[name]), minlength=shape[0] * shape[1] * bins.size)
         counts = flat.reshape(*shape, bins.size)
         unseen = -2 if bins.kind == "categorical" else None  # the profile's bins: ..., "unseen", "missing"
         for i, period in enumerate(periods):
@@ -229,24 +219,53 @@ def labels(model: pd.DataFrame, decisions: pd.DataFrame, decided_only: bool = Tr
 def accuracy(model: pd.DataFrame, labelled: pd.DataFrame, profile) -> pd.DataFrame:
     """Per period and segment: CBPE's estimate on every model answer ("estimated") and the same
     figures realised on the decided ones ("realised"), beside the profile's test-period ECE and
-    ROC AUC (monitoring.estimate)."""
-    from monitoring.estimate import cbpe, realised
+    ROC AUC (monitoring.estimate). A realised row also carries `ece_floor`, the ECE a calibrated
+    model shows on those very leads from sampling alone (a hundred decisions measure an ECE of
+    0.05-0.08 with nothing wrong), and its ROC AUC speaks for the whole funnel only with the
+    exploration hold-out: the decided leads weighted by one over their chance of being sent (the
+    leads sent because a threshold said so count once, explored ones 1/share); without explored
+    leads among them it is left out (`auc_note`), since the sent leads alone are the top of the
+    ranking and their ROC AUC is not comparable with the test period's."""
+    from monitoring.estimate import cbpe, expected_ece, realised
 
     rows = []
     for period, part in model.groupby("period"):
         decided = labelled[labelled["period"] == period]
         for segment, seg in _by_segment(part):
             where = {"period": period, "segment": segment}
-            where |= {f"reference_{k}": _reference(profile, segment, k) for k in ("ece", "roc_auc")}
+            where |= {
+                "reference_ece": _reference(profile, segment, "ece"),
+                "reference_auc": _reference(profile, segment, "roc_auc"),
+            }
             guess = cbpe(seg["probability"].to_numpy(), seg["is_mql"].astype(bool).to_numpy())
             rows.append(where | {"kind": "estimated", **guess})
             real = decided if segment == ALL else decided[decided["segment"] == segment]
             if len(real):
                 seen = realised(real["probability"], real["is_mql"].astype(bool), real["accepted"])
+                known = real["accepted"].notna()
+                seen["ece_floor"] = expected_ece(real.loc[known, "probability"].to_numpy(float))
+                seen["roc_auc"], seen["auc_note"] = _funnel_auc(real[known])
                 rows.append(where | {"kind": "realised", **seen})
     columns = ["period", "segment", "kind", "n", "ece", "roc_auc", "reference_ece", "reference_auc"]
     frame = pd.DataFrame(rows)
     return frame.reindex(columns=[*columns, *(c for c in frame.columns if c not in columns)])
+
+
+def _funnel_auc(decided: pd.DataFrame) -> tuple[float, str | None]:
+    """The ROC AUC of decided leads weighted by one over their chance of being sent, or NaN and
+    why when no explored lead is among them (or one outcome only)."""
+    from sklearn.metrics import roc_auc_score
+
+    explored = decided["explore"].fillna(False).astype(bool) if "explore" in decided else None
+    if explored is None or not explored.any():
+        return float("nan"), "no explored lead decided: the sent leads alone do not measure the ranking"
+    if decided["accepted"].nunique() < 2:
+        return float("nan"), "one outcome only"
+    share = pd.to_numeric(decided["propensity"], errors="coerce")
+    weight = np.where(explored, 1.0 / share.where(share > 0, np.nan), 1.0)
+    keep = np.isfinite(weight)
+    y, p = decided["accepted"].to_numpy(float)[keep], decided["probability"].to_numpy(float)[keep]
+    return float(roc_auc_score(y, p, sample_weight=weight[keep])), None
 
 
 GROUPS = {"model MQLs": "is_mql", "rule MQLs": "rule_is_mql", "below both": "below_both"}

@@ -1,10 +1,19 @@
 """The reference profile of a model version: what its inputs, scores and calibration looked like
 on data it did not fit on, kept beside it so that monitoring can tell when live traffic departs.
 
-Built at training time on the **test period** of the run (`TrainingData.parts["test"]`: the newest
-hand-overs of a time split, or the held-out accounts of a flat snapshot), the latest data the
-evaluated model did not fit on. From those rows it keeps, per segment (smb, mid_market, enterprise,
-unknown) and for "all":
+Built at training time on the **test period** of the run, the latest data the evaluated model did
+not fit on, in two populations:
+
+- the distributions (feature bins, score histogram, expected MQL share) on EVERY hand-over of the
+  test period (from the time split's `test_from`; a flat snapshot: its held-out accounts): the
+  population the service will score. The evaluated model's test part (`TrainingData.parts["test"]`)
+  drops each hand-over of an account first seen earlier (so that no account is in two parts): it
+  keeps about half of the period's hand-overs, the newest accounts, whose account features
+  (contacts, account activity) are not those of live traffic;
+- the calibration figures on that test part only: they need the evaluated model's honest
+  probabilities, which exist only for rows of accounts it never fitted on.
+
+Per segment (smb, mid_market, enterprise, unknown) and for "all" it keeps:
 
 - every feature the model turns into its matrix (its own `feature_names`): numbers in 10 quantile
   bins whose inner edges come from the reference ("all"), right-closed, plus a missing slot ("days
@@ -12,7 +21,7 @@ unknown) and for "all":
   values seen at least `MIN_CATEGORY` times, then "other" (another value the model's fitted
   vocabulary knows), "unseen" (a value the model does not know: it reads it as unknown) and missing;
 - the served model's probability in 10 fixed-width bins (`bin_counts("probability", ...)`) and its
-  expected MQL share (at or above the segment's threshold);
+  expected MQL share (at or above the segment's threshold), on every hand-over of the period;
 - calibration: 10 fixed-width bins of the *evaluated* model's probability (predicted mean, observed
   rate, n), ECE, ROC AUC and acceptance rate. The served model was refit on data that includes the
   test period, so its own figures there would flatter it; the evaluated model's are the honest
@@ -82,16 +91,13 @@ class Bins(BaseModel):
             out = np.searchsorted(np.asarray(self.edges, dtype=float), numbers, side="left")
             out[np.isnan(numbers)] = len(self.edges) + 1
             return out
-        text = pd.Series(values, dtype=object)
-        missing = text.isna().to_numpy()
+        # each distinct value slotted once (pd.factorize), then every row takes its value's slot
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
         named = {c: i for i, c in enumerate(self.categories)}
-        other, unseen = len(self.categories), len(self.categories) + 1
+        other, unseen, missing = len(self.categories), len(self.categories) + 1, len(self.categories) + 2
         known = set(self.known)
-        out = np.array(
-            [named.get(v, other if self.private or v in known else unseen) for v in text.astype(str)], dtype=int
-        )
-        out[missing] = len(self.categories) + 2
-        return out
+        distinct = [named.get(v, other if self.private or v in known else unseen) for v in map(str, uniques)]
+        return np.append(np.asarray(distinct, dtype=int), missing)[codes]  # code -1 (missing): the last
 
     @property
     def size(self) -> int:
@@ -242,18 +248,22 @@ def build_profile(
     y: np.ndarray,
     evaluated: np.ndarray,
     mql_at: pd.Series | None = None,
+    population: pd.DataFrame | None = None,
 ) -> Profile:
-    """The profile of the served `model` (a `LeadModel`) on the reference rows `features` (the
-    frame the model reads, with `segment`), their labels `y` and the evaluated model's
-    probabilities for them (see the module's docstring)."""
+    """The profile of the served `model` (a `LeadModel`): calibration on the evaluated model's
+    test rows `features` (the frame the model reads, with `segment`), their labels `y` and the
+    evaluated model's probabilities for them; the feature bins, the score histogram and the
+    expected MQL shares on `population` (every hand-over of the test period, with `mql_at` their
+    times; default: the test rows). See the module's docstring."""
     features = features.reset_index(drop=True)
-    segments_of = features["segment"].astype(str).to_numpy()
-    segments = [ALL, *sorted(set(segments_of))]
-    masks = {s: np.ones(len(features), bool) if s == ALL else segments_of == s for s in segments}
+    population = features if population is None else population.reset_index(drop=True)
+    segments_of = population["segment"].astype(str).to_numpy()
+    segments = [ALL, *sorted(set(segments_of) | set(features["segment"].astype(str)))]
+    masks = {s: np.ones(len(population), bool) if s == ALL else segments_of == s for s in segments}
     private = {n for n, kind in model.contract.extra_fit_columns.items() if kind == "categorical"}
     inputs: dict[str, Bins] = {}
     for name in model.feature_names:
-        column = features[name]
+        column = population[name]
         if model.spec[name].kind == "category":
             bins = _categorical(column, model.categories.get(name, []), name in private)
         else:
@@ -261,19 +271,20 @@ def build_profile(
         slots = bins.slots(column)
         bins.counts = {s: np.bincount(slots[m], minlength=bins.size).tolist() for s, m in masks.items()}
         inputs[name] = bins
-    answers = model.answers(features)
+    answers = model.answers(population)
     score = Bins(kind="numeric", edges=[round(e, 10) for e in np.linspace(0, 1, SCORE_BINS + 1)[1:-1]])
     slots = score.slots(pd.Series(answers.probability))
     score.counts = {s: np.bincount(slots[m], minlength=score.size).tolist() for s, m in masks.items()}
+    tested = features["segment"].astype(str).to_numpy()
     calibration = {}
     for s, m in masks.items():
         threshold = float(model.thresholds.get(s, model.thresholds[EVERY])) if s != ALL else None
-        served = answers.probability[m]
-        cal = calibration_of(y[m], evaluated[m], threshold, served, "test period")
+        t = np.ones(len(features), bool) if s == ALL else tested == s
+        cal = calibration_of(y[t], evaluated[t], threshold, answers.probability[m], "test period")
         if s == ALL:  # the share of all rows at/above each row's own segment threshold
-            cal.expected_mql_share = float((answers.probability >= answers.threshold).mean()) if len(m) else None
+            cal.expected_mql_share = float((answers.probability >= answers.threshold).mean()) if m.any() else None
         calibration[s] = cal
-    period = {"rows": len(features), "first": None, "last": None}
+    period = {"rows": len(population), "first": None, "last": None}
     if mql_at is not None and len(mql_at):
         period.update(first=pd.Timestamp(mql_at.min()).isoformat(), last=pd.Timestamp(mql_at.max()).isoformat())
     return Profile(period=period, segments=segments, inputs=inputs, score=score, calibration=calibration)

@@ -97,11 +97,38 @@ def _log_results(run: TrainingRun, tmp: Path) -> None:
 
 
 def _log_profile(run: TrainingRun) -> None:
-    """The reference profile (`training/profile.py`) of the served model on the test period."""
-    data, test = run.data, run.data.parts["test"]
-    mql_at = data.rows.loc[data.split.mask("test"), "mql_at"]
+    """The reference profile (`training/profile.py`) of the served model on the test period: its
+    distributions on every hand-over of the period (`_period_handovers`), its calibration on the
+    evaluated model's test part."""
+    test = run.data.parts["test"]
+    features = _period_handovers(run)
     probability = run.assessment.evaluation.probability
-    log_profile(build_profile(run.served.model, test.features, test.y, probability, mql_at))
+    profile = build_profile(
+        run.served.model, test.features, test.y, probability, features["as_of"], population=features
+    )
+    log_profile(profile)
+
+
+def _period_handovers(run: TrainingRun) -> pd.DataFrame:
+    """The features, as of each hand-over, of every hand-over of the test period (from the time
+    split's `test_from`; a flat snapshot: those of the test part's accounts): the population the
+    service scores. The test part alone leaves out the accounts first seen earlier (the split
+    keeps an account in its oldest part), the hand-overs the label policy excludes (spam,
+    duplicates) and the open ones, all of which the service scores too."""
+    from features.build import build_features
+
+    data, split = run.data, run.data.split
+    outcomes = data.dataset.outcomes
+    if split.kind == "time":
+        keep = (pd.to_datetime(outcomes["mql_at"], utc=True) >= split.test_from).to_numpy()
+    else:
+        accounts = set(data.rows.loc[split.mask("test"), "account_id"])
+        leads = data.dataset.leads
+        keep = outcomes["lead_id"].isin(leads.loc[leads["account_id"].isin(accounts), "lead_id"]).to_numpy()
+    rows = outcomes[keep].merge(data.dataset.leads, on="lead_id", how="inner").reset_index(drop=True)
+    return build_features(
+        rows, data.dataset.events, "mql_at", run.feature_config, data.contract, population=data.dataset.leads
+    )
 
 
 def _log_model(client: MlflowClient, run: TrainingRun, run_id: str) -> str:

@@ -143,3 +143,14 @@ def test_mql_volume_off_by_a_factor_either_way(mql, fires):
         assert alerts[0].line == (
             "ALERT volume: 160 model MQLs in the 2026-02-02 period, 1.6 times the 100 the capacity thresholds promised"
         )
+
+
+@pytest.mark.parametrize(("floor", "fires"), [(0.08, False), (0.01, True)])
+def test_a_calibration_rise_within_sampling_noise_does_not_fire(floor, fires):
+    # 120 decisions of a calibrated model measure an ECE near 0.08 from sampling alone: an ECE of
+    # 0.11 against a reference of 0.02 is then noise (0.03 over the floor); with a floor of 0.01 it
+    # is drift (0.09 over the reference)
+    frame = _calibration([(W2, "enterprise", "realised", 120, 0.11, 0.8, 0.02, 0.8)]).assign(ece_floor=floor)
+    limits = LIMITS.model_copy(update={"min_decided": 100})
+    alerts = evaluate(Figures(**(_quiet() | {"calibration": frame})), limits)
+    assert [a.kind for a in alerts] == (["calibration"] if fires else [])

@@ -10,7 +10,7 @@ import pytest
 from core.errors import LeadscoreError
 from synthetic import world as w
 from synthetic.drift import parse
-from synthetic.future import continue_world, default_start, read_history
+from synthetic.future import WARM_UP_WEEKS, continue_world, default_start, read_history
 from synthetic.generate import generate, write_dataset
 from synthetic.manifest import World
 
@@ -43,12 +43,42 @@ def test_the_future_is_time_consistent_and_its_ids_are_new(folder):
     history, future = _future(folder)
     truth, events = future.truth, future.events
     assert future.start > history.last and (truth["scored_at"] >= future.start).all()
-    at = events["lead_id"].map(truth.set_index("lead_id")["scored_at"])
-    assert (events["ts"] <= at).all()  # every event a lead's score sees is at or before its as_of
+    scored = truth[truth["candidate"]].set_index("lead_id")["scored_at"]
+    mine = events[events["lead_id"].isin(scored.index)]
+    assert (mine["ts"] <= mine["lead_id"].map(scored)).all()  # a scored lead's events: up to its as_of
+    # the history's leads still active when it was cut go on (they are new leads' account contacts)
+    older = events[events["lead_id"].isin(history.leads["lead_id"])]
+    assert len(older) and (older["ts"] > history.last).all() and older["ts"].max() <= future.end
+    assert (
+        not older["lead_id"]
+        .isin(history.leads.loc[history.leads["created_at"] < history.last - 120 * 86_400, "lead_id"])
+        .any()
+    )
     assert (truth["decided_at"] > truth["scored_at"]).all()
     assert not set(truth["lead_id"]) & set(history.leads["lead_id"]) and truth["lead_id"].is_unique
     accounts = future.leads["account_id"].to_pandas()
-    assert 0.1 < accounts.isin(history.leads["account_id"]).mean() < 0.5  # some join known accounts
+    # as many join accounts the CRM knows as in the history's own last weeks (a steady funnel)
+    leads, weeks = history.leads, (WARM_UP_WEEKS + 4) * 7 * 86_400
+    first = leads.groupby("account_id")["created_at"].transform("min")
+    recent = leads["created_at"] > leads["created_at"].max() - weeks
+    known = (first[recent] <= leads["created_at"].max() - weeks).mean()
+    assert abs(accounts.isin(leads["account_id"]).mean() - known) < 0.08, known
+
+
+def test_the_funnel_is_already_running_when_the_simulation_starts(folder):
+    _, future = _future(folder)
+    truth = future.truth.assign(created=future.people.created)  # seconds, in `leads` order
+    early = truth["created"] < future.start  # arrived in the weeks before the first simulated one
+    assert early.any() and truth.loc[early, "candidate"].all()  # kept only when they raise their hand in the run
+    raised = truth[truth["candidate"]].assign(age=lambda t: (t["scored_at"] - t["created"]) / 86_400)
+    first, last = raised[raised["week"] == 0], raised[raised["week"] == 3]
+    # the first week's hand-raisers are as many and as old as a steady funnel's (the last week's):
+    # without the earlier arrivals none would be older than a week and there would be far fewer
+    assert abs(len(first) / len(last) - 1) < 0.15, (len(first), len(last))
+    assert (first["age"] > 21).mean() > 0.05
+    assert abs((first["age"] > 14).mean() - (last["age"] > 14).mean()) < 0.06
+    # and recycled leads come back, months after they arrived (about a tenth of a steady funnel's)
+    assert (first["age"] > 60).mean() > 0.05 and (last["age"] > 60).mean() > 0.05
 
 
 def test_a_stationary_future_keeps_the_end_of_history_mix(folder):
