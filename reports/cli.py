@@ -12,7 +12,11 @@ def compare(
     out: Annotated[Path, typer.Option(help="The HTML report to write.")],
     data: Annotated[Path | None, typer.Option(help="A data folder: history scored as of each hand-over.")] = None,
     db: Annotated[
-        str | None, typer.Option(help="The scoring service's database URL: live score log + sales decisions.")
+        str | None,
+        typer.Option(
+            help="The scoring service's database: a URL, or 'default' ($LEADSCORE_DB_URL or ./leadscore.db); "
+            "live score log + sales decisions."
+        ),
     ] = None,
     model_uri: Annotated[
         str, typer.Option(help="MLflow model to compare (with --data).")

@@ -130,16 +130,17 @@ def _stamp(text: str | None) -> pd.Timestamp | None:
 
 
 def from_store(url: str) -> tuple[pd.DataFrame, dict]:
-    """Live traffic from the service's database: the score log's hand-overs and the decisions in
-    force (voided and superseded left out), joined as the module's docstring says; the info's
-    "funnel" holds every scored lead once a week (`live_funnel`), for acceptance by inverse
-    propensity weighting."""
+    """Live traffic from the service's database (a URL, or "default": $LEADSCORE_DB_URL, else
+    ./leadscore.db): the score log's hand-overs and the decisions in force (voided and superseded
+    left out), joined as the module's docstring says; the info's "funnel" holds every scored lead
+    once a week (`live_funnel`), for acceptance by inverse propensity weighting."""
     from sqlalchemy import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from core.errors import LeadscoreError
-    from core.store import FeedbackStore, redacted
+    from core.store import FeedbackStore, database_url, redacted
 
+    url = database_url(None if url == "default" else url)
     try:
         parsed = make_url(url)
     except Exception:

@@ -32,6 +32,7 @@ def serve(
 ) -> None:
     """Serve /score, /score_batch, /feedback, /healthz and /readyz (needs LEADSCORE_API_KEY)."""
     from core.errors import LeadscoreError
+    from core.store import database_url
     from serving.metrics import start_home
     from serving.settings import load_settings
 
@@ -42,6 +43,7 @@ def serve(
         raise LeadscoreError("bentoml is not installed in this environment (run `make install`)")
     env = {**os.environ, "LEADSCORE_MODEL_URI": settings.model_uri, "BENTOML_DO_NOT_TRACK": "true"}
     env["MLFLOW_TRACKING_URI"] = settings.tracking_uri  # resolved here: the workers run in --working-dir
+    env["LEADSCORE_DB_URL"] = database_url(settings.db_url)  # likewise: ./leadscore.db is the caller's folder
     env["BENTOML_HOME"] = str(start_home())  # this start's own metrics folder (serving/metrics.py)
     env.setdefault("MLFLOW_REGISTRY_URI", env["MLFLOW_TRACKING_URI"])
     if workers is not None:
