@@ -145,9 +145,14 @@ def _publish(figures, fired, verdict, version, out, json_out, tracking_uri, by, 
     from monitoring.record import as_json, log_to_mlflow, write_json
 
     summary = as_json(figures, fired, verdict, version, window)
-    write_page(summary, figures, out, by)
-    if json_out is not None:
-        write_json(summary, json_out)
+    writes = ((out, lambda: write_page(summary, figures, out, by)), (json_out, lambda: write_json(summary, json_out)))
+    for path, write in writes:
+        if path is None:
+            continue
+        try:
+            write()
+        except OSError as exc:
+            raise LeadscoreError(f"{path}: cannot write it ({exc.strerror or type(exc).__name__})") from None
     return log_to_mlflow(summary, version, tracking_uri)
 
 

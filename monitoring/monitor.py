@@ -80,17 +80,32 @@ def compute(inputs: Inputs, by: str, limits: Thresholds, progress: Progress = la
     since = scores["period"].min() if len(scores) else None
     progress("fallbacks and volume")
     figures = Figures(fallback=fallbacks(scores), since=since, notes=notes)
-    figures.volume = volume(model, inputs.profile)
+    # the profile holds one row per hand-over: a lead the CRM scored again in a period counts once
+    # there (its latest answer), so that a CRM re-scoring on every click does not look like drift
+    once = model.sort_values(["scored_at", "id"], kind="stable").drop_duplicates(["lead_id", "period"], keep="last")
+    figures.volume = volume(once, inputs.profile)
     if inputs.profile is not None:
         progress("drift")
         features = inputs.features.assign(period=period_of(inputs.features["scored_at"], by))
-        figures.drift = drift(features, model, inputs, limits)
+        features = features.sort_values("scored_at", kind="stable").drop_duplicates(["lead_id", "period"], keep="last")
+        figures.drift = drift(features, once, inputs, limits)
         if inputs.features.empty:
             notes.append("No feature rows are logged for this version in the window: only the score's drift is shown.")
+        if inputs.profile.score_moved:
+            notes.append(
+                "This version was recalibrated: its scores moved on purpose, so the score's drift is not measured "
+                "against its parent's (the features' drift is); the next trained version measures it again."
+            )
     from monitoring.calibration import by_segment
 
     progress("calibration and accuracy")
-    labelled = labels(model, inputs.decisions)
+    mature, young = matured(inputs.decisions)
+    if young:
+        notes.append(
+            f"{young:,} decided hand-over(s) younger than mature_after_days before the newest decision are not "
+            "judged yet (quick decisions come first: they would tilt calibration and acceptance)."
+        )
+    labelled = labels(model, mature)
     figures.calibration = accuracy(model, labelled, inputs.profile)
     figures.grades = by_segment(labelled) if len(labelled) else pd.DataFrame()
     figures.acceptance = acceptance(model, inputs.decisions)
@@ -160,7 +175,8 @@ def drift(features: pd.DataFrame, model: pd.DataFrame, inputs: Inputs, limits: T
 
     profile = inputs.profile
     names = [name for name in profile.features if name in features.columns]
-    pairs = [*_pairs(profile, features, names), *_pairs(profile, model, [PROBABILITY])]
+    scores = [] if profile.score_moved else [PROBABILITY]  # a recalibration moves the scores on purpose
+    pairs = [*_pairs(profile, features, names), *_pairs(profile, model, scores)]
     if not pairs:
         return pd.DataFrame(columns=["period", "feature", "field", "segment", "rows", "psi", "p_adjusted"])
     options = dict(threshold=limits.drift_psi, alpha=limits.drift_p_adjusted, min_rows=limits.min_rows)
@@ -199,6 +215,24 @@ def _pairs(profile, frame: pd.DataFrame, names: list[str]) -> list[tuple[pd.Time
                 reference = profile.reference_counts(name, segment=segment)
                 out.append((period, Pair(name, segment, reference, current, unseen)))
     return out
+
+
+def matured(decisions: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The decisions on hand-overs old enough to judge (training's maturity rule, the default label
+    policy: `mature_after_days` before the newest decision) and how many decided ones are younger."""
+    from training.labels import maturity_cutoff
+    from training.settings import LabelPolicy
+
+    if decisions.empty:
+        return decisions, 0
+    at = pd.to_datetime(decisions["mql_at"], utc=True).fillna(pd.to_datetime(decisions["decided_at"], utc=True))
+    dated = pd.DataFrame({"mql_at": at, "decided_at": pd.to_datetime(decisions["decided_at"], utc=True)})
+    cutoff = maturity_cutoff(dated, LabelPolicy())
+    if cutoff is None:
+        return decisions, 0
+    young = (at > cutoff).to_numpy()
+    decided = decisions["decision"].isin(DECIDED).to_numpy()
+    return decisions[~young], int((young & decided).sum())
 
 
 def labels(model: pd.DataFrame, decisions: pd.DataFrame, decided_only: bool = True) -> pd.DataFrame:
@@ -268,32 +302,18 @@ def _funnel_auc(decided: pd.DataFrame) -> tuple[float, str | None]:
     return float(roc_auc_score(y, p, sample_weight=weight[keep])), None
 
 
-GROUPS = {"model MQLs": "is_mql", "rule MQLs": "rule_is_mql", "below both": "below_both"}
-
-
 def acceptance(model: pd.DataFrame, decisions: pd.DataFrame) -> pd.DataFrame:
-    """Acceptance of model MQLs, rule MQLs and the leads below both by inverse propensity weighting
-    (monitoring.ipw), on each lead's latest model answer of a period: handed over when a decision
-    sits on it (open ones too) or the exploration hold-out sent it; propensity 1 for a lead either
-    threshold sends, the logged hold-out share for a lead below both (0 when exploration is off)."""
+    """Acceptance of model MQLs, rule MQLs and the leads below both thresholds by inverse
+    propensity weighting, on the rows `compare` takes too (monitoring.ipw.funnel: one answer per
+    lead and period, the one a decision sits on; a group's leads that the CRM's policy never sends
+    get propensity 0 and a note)."""
+    from monitoring.ipw import GROUPS, funnel
     from monitoring.ipw import acceptance as ipw
 
     if model.empty:
         return pd.DataFrame()
-    placed_on = labels(model, decisions, decided_only=False)
-    frame = model.merge(placed_on[["id", "accepted"]], on="id", how="left", indicator=True)
-    explore = frame["explore"].fillna(False).astype(bool) if "explore" in frame else False
-    mql, rule = frame["is_mql"].astype(bool), frame["rule_is_mql"].astype(bool)
-    logged = frame["propensity"].astype(float).fillna(0.0) if "propensity" in frame else 0.0
-    frame = frame.assign(
-        handed=(frame.pop("_merge") == "both") | explore,
-        is_mql=mql,
-        rule_is_mql=rule,
-        below_both=~mql & ~rule,
-        propensity=np.where(mql | rule, 1.0, logged),
-    )
-    frame = frame.sort_values(["scored_at", "id"]).drop_duplicates(["lead_id", "period"], keep="last")
-    return ipw(frame, GROUPS, seed=0)
+    placed = labels(model, decisions, decided_only=False).set_index("id")["accepted"]
+    return ipw(funnel(model, placed, by="period"), GROUPS, seed=0)
 
 
 def _window(frame: pd.DataFrame, since, until) -> pd.DataFrame:

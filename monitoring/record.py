@@ -24,13 +24,22 @@ def latest(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["period"] == table["period"].max()]
 
 
-def gauges(figures: Figures, alerts: list[Alert]) -> dict:
+def gauges(figures: Figures, alerts: list[Alert], min_decided: int = 100) -> dict:
     """The newest period's figures as the service's gauges (common.md): drift PSI per lead field
     (its largest feature) and segment, calibration error per segment (realised where decisions
-    matured, and CBPE's estimate), the fallback share, the number of alerts firing."""
-    drift = latest(figures.drift)
+    matured, and CBPE's estimate), the fallback share, the number of alerts firing. Only what the
+    alerts would judge, from the newest period that has it: drift with enough rows (a week just
+    begun gives PSI of several units from a handful of leads), realised calibration on
+    `min_decided` decisions or more."""
+    judged = figures.drift
+    if len(judged) and "note" in judged:
+        judged = judged[judged["note"].fillna("") == ""]
+    drift = latest(judged)  # the newest period with enough rows to judge (a week just begun has few)
     psi = drift.groupby(["field", "segment"])["psi"].max().reset_index() if len(drift) else drift
-    calibration = latest(figures.calibration).dropna(subset=["ece"]) if len(figures.calibration) else pd.DataFrame()
+    calibration = figures.calibration
+    if len(calibration):
+        enough = (calibration["kind"] != "realised") | (calibration["n"] >= min_decided)
+        calibration = latest(calibration[enough].dropna(subset=["ece"]))
     fallback = latest(figures.fallback)
     return {
         "drift_psi": [{"feature": r.field, "segment": r.segment, "value": float(r.psi)} for r in psi.itertuples()],
@@ -52,7 +61,9 @@ def _plain(value):
     return value
 
 
-def as_json(figures: Figures, alerts: list[Alert], verdict: list[str], version: str | None, window: dict) -> dict:
+def as_json(
+    figures: Figures, alerts: list[Alert], verdict: list[str], version: str | None, window: dict, min_decided: int = 100
+) -> dict:
     """Everything a run found, as JSON-ready values (times ISO 8601 UTC, NaN as null)."""
     tables = {}
     for name in TABLES:
@@ -66,7 +77,7 @@ def as_json(figures: Figures, alerts: list[Alert], verdict: list[str], version: 
         "alerts": [{"kind": a.kind, "line": a.line, "since": _plain(a.since), "names": list(a.names)} for a in alerts],
         "notes": figures.notes,
         "figures": tables,
-        "gauges": gauges(figures, alerts),
+        "gauges": gauges(figures, alerts, min_decided),
     }
 
 

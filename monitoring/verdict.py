@@ -1,7 +1,9 @@
 """The verdict of `leadscore monitor` in words, each finding with the command that acts on it:
 ranking fell -> retrain; calibration drifted in a segment -> recalibrate from the period it
-drifted in; inputs drifted -> check the CRM export, then retrain; the rules answered too often ->
-look at the service and its model; nothing fired -> "nothing to do". What the data cannot
+drifted in (also when the pooled ranking fell with it and no input drifted: a segment whose
+probabilities moved ranks its leads wrongly against the others', which the per-segment map repairs;
+retrain if the ranking stays down); inputs drifted -> check the CRM export, then retrain; the
+rules answered too often -> look at the service and its model; nothing fired -> "nothing to do". What the data cannot
 support (too few rows, too few decisions) is said after it, never as a figure."""
 
 from __future__ import annotations
@@ -41,7 +43,19 @@ def findings(alerts: list[Alert], where: Where) -> list[str]:
     kinds = {kind: [a for a in alerts if a.kind == kind] for kind in ("drift", "calibration", "ranking")}
     fields = [name for a in kinds["drift"] for name in a.names]
     out = []
-    if kinds["ranking"]:
+    if kinds["ranking"] and kinds["calibration"] and not fields:
+        # no input drifted: the pooled ranking fell with the calibration of some segments (a segment's
+        # probabilities too low for its acceptance rank its leads below others'); a recalibration
+        # with a map per segment repairs both, in seconds; retrain only if the ranking stays down
+        ranking = kinds["ranking"][0]
+        said = "estimated " if ranking.detail.get("kind") == "estimated" else ""
+        out.append(
+            f"{_calibration(kinds['calibration'], where)}; the ranking fell with it ({said}ROC AUC "
+            f"{ranking.detail['auc']:.2f} from {ranking.detail['from']:.2f}) while no input drifted: recalibrate "
+            f"first; if the ranking stays down, `{where.retrain()}`"
+        )
+        kinds["calibration"] = []
+    elif kinds["ranking"]:
         ranking = kinds["ranking"][0]
         moved = f" and {_count(len(fields), 'feature')} drifted ({', '.join(fields)})" if fields else ""
         said = "estimated " if ranking.detail.get("kind") == "estimated" else ""
@@ -57,11 +71,7 @@ def findings(alerts: list[Alert], where: Where) -> list[str]:
             f"changed, `{where.retrain()}`"
         )
     if kinds["calibration"] and not kinds["ranking"]:
-        starts = [a.since for a in kinds["calibration"] if a.since is not None]
-        said = ", ".join(
-            f"{a.names[0]} (ECE {a.detail['ece']:.2f} from {a.detail['from']:.2f})" for a in kinds["calibration"]
-        )
-        out.append(f"calibration drift in {said}: `{where.recalibrate(min(starts) if starts else None)}`")
+        out.append(_calibration(kinds["calibration"], where))
     for alert in alerts:
         if alert.kind == "fallback":
             out.append(
@@ -75,6 +85,13 @@ def findings(alerts: list[Alert], where: Where) -> list[str]:
                 "sets them again on the newest data"
             )
     return out or [NOTHING]
+
+
+def _calibration(alerts: list[Alert], where: Where) -> str:
+    """The calibration finding: the segments, their ECE, and the recalibration from the earliest."""
+    starts = [a.since for a in alerts if a.since is not None]
+    said = ", ".join(f"{a.names[0]} (ECE {a.detail['ece']:.2f} from {a.detail['from']:.2f})" for a in alerts)
+    return f"calibration drift in {said}: `{where.recalibrate(min(starts) if starts else None)}`"
 
 
 def _from(since) -> str:

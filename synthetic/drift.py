@@ -122,6 +122,8 @@ def _instant(value: str, where: str) -> int:
         moment = pd.Timestamp(value)
     except ValueError:
         raise LeadscoreError(f"{where}: from={value!r} is not a date (YYYY-MM-DD)") from None
+    if pd.isna(moment):
+        raise LeadscoreError(f"{where}: from={value!r} is not a date (YYYY-MM-DD)")
     moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
     return int(moment.timestamp())
 

@@ -55,7 +55,13 @@ def simulate(folder: Path, crm: CRM, options: Options, drift: Drift, tick: Calla
     """Run the simulation; the run's summary. `tick(week=, leads=, decisions=)` after each week."""
     world = World.read(folder)
     history = fu.read_history(folder)
-    start = options.start if options.start is not None else fu.default_start(history)
+    after = fu.default_start(history)
+    start = options.start if options.start is not None else after
+    if start < after:
+        raise LeadscoreError(
+            f"--start {iso(start)[:10]}: the folder's history runs to {iso(after - 1)[:10]}; a simulation continues "
+            f"it, from {iso(after)[:10]} on (two timelines in one folder would mix)"
+        )
     end = start + (options.weeks + options.drain_weeks) * fu.WEEK
     if end > datetime.now(UTC).timestamp():
         raise LeadscoreError(

@@ -145,6 +145,9 @@ class Profile(BaseModel):
     inputs: dict[str, Bins]  # feature name -> bins
     score: Bins
     calibration: dict[str, Calibration]  # segment -> figures
+    # a recalibrated version moved its scores on purpose: its parent's score histogram is no
+    # reference for them (score drift is measured again from the next trained version)
+    score_moved: bool = False
 
     @property
     def features(self) -> list[str]:
@@ -194,8 +197,9 @@ class Profile(BaseModel):
             ) from None
 
     def recalibrated(self, calibration: dict[str, Calibration]) -> Profile:
-        """This profile with the calibration of the segments in `calibration` replaced."""
-        return self.model_copy(update={"calibration": {**self.calibration, **calibration}})
+        """This profile with the calibration of the segments in `calibration` replaced, its score
+        histogram marked as moved (`score_moved`)."""
+        return self.model_copy(update={"calibration": {**self.calibration, **calibration}, "score_moved": True})
 
 
 def _numeric(values: np.ndarray) -> Bins:

@@ -154,3 +154,14 @@ def test_a_calibration_rise_within_sampling_noise_does_not_fire(floor, fires):
     limits = LIMITS.model_copy(update={"min_decided": 100})
     alerts = evaluate(Figures(**(_quiet() | {"calibration": frame})), limits)
     assert [a.kind for a in alerts] == (["calibration"] if fires else [])
+
+
+def test_ranking_fell_with_a_segments_calibration_and_no_drift_means_recalibrate_first():
+    rows = [(W1, "all", "realised", 500, 0.02, 0.72, 0.02, 0.78), (W1, "smb", "realised", 200, 0.29, 0.7, 0.05, 0.64)]
+    alerts = evaluate(Figures(**(_quiet() | {"calibration": _calibration(rows)})), LIMITS)
+    assert {a.kind for a in alerts} == {"calibration", "ranking"}
+    assert findings(alerts, Where()) == [
+        "calibration drift in smb (ECE 0.29 from 0.05): `leadscore recalibrate --since 2026-02-02 --feedback-db "
+        "default`; the ranking fell with it (ROC AUC 0.72 from 0.78) while no input drifted: recalibrate first; "
+        "if the ranking stays down, `leadscore retrain --data DIR --feedback-db default`"
+    ]

@@ -128,6 +128,7 @@ def test_the_same_seed_gives_the_same_weeks(folder):
         ("from=2026-02-01,accept=huge:2", "accept='huge:2'"),
         ("from=2026-02-01,source=fax", "part 1"),
         ("from=2026-02-01,company_size=0.1;from=soon,source=webinar", "part 2"),
+        ("from=NaT,company_size=2", "from='NaT' is not a date"),  # pandas reads it as a missing time
     ],
 )
 def test_a_bad_drift_spec_is_one_line_naming_the_part(spec, named):
@@ -139,3 +140,14 @@ def test_a_bad_drift_spec_is_one_line_naming_the_part(spec, named):
 def test_a_folder_without_a_manifest_is_refused_naming_the_file(tmp_path):
     with pytest.raises(LeadscoreError, match=r"world\.json: not found"):
         World.read(tmp_path)
+
+
+def test_a_start_inside_the_history_is_refused_before_any_request(folder):
+    from synthetic.crm import CRM
+    from synthetic.simulate import Options, simulate
+
+    crm = CRM("http://127.0.0.1:9", "key")  # a port nothing listens on: the refusal must come first
+    with pytest.raises(LeadscoreError, match=r"--start 2020-01-01: the folder's history runs to"):
+        simulate(
+            folder, crm, Options(weeks=1, start=int(pd.Timestamp("2020-01-01", tz="UTC").timestamp())), parse(None)
+        )

@@ -326,7 +326,7 @@ def test_retrain_reads_the_decisions_the_service_stored(capsys, trained, store, 
     assert "40 of 41 stored decision(s)" in out and "1 for leads not in" in out
     assert str(version_of(client, "leadscore", CHALLENGER).version) == "2"
     second = client.get_model_version("leadscore", "2")  # the registry says what it learnt from
-    assert second.tags["feedback.merged"] == "40" and "40 sales decisions merged" in second.description
+    assert second.tags["feedback.merged"] == "40" and "Sales decisions: 40 merged" in second.description
 
 
 def test_retrain_needs_new_decisions(capsys, trained, store):
