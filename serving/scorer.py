@@ -14,6 +14,7 @@ log (by the model's own feature names, never the request).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -240,13 +241,23 @@ class Scorer:
         if self.model is None or rate <= 0:
             return []
         names = self.model.feature_names
+        # an imported export's extra text columns may hold anything (names, notes): the log keeps
+        # whether one was given, never its value (the reference profile keeps only their missing share)
+        private = {n for n, kind in self.contract.extra_fit_columns.items() if kind == "categorical"}
+
+        def value(name: str, i: int):
+            plain = _plain(columns[name][i])
+            if name not in private:
+                return plain
+            return None if plain is None or (isinstance(plain, float) and math.isnan(plain)) else "given"
+
         return [
             {
                 "lead_id": answer.lead_id,
                 "scored_at": speaks_for(lead, now),
                 "model_version": answer.model_version,
                 "segment": answer.segment,
-                "features": {name: _plain(columns[name][i]) for name in names},
+                "features": {name: value(name, i) for name in names},
             }
             for i, (lead, answer) in enumerate(zip(leads, answers, strict=True))
             if answer.scored_by == "model" and sampled(answer.lead_id, rate)
