@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, fisher_exact
 
-from reports.sources import COLUMNS, from_folder, from_store, report_columns, utc
+from reports.sources import COLUMNS, from_folder, from_store, report_columns, within
 
 __all__ = ["COLUMNS", "GROUPS", "from_folder", "from_store", "report_columns"]
 
@@ -33,11 +33,7 @@ def prepare(frame: pd.DataFrame, start=None, end=None) -> pd.DataFrame:
     """The period's rows, with the overlap group, the week (starting Monday) and `accepted`
     (1.0 / 0.0, NaN while open)."""
     when = pd.to_datetime(frame["handed_over_at"], utc=True)
-    keep = pd.Series(True, index=frame.index)
-    if start is not None:
-        keep &= when >= utc(start)
-    if end is not None:
-        keep &= when < utc(end)
+    keep = within(when, start, end)
     out, when = frame[keep].copy(), when[keep]
     model, rules = out["is_mql"].astype(bool), out["rule_is_mql"].astype(bool)
     out["group"] = np.select([model & rules, model & ~rules, ~model & rules], GROUPS[:3], GROUPS[3])

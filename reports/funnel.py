@@ -12,6 +12,7 @@ import pandas as pd
 
 from monitoring.ipw import BELOW, GROUPS, acceptance
 from reports.page import DASH, number, table, whole
+from reports.sources import within
 
 SETTING = "LEADSCORE_EXPLORE_SHARE"
 SUGGESTED = 0.02  # the share proposed when the hold-out is off
@@ -34,13 +35,7 @@ def summary(rows: pd.DataFrame, seed: int = 0, start=None, end=None) -> dict:
     """The figures of the section from `reports.sources.live_funnel` rows scored from `start` (a
     week's Monday or a time) to before `end`: the IPW table, the explored leads, the shares in
     force, the weeks and the leads below both thresholds a week."""
-    when = pd.to_datetime(rows["scored_at"], utc=True)
-    keep = pd.Series(True, index=rows.index)
-    if start is not None:
-        keep &= when >= _utc(start)
-    if end is not None:
-        keep &= when < _utc(end)
-    rows = rows[keep]
+    rows = rows[within(pd.to_datetime(rows["scored_at"], utc=True), start, end)]
     explored = rows["explore"].fillna(False).astype(bool) if "explore" in rows else pd.Series(False, index=rows.index)
     below = rows["below_both"].astype(bool)
     handed_decided = rows.loc[rows["handed"], "accepted"].dropna()
@@ -55,11 +50,6 @@ def summary(rows: pd.DataFrame, seed: int = 0, start=None, end=None) -> dict:
         "below_per_week": below.sum() / weeks,
         "handed_rate": float(handed_decided.mean()) if len(handed_decided) else np.nan,
     }
-
-
-def _utc(value) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
 
 
 def sentence(figures: dict) -> str:

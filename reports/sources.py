@@ -124,6 +124,16 @@ def utc(value) -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
 
 
+def within(when: pd.Series, start=None, end=None) -> pd.Series:
+    """Which of the UTC times `when` fall from `start` (inclusive) to before `end` (None: open)."""
+    keep = pd.Series(True, index=when.index)
+    if start is not None:
+        keep &= when >= utc(start)
+    if end is not None:
+        keep &= when < utc(end)
+    return keep
+
+
 def _stamp(text: str | None) -> pd.Timestamp | None:
     """A run tag's time in UTC, None when the run did not record it."""
     return utc(text) if text else None
