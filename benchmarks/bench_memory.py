@@ -124,12 +124,17 @@ def service_env(folder: Path, mlflow_db: Path | None) -> dict:
 
 def workers(server) -> list[psutil.Process]:
     """The service's worker processes (each with its copy of the model)."""
-    found = [
-        p
-        for p in psutil.Process(server.pid).children(recursive=True)
-        if "_bentoml_impl.worker.service" in " ".join(p.cmdline())
-    ]
+    found = [p for p in psutil.Process(server.pid).children(recursive=True) if _is_worker(p)]
     return sorted(found, key=lambda p: p.pid)
+
+
+def _is_worker(process: psutil.Process) -> bool:
+    """Whether `process` is a service worker; a child that has just exited (a zombie until reaped)
+    or gone is not."""
+    try:
+        return "_bentoml_impl.worker.service" in " ".join(process.cmdline())
+    except psutil.Error:
+        return False
 
 
 def main() -> None:
