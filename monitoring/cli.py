@@ -95,6 +95,8 @@ def monitor(
 
 def _read(db, data, model_uri, start, end, tracking_uri):
     """The inputs and what the verdict's commands name."""
+    from dataclasses import replace
+
     from core.store import open_store, redacted
     from monitoring.monitor import load_profile, read_folder, read_store
     from monitoring.verdict import Where
@@ -118,9 +120,22 @@ def _read(db, data, model_uri, start, end, tracking_uri):
         client, problem = None, f"{exc}: the reference profile cannot be read, so drift cannot be measured"
     if client is not None:
         inputs.profile, problem = load_profile(inputs.model_version, client)
+        where = replace(where, model_uri=_unless_champion(inputs.model_version, client))
     if problem:
         inputs.notes.insert(0, problem[:1].upper() + problem[1:] + ".")
     return inputs, where
+
+
+def _unless_champion(version: str | None, client) -> str | None:
+    """models:/NAME/N of the monitored version when @champion is another (or none): `recalibrate`
+    acts on @champion unless told, and the verdict's command must act on what was monitored."""
+    from training import registry
+
+    if version is None or "/" not in version:
+        return None
+    name, number = version.rsplit("/", 1)
+    champion = registry.version_of(client, name, "champion")
+    return None if champion is not None and str(champion.version) == number else f"models:/{name}/{number}"
 
 
 def _version(uri: str, tracking_uri: str | None) -> str:

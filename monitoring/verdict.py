@@ -23,6 +23,7 @@ class Where:
 
     data: str | None = None
     feedback_db: str | None = "default"
+    model_uri: str | None = None  # the monitored version when it is not @champion (recalibrate's default)
 
     def retrain(self) -> str:
         store = f" --feedback-db {self.feedback_db}" if self.feedback_db else ""
@@ -31,7 +32,8 @@ class Where:
     def recalibrate(self, since) -> str:
         start = f" --since {day(since)}" if day(since) else ""
         source = f"--feedback-db {self.feedback_db}" if self.feedback_db else f"--data {self.data or 'DIR'}"
-        return f"leadscore recalibrate{start} {source}"
+        version = f" --model-uri {self.model_uri}" if self.model_uri else ""
+        return f"leadscore recalibrate{start} {source}{version}"
 
 
 def _count(n: int, what: str) -> str:

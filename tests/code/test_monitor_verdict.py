@@ -165,3 +165,9 @@ def test_ranking_fell_with_a_segments_calibration_and_no_drift_means_recalibrate
         "default`; the ranking fell with it (ROC AUC 0.72 from 0.78) while no input drifted: recalibrate first; "
         "if the ranking stays down, `leadscore retrain --data DIR --feedback-db default`"
     ]
+
+
+def test_the_recalibrate_command_names_the_monitored_version_when_it_is_not_the_champion():
+    # recalibrate acts on @champion unless told: a verdict about another version must say which
+    assert Where(model_uri="models:/leadscore/3").recalibrate(W2).endswith("--model-uri models:/leadscore/3")
+    assert "--model-uri" not in Where().recalibrate(W2)  # the champion itself: the default is right
