@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from synthetic.generate import generate, write_dataset
+from synthetic.manifest import World
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -66,6 +67,11 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, index=False)
 
 
+# the world the session's model is trained on; its manifest goes with the data, so that tests
+# simulating past its history (leadscore simulate) copy the folder and nothing else
+WORLD = World(seed=21, leads=40_000, start="2024-01-01", days=730, format="parquet")
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
     """A model trained once on 40,000 generated leads, in a throwaway MLflow SQLite store."""
@@ -80,11 +86,11 @@ def trained(tmp_path_factory):
     uri = f"sqlite:///{root / 'mlflow.db'}"
     cache = Path(os.environ["LEADSCORE_TEST_TRAINED"]) if os.environ.get("LEADSCORE_TEST_TRAINED") else None
     if cache is None:
-        write_dataset(generate(40_000, seed=21), data, "parquet")
+        write_dataset(generate(WORLD.leads, WORLD.seed, WORLD.start, WORLD.days), data, "parquet")
         result = train(data, TrainingConfig(), FeatureConfig(), load_rules(), tracking_uri=uri)
     else:  # a developer's cache (unset in CI): trained there once, its artifacts stay there
         if not (cache / "result.pkl").exists():
-            write_dataset(generate(40_000, seed=21), cache / "data", "parquet")
+            write_dataset(generate(WORLD.leads, WORLD.seed, WORLD.start, WORLD.days), cache / "data", "parquet")
             kept = train(
                 cache / "data",
                 TrainingConfig(),
@@ -96,6 +102,7 @@ def trained(tmp_path_factory):
         shutil.copytree(cache / "data", data)
         shutil.copy(cache / "mlflow.db", root / "mlflow.db")
         result = pickle.loads((cache / "result.pkl").read_bytes())
+    WORLD.write(data)
     client = connect(uri)
     model = load_model("models:/leadscore@champion", client)
     return {"data": data, "uri": uri, "result": result, "model": model, "client": client, "root": root}

@@ -16,7 +16,6 @@ import shutil
 
 import pytest
 
-from synthetic.manifest import World
 from synthetic.simulate import Options
 from tests.conftest import KEY, PROJECT, _client
 
@@ -27,10 +26,9 @@ spec.loader.exec_module(bench)
 
 @pytest.fixture
 def world(trained, tmp_path):
-    """The trained model's world (40,000 leads, seed 21, 2024-2025) with its manifest."""
+    """A copy of the trained model's world (tests/conftest.py WORLD), its manifest included."""
     folder = tmp_path / "world"
     shutil.copytree(trained["data"], folder)
-    World(seed=21, leads=40_000, start="2024-01-01", days=730, format="parquet").write(folder)
     return folder
 
 

@@ -15,7 +15,6 @@ from core.store import FeedbackStore
 from synthetic.crm import CRM
 from synthetic.drift import parse
 from synthetic.future import default_start, read_history
-from synthetic.manifest import World
 from synthetic.simulate import Options, simulate
 from tests.code.test_cli import run
 from tests.conftest import KEY, _client
@@ -31,7 +30,6 @@ def _world(trained, root):
     """The session model's world (40,000 leads, 2024-2025) and its MLflow store, copied into `root`."""
     world = root / "world"
     shutil.copytree(trained["data"], world)
-    World(seed=21, leads=40_000, start="2024-01-01", days=730, format="parquet").write(world)
     shutil.copy(trained["root"] / "mlflow.db", root / "mlflow.db")
     return world
 

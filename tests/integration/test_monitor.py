@@ -22,7 +22,6 @@ from core.store import FeedbackStore
 from synthetic.crm import CRM
 from synthetic.drift import parse
 from synthetic.future import default_start, read_history
-from synthetic.manifest import World
 from synthetic.simulate import Options, simulate
 from tests.code.test_cli import run
 from tests.conftest import KEY, _client
@@ -37,7 +36,6 @@ def _simulated(trained, root, drift: str | None) -> dict:
     simulated week is a monitored week) through the service into `root`'s store."""
     world = root / "world"
     shutil.copytree(trained["data"], world)
-    World(seed=21, leads=40_000, start="2024-01-01", days=730, format="parquet").write(world)
     day = pd.Timestamp(default_start(read_history(world)), unit="s", tz="UTC")
     start = day + pd.Timedelta(days=(7 - day.weekday()) % 7)
     spec = drift.format(day=(start + pd.Timedelta(days=7)).date()) if drift else None

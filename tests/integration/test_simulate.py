@@ -13,7 +13,6 @@ from core.errors import LeadscoreError
 from core.store import FeedbackStore
 from synthetic.crm import CRM
 from synthetic.drift import parse
-from synthetic.manifest import World
 from synthetic.simulate import Options, simulate
 from tests.conftest import KEY
 from tests.waiting import wait_for
@@ -21,10 +20,9 @@ from tests.waiting import wait_for
 
 @pytest.fixture
 def world(trained, tmp_path):
-    """A copy of the trained model's world (40,000 leads, seed 21, 2024-2025) with its manifest."""
+    """A copy of the trained model's world (tests/conftest.py WORLD), its manifest included."""
     folder = tmp_path / "world"
     shutil.copytree(trained["data"], folder)
-    World(seed=21, leads=40_000, start="2024-01-01", days=730, format="parquet").write(folder)
     return folder
 
 
