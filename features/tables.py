@@ -172,7 +172,7 @@ def write_table(frame: pd.DataFrame | pa.Table, path: Path) -> None:
         if path.suffix == ".parquet":
             pq.write_table(table, tmp, compression="zstd")
         elif path.suffix == ".csv":
-            plain = pa.table([_undictionary(col) for col in table.columns], names=table.column_names)
+            plain = pa.table([undictionary(col) for col in table.columns], names=table.column_names)
             pacsv.write_csv(plain, tmp, pacsv.WriteOptions(quoting_style="needed"))
         else:
             raise LeadscoreError(f"{path}: unknown table format; use .csv or .parquet")
@@ -181,7 +181,7 @@ def write_table(frame: pd.DataFrame | pa.Table, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _undictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def undictionary(column: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_dictionary(column.type):
         return column.cast(column.type.value_type)
     return column

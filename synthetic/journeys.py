@@ -152,16 +152,11 @@ def returning_episodes(rng: np.random.Generator, ep: Episodes, decided: Decision
     return Episodes(ep.lead[back], decided.decided_at[back], mql, intent)
 
 
-def activity(
-    rng: np.random.Generator, people: People, ep: Episodes, end: int, until: np.ndarray | None = None
-) -> tuple[Events, np.ndarray, np.ndarray]:
-    """Events before each episode's hand-over (or over 120 days if none; up to `until` where
-    given, the moment the simulated CRM scores a lead that never raised its hand), the intent left
-    at that time after interest decays from its burst, and whether the lead asked for a demo."""
+def activity(rng: np.random.Generator, people: People, ep: Episodes, end: int) -> tuple[Events, np.ndarray, np.ndarray]:
+    """Events before each episode's hand-over (or over 120 days if none), the intent left at that
+    time after interest decays from its burst, and whether the lead asked for a demo."""
     student = people.seniority[ep.lead] == w.SENIORITIES.index("student")
     stop = np.where(ep.mql >= 0, ep.mql, np.minimum(end, ep.start + 120 * DAY))
-    if until is not None:
-        stop = np.where(ep.mql >= 0, stop, until)
     length = np.maximum(stop - ep.start, HOUR)
     demo, burst, intent_now = _interest(rng, people, ep, student, length, stop)
     counts = _counts(rng, people, ep, student, demo, length)

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from features.tables import find_table, write_table
+from features.tables import find_table, undictionary, write_table
 from synthetic.future import Future, after_handover
 from synthetic.journeys import D
 from synthetic.manifest import World
@@ -114,7 +114,7 @@ def _append(folder: Path, name: str, new: pa.Table, fmt: str) -> None:
         write_table(new, path)
     elif path.suffix == ".parquet":
         old = pq.read_table(path)
-        old = pa.table([_plain(c) for c in old.columns], names=old.column_names)
+        old = pa.table([undictionary(c) for c in old.columns], names=old.column_names)
         new = new.select(old.column_names).cast(old.schema)
         write_table(pa.concat_tables([old, new]), path)
     else:
@@ -129,10 +129,6 @@ def _append(folder: Path, name: str, new: pa.Table, fmt: str) -> None:
             Path(tmp).replace(path)
         finally:
             Path(tmp).unlink(missing_ok=True)
-
-
-def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
 
 
 def _write_text(path: Path, text: str) -> None:

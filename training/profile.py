@@ -56,7 +56,6 @@ from sklearn.metrics import roc_auc_score
 
 from core.errors import LeadscoreError
 from training.metrics import expected_calibration_error
-from training.model import ALL as EVERY  # the model's own key for every segment
 
 ARTIFACT = "monitoring/profile.json"
 ALL = "all"  # the segment of every row
@@ -264,7 +263,7 @@ def build_profile(
     segments_of = population["segment"].astype(str).to_numpy()
     segments = [ALL, *sorted(set(segments_of) | set(features["segment"].astype(str)))]
     masks = {s: np.ones(len(population), bool) if s == ALL else segments_of == s for s in segments}
-    private = {n for n, kind in model.contract.extra_fit_columns.items() if kind == "categorical"}
+    private = model.contract.private_columns
     inputs: dict[str, Bins] = {}
     for name in model.feature_names:
         column = population[name]
@@ -282,7 +281,7 @@ def build_profile(
     tested = features["segment"].astype(str).to_numpy()
     calibration = {}
     for s, m in masks.items():
-        threshold = float(model.thresholds.get(s, model.thresholds[EVERY])) if s != ALL else None
+        threshold = float(model.threshold([s])[0]) if s != ALL else None
         t = np.ones(len(features), bool) if s == ALL else tested == s
         cal = calibration_of(y[t], evaluated[t], threshold, answers.probability[m], "test period")
         if s == ALL:  # the share of all rows at/above each row's own segment threshold

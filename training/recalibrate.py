@@ -394,7 +394,7 @@ def recalibrated_profile(client, name: str, parent: str, model: LeadModel, resul
     figures[ALL].expected_mql_share = float((p >= threshold).mean())
     for one in sorted(set(segment)):
         rows = segment == one
-        limit = float(model.thresholds.get(one, model.thresholds[EVERY]))
+        limit = float(model.threshold([one])[0])
         figures[one] = calibration_of(y[rows], p[rows], limit, p[rows], where)
     return profile.recalibrated(figures)
 
