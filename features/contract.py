@@ -99,6 +99,12 @@ class ContractConfig(BaseModel):
     _known_zone = field_validator("timezone")(classmethod(lambda cls, value: known_timezone(value)))
 
     @property
+    def private_columns(self) -> frozenset[str]:
+        """The extra text columns: they may hold anything (names, notes), so the feature log and the
+        reference profile keep only whether a value was given, never the value."""
+        return frozenset(n for n, kind in self.extra_fit_columns.items() if kind == "categorical")
+
+    @property
     def event_types(self) -> list[str]:
         return list(EVENT_TYPES) + [t for t in self.extra_event_types if t not in EVENT_TYPES]
 

@@ -17,10 +17,12 @@ uniformly drawn subset of leads, every answer of which is logged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from hashlib import blake2b
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from core.tables import utc
 
 SCALE = float(2**64)  # eight bytes of digest, as a fraction of one
 EXPLORE_STEP = (
@@ -50,16 +52,12 @@ def speaks_for(lead, now: datetime) -> datetime:
     """The time an answer for `lead` (a `serving.schemas.Lead`) speaks for ("as_of throughout"):
     its as_of when it came with one, else `now`, as a UTC instant. The score log's `scored_at`, the
     feature row's, and the week of the hold-out's draw."""
-    as_of = lead.as_of
-    if as_of is None:
-        return now
-    return as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
+    return now if lead.as_of is None else utc(lead.as_of)
 
 
 def week(at: datetime) -> str:
     """The ISO week of an instant in UTC (naive = UTC), e.g. "2026-W07"."""
-    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-    year, number, _ = at.isocalendar()
+    year, number, _ = utc(at).isocalendar()
     return f"{year}-W{number:02d}"
 
 

@@ -241,9 +241,7 @@ class Scorer:
         if self.model is None or rate <= 0:
             return []
         names = self.model.feature_names
-        # an imported export's extra text columns may hold anything (names, notes): the log keeps
-        # whether one was given, never its value (the reference profile keeps only their missing share)
-        private = {n for n, kind in self.contract.extra_fit_columns.items() if kind == "categorical"}
+        private = self.contract.private_columns  # logged as given or missing, never their text
 
         def value(name: str, i: int):
             plain = _plain(columns[name][i])
