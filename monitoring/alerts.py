@@ -99,7 +99,8 @@ def day(stamp) -> str:
     return "" if stamp is None or pd.isna(stamp) else f"{pd.Timestamp(stamp):%Y-%m-%d}"
 
 
-def _since(stamp) -> str:
+def since_words(stamp) -> str:
+    """ " since 2026-02-02" for a period's start, "" when there is none."""
     return f" since {day(stamp)}" if day(stamp) else ""
 
 
@@ -142,7 +143,7 @@ def _drift(drift: pd.DataFrame, limits: Thresholds) -> list[Alert]:
         names.append(name)
     order = sorted(range(len(parts)), key=lambda i: -parts[i][0])
     since = hits["period"].min()
-    line = "ALERT drift: " + ", ".join(parts[i][1] for i in order) + _since(since)
+    line = "ALERT drift: " + ", ".join(parts[i][1] for i in order) + since_words(since)
     return [Alert("drift", line, since, tuple(names[i] for i in order))]
 
 
@@ -165,7 +166,7 @@ def _calibration(calibration: pd.DataFrame, limits: Thresholds, start) -> list[A
         since = part["period"].min() if part["period"].notna().any() else start
         line = (
             f"ALERT calibration: {segment} (ECE {worst['ece']:.2f} from {worst['reference_ece']:.2f}, "
-            f"{int(worst['n']):,} decided){_since(since)}"
+            f"{int(worst['n']):,} decided){since_words(since)}"
         )
         out.append(Alert("calibration", line, since, (segment,), {"ece": worst["ece"], "from": worst["reference_ece"]}))
     return out
@@ -185,7 +186,7 @@ def _ranking(calibration: pd.DataFrame, limits: Thresholds, start) -> list[Alert
     since = rows["period"].min() if rows["period"].notna().any() else start
     line = f"ALERT ranking: ROC AUC {worst['roc_auc']:.2f} from {worst['reference_auc']:.2f} ({worst['kind']})"
     detail = {"auc": worst["roc_auc"], "from": worst["reference_auc"], "kind": worst["kind"]}
-    return [Alert("ranking", line + _since(since), since, (ALL,), detail)]
+    return [Alert("ranking", line + since_words(since), since, (ALL,), detail)]
 
 
 def _fallback(fallback: pd.DataFrame, limits: Thresholds) -> list[Alert]:
@@ -198,7 +199,7 @@ def _fallback(fallback: pd.DataFrame, limits: Thresholds) -> list[Alert]:
     why = f": {worst['why']}" if isinstance(worst.get("why"), str) and worst["why"] else ""
     line = f"ALERT fallback: the rules answered {worst['share']:.0%} of {int(worst['rows']):,} leads{why}"
     since = rows["period"].min()
-    return [Alert("fallback", line + _since(since), since, (), {"share": worst["share"]})]
+    return [Alert("fallback", line + since_words(since), since, (), {"share": worst["share"]})]
 
 
 def _volume(volume: pd.DataFrame, limits: Thresholds) -> list[Alert]:

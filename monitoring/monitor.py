@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from core.decisions import placed
+from core.decisions import SALES_DECISIONS, placed
 from core.schema import LEAD, names
 from monitoring.alerts import ALL, SCORE, Figures, Thresholds
 
-DECIDED = ("accepted", "rejected", "recycled")  # open leads have no label yet
 # the score log's columns monitoring reads (id, lead_id and scored_at always come), and where a
 # rule fallback's reason may be kept
 SCORE_COLUMNS = (
@@ -231,7 +230,7 @@ def matured(decisions: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     if cutoff is None:
         return decisions, 0
     young = (at > cutoff).to_numpy()
-    decided = decisions["decision"].isin(DECIDED).to_numpy()
+    decided = decisions["decision"].isin(SALES_DECISIONS).to_numpy()
     return decisions[~young], int((young & decided).sum())
 
 
@@ -241,7 +240,7 @@ def labels(model: pd.DataFrame, decisions: pd.DataFrame, decided_only: bool = Tr
     open decision, left out when `decided_only`)."""
     if decisions.empty or model.empty:
         return model.iloc[:0].assign(accepted=pd.Series(dtype=float))
-    decided = decisions[decisions["decision"].isin(DECIDED)] if decided_only else decisions
+    decided = decisions[decisions["decision"].isin(SALES_DECISIONS)] if decided_only else decisions
     at = pd.to_datetime(decided["mql_at"], utc=True).fillna(pd.to_datetime(decided["decided_at"], utc=True))
     on = placed(decided["lead_id"], at, model[["id", "lead_id", "scored_at"]], "scored_at")
     found = decided.assign(id=on["id"]).dropna(subset=["id"]).drop_duplicates("id", keep="last")

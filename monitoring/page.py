@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.style import COLOURS, FEW, STYLE
+from core.style import COLOURS, STYLE
 from monitoring.alerts import Figures
 
 DASH = "—"
@@ -171,7 +171,7 @@ realised: on the leads sales decided. Test: the model's own test period.</p>
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>Monitoring {version}</title><style>{STYLE}{LOCAL.replace('FEW', FEW)}</style></head>"
+        f"<title>Monitoring {version}</title><style>{STYLE}{LOCAL}</style></head>"
         f"<body><main>{body}</main></body></html>\n"
     )
 

@@ -119,11 +119,12 @@ def log_to_mlflow(summary: dict, version: str | None, tracking_uri: str | None) 
         experiment = registry.experiment_id(client, f"{name}-monitoring")
         run = client.create_run(experiment, run_name=f"monitor {version} {datetime.now(UTC):%Y-%m-%d}",
                                 tags={"model_version": version, "leadscore.kind": "monitor"})  # fmt: skip
+        values = metrics(summary)
         with registry.logging_to(client):
-            mlflow.log_metrics(metrics(summary), run_id=run.info.run_id, model_id=model_id, synchronous=True)
+            mlflow.log_metrics(values, run_id=run.info.run_id, model_id=model_id, synchronous=True)
         client.set_terminated(run.info.run_id)
     except Exception as exc:  # the tracking store down, a version it does not know: say so, carry on
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         return f"MLflow: figures not logged ({first})"
     where = f"logged model {model_id}" if model_id else "its run"
-    return f"MLflow: {len(metrics(summary))} figures logged on {version} ({where}, run {run.info.run_id})"
+    return f"MLflow: {len(values)} figures logged on {version} ({where}, run {run.info.run_id})"

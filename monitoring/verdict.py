@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from monitoring.alerts import Alert, day
+from monitoring.alerts import Alert, day, since_words
 
 NOTHING = "nothing to do"
 
@@ -68,7 +68,8 @@ def findings(alerts: list[Alert], where: Where) -> list[str]:
     elif fields:
         since = min(a.since for a in kinds["drift"] if a.since is not None) if kinds["drift"][0].since else None
         out.append(
-            f"{_count(len(fields), 'feature')} drifted ({', '.join(fields)}){_from(since)} while the ranking holds: "
+            f"{_count(len(fields), 'feature')} drifted ({', '.join(fields)}){since_words(since)} "
+            "while the ranking holds: "
             f"check the CRM export for a change in {'it' if len(fields) == 1 else 'them'}; if the leads really "
             f"changed, `{where.retrain()}`"
         )
@@ -77,13 +78,14 @@ def findings(alerts: list[Alert], where: Where) -> list[str]:
     for alert in alerts:
         if alert.kind == "fallback":
             out.append(
-                f"the rules answered {alert.detail['share']:.0%} of leads{_from(alert.since)}: the model could not; "
+                f"the rules answered {alert.detail['share']:.0%} of leads{since_words(alert.since)}: "
+                "the model could not; "
                 "see the service's log and `leadscore models` for the version it serves"
             )
         elif alert.kind == "volume" and not (kinds["drift"] or kinds["ranking"]):
             out.append(
                 f"model MQLs {alert.detail['factor']:.1f} times the volume the thresholds promised"
-                f"{_from(alert.since)}: sales capacity and the thresholds no longer match; `{where.retrain()}` "
+                f"{since_words(alert.since)}: sales capacity and the thresholds no longer match; `{where.retrain()}` "
                 "sets them again on the newest data"
             )
     return out or [NOTHING]
@@ -94,10 +96,6 @@ def _calibration(alerts: list[Alert], where: Where) -> str:
     starts = [a.since for a in alerts if a.since is not None]
     said = ", ".join(f"{a.names[0]} (ECE {a.detail['ece']:.2f} from {a.detail['from']:.2f})" for a in alerts)
     return f"calibration drift in {said}: `{where.recalibrate(min(starts) if starts else None)}`"
-
-
-def _from(since) -> str:
-    return f" since {day(since)}" if day(since) else ""
 
 
 def sentence(alerts: list[Alert], where: Where, notes: list[str]) -> str:
