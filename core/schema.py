@@ -34,7 +34,10 @@ class Field:
     maximum: int | None = None
     unit: str = ""  # what a number counts, for messages
     fit: bool = False  # a profile attribute that the fit features read
-    path: tuple[str, ...] = ()  # where an API answer holds it, when not at its top level (`PARTS`)
+    path: tuple[str, ...] = ()  # where an API answer holds it, when not at its top level (`PARTS`, `ACCOUNT`)
+    key: bool = False  # the answer's key: the id a table of answers is joined on (`key_of`)
+    many: bool = False  # a list of texts in the API answer, one text joined by `JOIN` in a table
+    digits: int = 6  # decimals of a number in the API answer
 
     @property
     def length(self) -> int:
@@ -69,8 +72,91 @@ LEAD: tuple[Field, ...] = (
     Field("source", "string", "Acquisition channel.", max_length=TEXT, fit=True),
 )
 
+GRADES = ("A", "B", "C", "D")
+JOIN = "; "  # how a table writes a list of texts (`Field.many`)
+
+# the account answer: in the API one `account` object (each field's `path`), in a table (a batch's
+# scores, Spark's, the score log, the MLflow signature) flat columns named account_*
+ACCOUNT: tuple[Field, ...] = (
+    Field(
+        "account_id",
+        "string",
+        "The account answered for: the lead's account_id, or the lead itself when it names none.",
+        nullable=False,
+        max_length=128,
+        path=("account", "account_id"),
+    ),
+    Field(
+        "account_probability",
+        "double",
+        "Calibrated probability that sales accepts at least one of the account's leads handed over in the coming "
+        "window (the model's account window); null when the rules answer or the model has no account answer.",
+        path=("account", "probability"),
+    ),
+    Field(
+        "account_grade",
+        "string",
+        "A-D by account probability (the lead grades' cut-offs); null without a probability.",
+        choices=GRADES,
+        path=("account", "grade"),
+    ),
+    Field(
+        "account_is_mqa",
+        "boolean",
+        "Marketing-qualified account: the account probability at or above the segment's MQA threshold; null "
+        "without a probability.",
+        path=("account", "is_mqa"),
+    ),
+    Field(
+        "account_threshold",
+        "double",
+        "The segment's MQA threshold; null without a probability.",
+        path=("account", "threshold"),
+    ),
+    Field(
+        "account_rule_mql",
+        "boolean",
+        "Whether the rules send at least one known contact of the account (the lead included) to sales.",
+        path=("account", "rule_mql"),
+    ),
+    Field(
+        "account_completeness",
+        "double",
+        "Share of the buying group's roles (features config, buying_group) known and engaged in the engaged "
+        "window, 0-1.",
+        path=("account", "completeness"),
+    ),
+    Field(
+        "account_missing_roles",
+        "string",
+        "The buying group's roles not yet known and engaged, in words ('no one from finance or procurement yet').",
+        max_length=2_000,
+        path=("account", "missing_roles"),
+        many=True,
+    ),
+    Field(
+        "account_contacts",
+        "long",
+        "Known contacts of the account read for the answer, the lead included.",
+        path=("account", "contacts"),
+    ),
+    Field(
+        "account_engaged_contacts",
+        "long",
+        "Known contacts with activity in the engaged window, the lead included.",
+        path=("account", "engaged_contacts"),
+    ),
+    Field(
+        "account_next_step",
+        "string",
+        "What sales and marketing do next at the account: reach the first missing role of the buying group.",
+        max_length=1_000,
+        path=("account", "next_step"),
+    ),
+)
+
 ANSWER: tuple[Field, ...] = (
-    Field("lead_id", "string", "The lead's id, as sent.", nullable=False, max_length=128),
+    Field("lead_id", "string", "The lead's id, as sent.", nullable=False, max_length=128, key=True),
     Field("probability", "double", "Calibrated probability that sales accepts the lead; null when the rules answer."),
     Field("score", "long", "The probability as a whole number 0-100; null when the rules answer."),
     Field(
@@ -78,7 +164,7 @@ ANSWER: tuple[Field, ...] = (
         "string",
         "A-D by probability (by rule score when the rules answer).",
         nullable=False,
-        choices=("A", "B", "C", "D"),
+        choices=GRADES,
     ),
     Field(
         "is_mql",
@@ -88,7 +174,7 @@ ANSWER: tuple[Field, ...] = (
         nullable=False,
     ),
     Field("threshold", "double", "The segment's model MQL threshold; null when the rules answer."),
-    Field("rule_score", "double", "The rule-based points score, 0-100.", nullable=False),
+    Field("rule_score", "double", "The rule-based points score, 0-100.", nullable=False, digits=2),
     Field("rule_is_mql", "boolean", "Whether the rules send the lead to sales.", nullable=False),
     Field("rule_threshold", "double", "The segment's rule MQL threshold.", nullable=False),
     Field(
@@ -100,6 +186,7 @@ ANSWER: tuple[Field, ...] = (
         "The registered model version that answered; null when the rules answer.",
         max_length=128,
     ),
+    *ACCOUNT,
 )
 
 
@@ -132,6 +219,24 @@ PARTS: tuple[Field, ...] = (
 
 def names(fields: tuple[Field, ...]) -> list[str]:
     return [f.name for f in fields]
+
+
+def key_of(fields: tuple[Field, ...]) -> Field:
+    """The answer's key field (`Field.key`): a table of answers is joined on it."""
+    keys = [f for f in fields if f.key]
+    if len(keys) != 1:
+        raise ValueError(f"an answer needs exactly one key field, not {len(keys)}")
+    return keys[0]
+
+
+def joined(values) -> str | None:
+    """A `Field.many` value as a table keeps it: the texts joined by `JOIN` (None stays None)."""
+    return None if values is None else JOIN.join(values)
+
+
+def listed(text: str | None) -> list[str]:
+    """A `Field.many` value of a table as the API's list (`joined` undone)."""
+    return [] if not text else text.split(JOIN)
 
 
 def fit_fields(kind: Literal["text", "number"]) -> tuple[str, ...]:

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from core.errors import LeadscoreError
-from core.schema import ANSWER, PARTS, TEXT, Field
+from core.schema import ANSWER, PARTS, TEXT, Field, joined, key_of
 
 
 def utc(value) -> datetime | None:
@@ -90,7 +90,8 @@ def scores_table(meta: MetaData, fields: tuple[Field, ...] = ANSWER) -> Table:
     """The score log: every answer's fields (`core.schema.ANSWER`), when, by what, the lead's
     source, and the API answer's parts that `core.schema.PARTS` names. Columns added to the answer
     after a table was created are added by `migrate`."""
-    lead_id, *rest = fields
+    lead_id = key_of(fields)
+    rest = [f for f in fields if f is not lead_id]
     return Table(
         "scores",
         meta,
@@ -212,9 +213,16 @@ def _json_value(value):
 def score_row(answer, source: str | None, scored_at: datetime, fields: tuple[Field, ...] = ANSWER) -> dict:
     """The score-log row of one answer (any object with the answer's fields as attributes; the
     parts `PARTS` names are read where the API answer holds them, None when it has none)."""
-    row = {field.name: getattr(answer, field.name) for field in fields}
+    row = {field.name: _value(answer, field) for field in fields}
     parts = {field.name: _at(answer, field.path) for field in PARTS}
     return {**row, "scored_at": scored_at, "scored_by": answer.scored_by, "source": source, **parts}
+
+
+def _value(answer, field: Field):
+    """An answer's value of `field` as the table keeps it: read where the API answer holds it (its
+    `path`), a list of texts joined (`many`)."""
+    value = _at(answer, field.path) if field.path else getattr(answer, field.name)
+    return joined(value) if field.many and isinstance(value, list) else value
 
 
 def _at(value, path: tuple[str, ...]):

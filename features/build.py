@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from core.errors import LeadscoreError
+from features import buying
 from features.arrays import Columns, codes, distinct, micros, to_columns, to_utc, unique_last
 from features.calendar import calendar_features
 from features.contract import FIT_CATEGORICAL, FIT_NUMERIC, ContractConfig
@@ -25,8 +27,11 @@ from features.spec import FeatureSpec
 from features.timeline import Clock
 
 STEPS = ("fit", "timelines", "engagement", "account")
-PEOPLE = ("lead_id", "account_id", "created_at", "seniority", "job_title")
+KEYS = ("lead_id", "account_id", "as_of")  # a feature row's keys, before its features and its context
+# what features read of every known person of an account (the lead row is one of them)
+PEOPLE = ("lead_id", "account_id", "created_at", "seniority", "job_title", "department")
 Progress = Callable[[str], None]
+ColumnKind = Literal["text", "time", "number"]  # how a feature table stores a column (`table_columns`)
 
 
 def row_columns(contract: ContractConfig) -> list[str]:
@@ -54,10 +59,11 @@ def feature_columns(
     """Feature arrays for `rows` (lead columns) as of `at` (UTC microseconds, one per row).
 
     `events` holds `lead_id`, `ts` (UTC microseconds) and `type`; `population` every known lead
-    (lead_id, account_id, created_at, seniority, job_title) for the account context.
+    (the `PEOPLE` columns) for the account context. Besides the features, the columns end with the
+    buying group's states (`features.buying.columns`), which no model reads.
     """
     step = progress or (lambda _s: None)
-    out: Columns = {"lead_id": rows["lead_id"], "as_of": at}
+    out: Columns = dict(zip(KEYS, (rows["lead_id"], rows["account_id"], at), strict=True))
     out.update(fit_features(rows, config, contract))
     out.update(calendar_features(at, contract))
     step("fit")
@@ -78,7 +84,8 @@ def feature_columns(
     ev_rank, created_rank = clock.known_ranks[: len(ev_ts)], clock.known_ranks[len(ev_ts) :]
     activity = LeadActivity(clock, ev_lead, ev_ts, ev_rank, ev_type, types, config)
     accounts = distinct(people["account_id"])
-    rank = np.array([RANK.get(s, np.nan) for s in seniority_of(people, config)], dtype=float)
+    seniority = seniority_of(people, config)
+    rank = np.array([RANK.get(s, np.nan) for s in seniority], dtype=float)
     account_activity = AccountActivity(
         clock,
         activity,
@@ -90,6 +97,7 @@ def feature_columns(
         ev_ts,
         ev_rank,
         ev_type,
+        buying.role_members(people, config, seniority),
         config,
     )
     step("timelines")
@@ -98,6 +106,8 @@ def feature_columns(
     step("engagement")
     out.update(_in_order(account_activity.features, codes(rows["account_id"], accounts), at))
     out["lead_age_days"] = (at - rows["created_at"]) / DAY_US
+    for name in buying.columns(config):  # after the features: context, not a model input
+        out[name] = out.pop(name)
     step("account")
     return out
 
@@ -221,5 +231,15 @@ def account_chunks(
 
 def feature_names(config: FeatureConfig | None = None, contract: ContractConfig | None = None) -> list[str]:
     """The feature columns `build_features` returns (besides `lead_id` and `as_of`), in order: the
-    feature spec's names."""
+    feature spec's names. The buying group's columns (`features.buying.columns`) follow them."""
     return FeatureSpec(config, contract).names
+
+
+def table_columns(config: FeatureConfig | None = None, contract: ContractConfig | None = None) -> dict[str, ColumnKind]:
+    """Every column `build_features` returns, in order, with its kind: the ids (text), the scoring
+    time, the features (`feature_names`: a category as text, anything else a number), then the
+    buying group's states (numbers that no model reads)."""
+    spec = FeatureSpec(config, contract)
+    features = {name: "text" if spec[name].kind == "category" else "number" for name in spec.names}
+    context = dict.fromkeys(buying.columns(spec.config), "number")
+    return {"lead_id": "text", "account_id": "text", "as_of": "time", **features, **context}

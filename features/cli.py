@@ -121,7 +121,7 @@ def scoring_time(as_of: str | None, at_handover: bool, out: Path) -> pd.Timestam
 
 def _pandas_features(data, out, when, at_handover, feature_config, contract, rule_config) -> None:
     """`leadscore features --engine pandas`: the features built on this machine, as one table."""
-    from features.build import STEPS, build_features, rows_to_score
+    from features.build import STEPS, build_features, feature_names, rows_to_score
     from features.contract import load_dataset
     from features.rules import rule_score
     from features.tables import write_table
@@ -147,7 +147,7 @@ def _pandas_features(data, out, when, at_handover, feature_config, contract, rul
         bar.update(task, advance=1, description="writing")
         write_table(table, out)
         bar.update(task, advance=1, description="done")
-    n_features = table.shape[1] - 4  # lead_id, as_of, rule_score, rule_is_mql
+    n_features = len(feature_names(feature_config, contract))  # not the ids, the buying group or the rules
     stdout().print(f"{out}: {len(table):,} rows x {n_features} features (rule MQLs: {int(scored.is_mql.sum()):,})")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from features import names
+from features.buying import ENGAGED, role_states
 from features.settings import FeatureConfig
 from features.timeline import Clock, Timeline, first_per_day
 
@@ -97,8 +98,10 @@ class AccountActivity:
         event_ts,
         event_rank,
         event_type,
+        contact_roles: np.ndarray,
         config: FeatureConfig,
     ):
+        """`contact_roles` (contacts x roles): who fills which buying-group role (`role_members`)."""
         self.clock = clock
         self.config = config
         self.activity = activity
@@ -113,6 +116,7 @@ class AccountActivity:
         self.sorted_account = contact_account[self.order]
         self.created = contact_created
         self.rank = contact_rank
+        self.roles = contact_roles
 
     def features(self, account: np.ndarray, at: np.ndarray) -> dict[str, np.ndarray]:
         """Account feature columns for rows (account code, as-of time)."""
@@ -126,13 +130,20 @@ class AccountActivity:
         recent = lead_timeline.stop(contact, rank[row]) - lead_timeline.stop(
             contact, self.clock.rank(at[row] - window * DAY_US)
         )
-        engaged = (self.created[contact] <= at[row]) & (recent > 0)
+        known = self.created[contact] <= at[row]
+        engaged = known & (recent > 0)
         top = np.full(len(account), -np.inf)
         np.maximum.at(top, row, np.where(engaged, np.nan_to_num(self.rank[contact], nan=-np.inf), -np.inf))
         seg_start, seg_stop = self.events.start(account), self.events.stop(account, rank)
-        return {
+        out = {
             "account_contacts": (self.contacts.stop(account, rank) - self.contacts.start(account)).astype(float),
             names.windowed(names.ENGAGED_CONTACTS, window): np.bincount(row, weights=engaged, minlength=len(account)),
             "account_engagement_decayed": self.events.decayed(seg_start, seg_stop, at),
             "account_top_engaged_seniority": np.where(np.isfinite(top), top, np.nan),
         }
+        state = known.astype(np.int8) + engaged  # 0 not known yet, 1 known, 2 known and engaged
+        best = role_states(row, contact, state, self.roles, len(account))
+        roles = self.config.buying_group.roles
+        out.update({names.role(r.name): best[:, j].astype(float) for j, r in enumerate(roles)})
+        out[names.COMPLETENESS] = (best == ENGAGED).mean(axis=1)
+        return out

@@ -39,3 +39,12 @@ CalendarPart = Literal["month", "weekday", "hour"]  # of the scoring time: the h
 def calendar(part: str) -> str:
     """A calendar feature of the scoring time: `handover_weekday`."""
     return f"handover_{part}"
+
+
+BUYING = "buying"  # per buying-group role: buying_finance (0 no one known, 1 known but quiet, 2 engaged)
+COMPLETENESS = "buying_completeness"  # share of the buying group's roles known and engaged
+
+
+def role(name: str) -> str:
+    """The state of one buying-group role at the account: `buying_finance`."""
+    return f"{BUYING}_{name}"

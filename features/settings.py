@@ -1,12 +1,16 @@
-"""Feature configuration: windows, decay, the ideal customer profile and how to read titles.
+"""Feature configuration: windows, decay, the ideal customer profile, how to read titles and the
+buying group.
 
-One YAML file (`configs/features.yaml` documents every field and equals these defaults).
+One YAML file (`features/defaults/features.yaml` documents every field and equals these defaults).
 """
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from features import names
 from features.contract import EVENT_TYPES
 
 SENIORITY_LEVELS = ("student", "intern", "individual_contributor", "manager", "director", "vp", "c_level")
@@ -27,6 +31,106 @@ class IdealCustomerProfile(BaseModel):
     regions: list[str] = ["north_america", "emea"]
     seniorities: list[str] = ["c_level", "vp", "director", "manager"]
     departments: list[str] = ["marketing", "sales", "operations", "executive"]
+
+
+class BuyingRole(BaseModel):
+    """One role of the buying group and who fills it: a person of one of `seniorities` (any when
+    empty) who works in one of `departments` or whose job title matches one of `titles` (anyone of
+    those seniorities when both are empty)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[a-z_]+$", description="Identifier: the column buying_<name>.")
+    label: str = Field(min_length=1, description="The role in words: 'someone in finance or procurement'.")
+    seniorities: list[str] = Field(default_factory=list, description="Seniority levels; empty: any.")
+    departments: list[str] = Field(default_factory=list, description="Departments (case and spacing do not matter).")
+    titles: list[str] = Field(
+        default_factory=list, description="Case-insensitive regular expressions searched in job_title."
+    )
+    missing: str = Field(min_length=1, description="The words when no one of the role is known.")
+    step: str = Field(min_length=1, description="What marketing and sales do when the role is missing.")
+
+    @field_validator("seniorities")
+    @classmethod
+    def _known_seniorities(cls, value: list[str]) -> list[str]:
+        unknown = [level for level in value if level not in SENIORITY_LEVELS]
+        if unknown:
+            raise ValueError(f"unknown seniority level(s) {unknown}; use {list(SENIORITY_LEVELS)}")
+        return value
+
+    @field_validator("titles")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern, re.IGNORECASE)
+            except re.error as exc:
+                raise ValueError(f"title pattern {pattern!r} is not a regular expression ({exc})") from None
+        return value
+
+
+DEFAULT_ROLES = [
+    BuyingRole(
+        name="decision_maker",
+        label="a decision maker (director, VP or C-level)",
+        seniorities=["c_level", "vp", "director"],
+        missing="no decision maker (director, VP or C-level) known yet",
+        step="marketing: invite the account's leaders to an executive briefing; "
+        "sales: ask your contact who owns the decision and for an introduction",
+    ),
+    BuyingRole(
+        name="champion",
+        label="a champion in marketing, sales or operations",
+        seniorities=["manager", "individual_contributor"],
+        departments=["marketing", "sales", "operations"],
+        titles=["marketing", "sales", "operations", r"\bops\b", "revops", "demand gen"],
+        missing="no champion in marketing, sales or operations known yet",
+        step="marketing: send the team that would use the product a hands-on case study; "
+        "sales: find the manager who would own it day to day",
+    ),
+    BuyingRole(
+        name="technical",
+        label="someone technical (engineering or IT)",
+        departments=["engineering", "it"],
+        titles=["engineer", "developer", "architect", r"\bit\b", r"\bcto\b", "technical", "devops"],
+        missing="no one from engineering or IT known yet",
+        step="marketing: send the integration and security guides to the account; "
+        "sales: offer their engineers or IT a technical deep-dive",
+    ),
+    BuyingRole(
+        name="finance",
+        label="someone in finance or procurement",
+        departments=["finance", "procurement", "purchasing"],
+        titles=["financ", "procurement", "purchas", r"\bcfo\b", "controller", "accounting"],
+        missing="no one from finance or procurement known yet",
+        step="marketing: invite finance to the ROI webinar; sales: ask your champion who signs off the budget",
+    ),
+]
+
+
+class BuyingGroup(BaseModel):
+    """The roles a deal needs at an account: which of them are known and engaged (`buying_<role>`,
+    `buying_completeness`; context for sales, not model features)."""
+
+    model_config = ConfigDict(extra="forbid")
+    roles: list[BuyingRole] = Field(default_factory=lambda: list(DEFAULT_ROLES), min_length=1)
+    complete_step: str = Field(
+        default="marketing: keep every role informed; sales: bring the whole buying group to one call "
+        "to agree the business case",
+        min_length=1,
+        description="What to do when every role is known and engaged.",
+    )
+
+    @field_validator("roles")
+    @classmethod
+    def _unique_names(cls, value: list[BuyingRole]) -> list[BuyingRole]:
+        roles = [role.name for role in value]
+        twice = sorted({name for name in roles if roles.count(name) > 1})
+        if twice:
+            raise ValueError(f"role name(s) {twice} appear more than once")
+        clash = [name for name in roles if names.role(name) == names.COMPLETENESS]
+        if clash:
+            raise ValueError(f"role name {clash[0]!r} is taken: {names.COMPLETENESS} is the group's completeness")
+        return value
 
 
 class FeatureConfig(BaseModel):
@@ -116,6 +220,7 @@ class FeatureConfig(BaseModel):
     student_email_suffixes: list[str] = [".edu", ".ac.uk", ".edu.au", ".ac.in"]
     competitor_domains: list[str] = ["rivalscore.io", "funnelforge.com", "pipemetric.ai"]
     icp: IdealCustomerProfile = IdealCustomerProfile()
+    buying_group: BuyingGroup = BuyingGroup()
 
     @field_validator("windows_days")
     @classmethod

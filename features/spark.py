@@ -4,8 +4,9 @@ Contract tables are read from Parquet by Spark and split into *buckets of whole 
 lead, hand-over and event of an account lands in the same bucket, so the account features of a
 lead see every contact of its account, as on one machine. Each bucket is one pandas call of the
 very same functions the single-process path runs: the contract checks and coercions
-(`features.contract.validate`), `build_features` and the rule score, then `LeadModel.predict`
-for scores. There is no second implementation of any feature.
+(`features.contract.validate`), the choice of rows (`rows_to_score`), then `build_features` and
+the rule score for features, or the whole of `training.score.score_dataset` for scores
+(`training/spark.py`). There is no second implementation of any feature or answer.
 
 `pyspark` is an optional extra (`pip install ".[spark]"`); nothing here imports it at import time.
 """
@@ -19,23 +20,24 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from core.errors import LeadscoreError
 from features.arrays import to_utc
-from features.build import PEOPLE, build_features, feature_names, row_columns
+from features.build import PEOPLE, build_features, row_columns, rows_to_score, table_columns
 from features.contract import (
     FIT_CATEGORICAL,
     FIT_NUMERIC,
     ContractConfig,
     ContractError,
+    Dataset,
     events_schema,
     leads_schema,
     validate,
 )
-from features.fit import categorical_columns
 from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
 
@@ -44,6 +46,7 @@ HANDOVER = "__mql_at"
 LEADS_PER_BUCKET = 20_000  # leads (with their accounts' events) per pandas call
 ERROR_MARK = "LEADSCORE-ERROR:"
 CATALOG = "catalog:"  # --data catalog:SCHEMA reads the schema's leads, events and outcomes tables
+SPARK_KINDS = {"text": "string", "time": "timestamp", "number": "double"}  # a feature table's column kinds
 
 
 def remote(path: str) -> bool:
@@ -164,10 +167,9 @@ def handovers(spark, data: str, contract: ContractConfig, at_handover: bool, buc
 
 
 def feature_schema(config: FeatureConfig, contract: ContractConfig, with_rules: bool = True) -> str:
-    """The Spark schema of the feature table (DDL): text for categories, double for numbers."""
-    text = {"lead_id", *categorical_columns(contract)}
-    fields = ["lead_id string", "as_of timestamp"]
-    fields += [f"`{n}` {'string' if n in text else 'double'}" for n in feature_names(config, contract)]
+    """The Spark schema of the feature table (DDL): `build_features`' columns (`table_columns`),
+    text for ids and categories, double for numbers; then the rule score."""
+    fields = [f"`{name}` {SPARK_KINDS[kind]}" for name, kind in table_columns(config, contract).items()]
     if with_rules:
         fields += ["rule_score double", "rule_is_mql boolean"]
     return ", ".join(fields)
@@ -175,11 +177,49 @@ def feature_schema(config: FeatureConfig, contract: ContractConfig, with_rules: 
 
 def _typed(frame: pd.DataFrame, config: FeatureConfig, contract: ContractConfig) -> pd.DataFrame:
     """Feature columns in the schema's types (a flag's int8 as double, a category as text)."""
-    text = {"lead_id", *categorical_columns(contract)}
     out = frame.copy()
-    for name in feature_names(config, contract):
-        out[name] = out[name].astype(object) if name in text else out[name].astype(float)
+    for name, kind in table_columns(config, contract).items():
+        if kind == "text":
+            column = out[name].astype(object)
+            out[name] = column.where(column.notna(), None)
+        elif kind == "number":
+            out[name] = out[name].astype(float)
     return out
+
+
+def scoring_stamp(as_of, at_handover: bool) -> pd.Timestamp | None:
+    """The one scoring time of every bucket, fixed on the driver: `as_of` in UTC (default now);
+    None at hand-over (each row's own mql_at)."""
+    if at_handover:
+        return None
+    return to_utc(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
+
+
+def bucket_tables(
+    people: pd.DataFrame, events: pd.DataFrame, as_of, at_handover: bool, contract: ContractConfig, data: str = ""
+) -> tuple[Dataset, pd.DataFrame, object]:
+    """One bucket of whole accounts as the single machine's tables, checked as it checks them: its
+    leads once each (the account population), their events and, at hand-over, its hand-overs as
+    outcomes (lead_id, mql_at); then the rows to score and as of when, chosen by `rows_to_score`.
+    A contract error becomes the one line `spark_error` reads back."""
+    try:
+        leads = people.drop(columns=[BUCKET, HANDOVER], errors="ignore").drop_duplicates("lead_id")
+        leads = leads.reset_index(drop=True)
+        leads = validate(leads, leads_schema(contract), where(data, "leads"), leads["lead_id"])
+        events = events.drop(columns=[BUCKET]).reset_index(drop=True)
+        events = validate(events, events_schema(contract, leads["lead_id"]), where(data, "events"), events["lead_id"])
+    except ContractError as exc:
+        raise RuntimeError(f"{ERROR_MARK} {exc}") from None  # one line: what spark_error reads back
+    outcomes = pd.DataFrame({"lead_id": pd.Series(dtype=object), "mql_at": pd.Series(dtype="datetime64[us, UTC]")})
+    if at_handover:
+        handed = people.loc[people[HANDOVER].notna().to_numpy(), ["lead_id", HANDOVER]]
+        outcomes = handed.rename(columns={HANDOVER: "mql_at"}).reset_index(drop=True)
+        outcomes["mql_at"] = pd.to_datetime(outcomes["mql_at"], utc=True)
+    dataset = Dataset(leads=leads, events=events, outcomes=outcomes)
+    if at_handover and outcomes.empty:  # a bucket without hand-overs has no rows (rows_to_score's columns)
+        return dataset, outcomes.merge(leads, on="lead_id", how="left"), "mql_at"
+    rows, when = rows_to_score(dataset, as_of, at_handover)
+    return dataset, rows.reset_index(drop=True), when
 
 
 def bucket_features(
@@ -192,32 +232,30 @@ def bucket_features(
     rules: RuleConfig | None,
     data: str = "",
 ) -> pd.DataFrame:
-    """Features of one bucket of whole accounts: the single-machine checks, then `build_features`
-    with the bucket's leads as the account population (what runs in each Spark task)."""
-    try:
-        handed = people[HANDOVER] if at_handover else None
-        population = people.drop(columns=[BUCKET, HANDOVER], errors="ignore").drop_duplicates("lead_id")
-        population = population.reset_index(drop=True)
-        population = validate(population, leads_schema(contract), where(data, "leads"), population["lead_id"])
-        events = events.drop(columns=[BUCKET]).reset_index(drop=True)
-        events = validate(
-            events, events_schema(contract, population["lead_id"]), where(data, "events"), events["lead_id"]
-        )
-    except ContractError as exc:
-        raise RuntimeError(f"{ERROR_MARK} {exc}") from None  # one line: what spark_error reads back
-    if at_handover:
-        rows = people.loc[handed.notna().to_numpy(), ["lead_id", HANDOVER]]
-        rows = rows.rename(columns={HANDOVER: "mql_at"}).merge(population, on="lead_id", how="left")
-        rows["mql_at"] = pd.to_datetime(rows["mql_at"], utc=True)
-        when = "mql_at"
-    else:
-        rows, when = population[population["created_at"] <= as_of], as_of
-    table = build_features(rows.reset_index(drop=True), events, when, config, contract, population=population)
+    """Features of one bucket of whole accounts: the single-machine checks (`bucket_tables`), then
+    `build_features` with the bucket's leads as the account population (what runs in each Spark task)."""
+    dataset, rows, when = bucket_tables(people, events, as_of, at_handover, contract, data)
+    table = build_features(rows, dataset.events, when, config, contract, population=dataset.leads)
     table = _typed(table, config, contract)
     if rules is not None:
         scored = rule_score(table, rules)
         table["rule_score"], table["rule_is_mql"] = scored.score.astype(float), scored.is_mql.astype(bool)
     return table
+
+
+def each_bucket(
+    spark,
+    data: str,
+    contract: ContractConfig,
+    at_handover: bool,
+    apply: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame],
+    schema: str,
+    buckets: int | None = None,
+):
+    """A Spark DataFrame (lazy) of `apply(people, events)` on each bucket of whole accounts
+    (`handovers`), with the Spark schema `schema`."""
+    leads, events = handovers(spark, data, contract, at_handover, buckets)
+    return leads.groupBy(BUCKET).cogroup(events.groupBy(BUCKET)).applyInPandas(apply, schema)
 
 
 def spark_features(
@@ -231,15 +269,13 @@ def spark_features(
     buckets: int | None = None,
 ):
     """The feature table as a Spark DataFrame (lazy): `bucket_features` on each bucket of accounts."""
-    leads, events = handovers(spark, data, contract, at_handover, buckets)
-    # one scoring time for every bucket, fixed on the driver
-    stamp = None if at_handover else to_utc(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
+    stamp = scoring_stamp(as_of, at_handover)
 
     def per_bucket(people: pd.DataFrame, acts: pd.DataFrame) -> pd.DataFrame:
         return bucket_features(people, acts, stamp, at_handover, config, contract, rules, data)
 
     schema = feature_schema(config, contract, with_rules=rules is not None)
-    return leads.groupBy(BUCKET).cogroup(events.groupBy(BUCKET)).applyInPandas(per_bucket, schema)
+    return each_bucket(spark, data, contract, at_handover, per_bucket, schema, buckets)
 
 
 def write_parquet(frame, out: str) -> None:
@@ -303,41 +339,66 @@ def run(spark, action, progress: Callable[[int, int], None] | None = None, every
     raise error from None
 
 
-def parquet_out(out: Path) -> None:
-    """`--out` of a Spark command: a Parquet folder."""
+def parquet_out(out: Path, option: str = "--out") -> None:
+    """`--out` (or another `option`) of a Spark command: a Parquet folder."""
     if out.suffix != ".parquet":
-        raise LeadscoreError(f"--out {out}: --engine spark writes Parquet; use a .parquet name")
+        raise LeadscoreError(f"{option} {out}: --engine spark writes Parquet; use a .parquet name")
+
+
+@dataclass(frozen=True)
+class Output:
+    """A Parquet folder a Spark command writes: the DataFrame `build(spark)` gives (built once the
+    outputs before it are written, so it may read them), the columns or SQL conditions (`flags`)
+    whose rows are counted, what the progress bar calls it and the option that named the folder."""
+
+    path: Path
+    build: Callable
+    flags: tuple[str, ...] = ()
+    label: str = ""
+    option: str = "--out"
+
+
+def write_jobs(
+    outputs: list[Output], master: str | None, conf: list[str] | None, bar
+) -> list[tuple[int, dict[str, int]]]:
+    """What `--engine spark` does for any command: start Spark, write each output in turn while
+    `bar` (a rich Progress) shows its tasks, count the rows written and those with each flag set
+    (per output), stop Spark."""
+    for output in outputs:
+        parquet_out(output.path, output.option)
+    spark = session(master, conf_pairs(conf))
+    try:
+        counts = []
+        with bar:
+            for output in outputs:
+                task = bar.add_task(f"{output.label} on Spark ({spark.sparkContext.master}), tasks", total=None)
+                frame = output.build(spark)
+                run(
+                    spark,
+                    lambda frame=frame, path=str(output.path): write_parquet(frame, path),
+                    lambda done, total, task=task: bar.update(task, completed=done, total=total),
+                )
+                counts.append(summary(spark, str(output.path), output.flags))
+        return counts
+    finally:
+        spark.stop()
 
 
 def write_job(
     build: Callable, out: Path, master: str | None, conf: list[str] | None, label: str, flags: tuple[str, ...], bar
 ) -> tuple[int, dict[str, int]]:
-    """What `--engine spark` does for any command: start Spark, write the DataFrame `build(spark)`
-    gives as a Parquet folder at `out` while `bar` (a rich Progress) shows its tasks, count the
-    rows written and those with each of `flags` set, stop Spark."""
-    parquet_out(out)
-    spark = session(master, conf_pairs(conf))
-    try:
-        with bar:
-            task = bar.add_task(f"{label} on Spark ({spark.sparkContext.master}), tasks", total=None)
-            frame = build(spark)
-            run(
-                spark,
-                lambda: write_parquet(frame, str(out)),
-                lambda done, total: bar.update(task, completed=done, total=total),
-            )
-        return summary(spark, str(out), flags)
-    finally:
-        spark.stop()
+    """`write_jobs` of one output: the DataFrame `build(spark)` gives, written at `out`."""
+    return write_jobs([Output(out, build, flags, label)], master, conf, bar)[0]
 
 
 def summary(spark, out: str, flags: tuple[str, ...]) -> tuple[int, dict[str, int]]:
-    """Rows written to `out` and how many of them have each of `flags` set."""
+    """Rows written to `out` and how many of them have each of `flags` (a boolean column or a SQL
+    condition) true."""
     from pyspark.sql import functions as F
 
-    sums = [F.sum(F.col(flag).cast("long")).alias(flag) for flag in flags]
+    sums = [F.sum(F.expr(flag).cast("long")).alias(f"__flag{i}") for i, flag in enumerate(flags)]
     row = spark.read.parquet(out).agg(F.count("*").alias("__n"), *sums).first()
-    return int(row["__n"]), {flag: int(row[flag] or 0) for flag in flags}
+    return int(row["__n"]), {flag: int(row[f"__flag{i}"] or 0) for i, flag in enumerate(flags)}
 
 
 def conf_pairs(pairs: list[str] | None) -> dict[str, str]:

@@ -99,13 +99,14 @@ def rate_cell(row) -> str:
 
 def table(frame: pd.DataFrame, id: str, notes=(), groups: dict | None = None, group_column: str | None = None) -> str:
     """One great_tables table of cells built here (HTML, data escaped): no index, a dash for a
-    missing value, coloured group spanners over columns named 'group|label', notes under it."""
+    missing value, coloured group spanners over columns named 'group|label' (titled by `groups`'
+    text, the group's label when None), notes under it."""
     gt = GT(frame, id=id, groupname_col=group_column)
     shown = [c for c in frame.columns if c != group_column]
     gt = gt.fmt(lambda v: v, columns=shown).sub_missing(missing_text=DASH)
-    for group in groups or {}:
+    for group, text in (groups or {}).items():
         columns = [c for c in shown if c.startswith(f"{group}|")]
-        gt = gt.tab_spanner(html(swatch(group)), columns=columns, id=f"{id}-{group}")
+        gt = gt.tab_spanner(html(swatch(group, text)), columns=columns, id=f"{id}-{group}")
     gt = gt.cols_label({c: c.split("|", 1)[-1] for c in shown if "|" in c})
     gt = gt.opt_row_striping().tab_options(
         table_width="100%",

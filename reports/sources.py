@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.decisions import placed as placed_on
-from core.schema import ANSWER, Field
+from core.schema import ANSWER, Field, key_of
 
 UTC_NS = "datetime64[ns, UTC]"
 
@@ -27,7 +27,8 @@ UTC_NS = "datetime64[ns, UTC]"
 def report_columns(fields: tuple[Field, ...] = ANSWER) -> list[str]:
     """The comparison frame's columns: each hand-over's time and source, the answer's fields
     (`core.schema.ANSWER`) and what sales decided."""
-    lead_id, *answer = (f.name for f in fields)
+    lead_id = key_of(fields).name
+    answer = [f.name for f in fields if f.name != lead_id]
     return [lead_id, "handed_over_at", "source", *answer, "decision", "reason"]
 
 
@@ -71,7 +72,7 @@ def from_folder(
     handovers = dataset.outcomes[["lead_id", "mql_at", "decision", "reason"]].rename(
         columns={"mql_at": "handed_over_at"}
     )
-    handovers = handovers.merge(dataset.leads[["lead_id", "account_id", "source"]], on="lead_id", how="left")
+    handovers = handovers.merge(dataset.leads[["lead_id", "source"]], on="lead_id", how="left")
     frame = answer.merge(handovers, on=["lead_id", "handed_over_at"], how="left", validate="one_to_one")
     frame["source"] = frame["source"].fillna("unknown").astype(str)
     frame["segment"] = frame["segment"].astype(str)

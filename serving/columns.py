@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from core.schema import LEAD
+from features.build import PEOPLE
 from features.contract import ContractConfig
 from serving.schemas import Lead
 
@@ -17,7 +18,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULTED = ("account_id", "created_at")  # the lead's account and creation time get defaults
 # the lead's own columns `feature_columns` reads
 LEAD_COLUMNS = tuple(f.name for f in LEAD if f.name not in DEFAULTED)
-PEOPLE = ("lead_id", "account_id", "created_at", "seniority", "job_title")
+# a contact of a lead's account carries the lead's columns (the account's profile: size, industry,
+# region...) but its own person (`features.build.PEOPLE`); these it does not share with the lead
+CONTACT_UNKNOWN = ("source",)
 
 
 def _micros(value: datetime) -> int:
@@ -60,15 +63,20 @@ class LeadColumns:
         rows["created_at"] = [
             _micros(lead.created_at) if lead.created_at else int(when) for lead, when in zip(leads, at, strict=True)
         ]
-        people: dict[str, list] = {k: [] for k in PEOPLE}
+        people: dict[str, list] = {k: [] for k in rows}
         ev_lead, ev_ts, ev_type = [], [], []
         for i, (lead, account) in enumerate(zip(leads, accounts, strict=True)):
             for contact in lead.contacts:
                 # a lead that lists itself among its contacts stays one person, as when it is alone
                 person = lead.lead_id if contact.lead_id == lead.lead_id else _own(contact.lead_id, i)
-                for name in PEOPLE:
-                    own = {"account_id": account, "lead_id": person}
-                    people[name].append(own[name] if name in own else getattr(contact, name))
+                own = {"account_id": account, "lead_id": person}
+                for name in people:
+                    if name in own:
+                        people[name].append(own[name])
+                    elif name in PEOPLE:
+                        people[name].append(getattr(contact, name))
+                    else:  # the account's profile is the lead's; how the contact came, not known
+                        people[name].append(None if name in CONTACT_UNKNOWN else rows[name][i])
                 for event in contact.events:
                     ev_lead.append(person)
                     ev_ts.append(event.ts)
@@ -81,7 +89,10 @@ class LeadColumns:
             k: np.array(v, dtype=float if k in self.numeric else np.int64 if k == "created_at" else object)
             for k, v in rows.items()
         }
-        population = {k: micros(v) if k == "created_at" else np.array(v, dtype=object) for k, v in people.items()}
+        population = {
+            k: micros(v) if k == "created_at" else np.array(v, dtype=float if k in self.numeric else object)
+            for k, v in people.items()
+        }
         events = {
             "lead_id": np.array(ev_lead, dtype=object),
             "ts": micros(ev_ts),

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from core.decisions import Instant
-from core.schema import ANSWER, CONFIDENCE, LEAD, TEXT, Interval, Part, Reason, Trend
+from core.schema import ALWAYS_SENT, ANSWER, CONFIDENCE, LEAD, TEXT, Interval, Part, Reason, Trend
 from core.schema import Field as Column
 from core.text import text_problem
 from core.wire import REAL, TEXT_PATTERN, WHOLE, Id
@@ -26,6 +26,7 @@ from features.contract import EVENT_TYPES
 from serving.intake import charge
 
 MAX_TEXT = TEXT
+DEPARTMENT = next(f.description for f in LEAD if f.name == "department")
 STORABLE = {"pattern": TEXT_PATTERN}  # the JSON schema of every free text: no NUL (a 422, `unstorable_text`)
 
 
@@ -55,6 +56,7 @@ class Contact(BaseModel):
     created_at: Instant
     job_title: Text() | None = None
     seniority: Text(64) | None = None
+    department: Text() | None = Field(default=None, description=DEPARTMENT)
     events: list[Event] = Field(default_factory=list, max_length=5_000, fail_fast=True)
 
     @field_validator("created_at")
@@ -89,6 +91,8 @@ def _lead_field(field: Column):
 def _answer_field(field: Column):
     """A `Score` field from its definition in `core.schema.ANSWER`."""
     kind = Literal[field.choices] if field.choices else PYTHON_ANSWER[field.kind]
+    if field.many:
+        return list[kind], Field(description=field.description)
     return (kind | None if field.nullable else kind), Field(description=field.description)
 
 
@@ -173,12 +177,37 @@ def _first_bad_text(value: object, where: str) -> str | None:
     return None
 
 
+def _nested(fields: tuple[Column, ...]) -> dict:
+    """The answer's objects made of the fields with a `path` (`core.schema.ACCOUNT`: `account`),
+    each a model of its fields, named by the path's first step."""
+    objects: dict[str, dict] = {}
+    for field in fields:
+        if field.path:
+            kind, described = _answer_field(field)
+            objects.setdefault(field.path[0], {})[field.path[1]] = (kind, described)
+    return {
+        name: (
+            create_model(name.title(), __config__=ALWAYS_SENT, __doc__=OBJECTS.get(name), **members),
+            Field(description=OBJECTS.get(name)),
+        )
+        for name, members in objects.items()
+    }
+
+
+OBJECTS = {
+    "account": "The lead's account: the probability that sales accepts at least one of its leads in the coming "
+    "hand-over window, its grade and MQA verdict, and its buying group's completeness (from the contacts sent)."
+}
+
+
 def answer_model(fields: tuple[Column, ...] = ANSWER) -> type[BaseModel]:
-    """The API's answer: the fields of `core.schema.ANSWER`, then how it was answered and why."""
+    """The API's answer: the fields of `core.schema.ANSWER` (those with a `path` in their object),
+    then how it was answered and why."""
     return create_model(
         "Score",
         __doc__="The answer for one lead: the model's and the rules' verdicts side by side.",
-        **{f.name: _answer_field(f) for f in fields},
+        **{f.name: _answer_field(f) for f in fields if not f.path},
+        **_nested(fields),
         scored_by=(Literal["model", "rules"], Field(description="Who answered: the model, or the rules.")),
         fallback_reason=(str | None, Field(default=None, description="Why the rules answered, when they did.")),
         confidence=(

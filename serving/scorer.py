@@ -35,6 +35,8 @@ from serving.parts import PartsConfig, interval, model_parts, quadrant, rule_par
 from serving.schemas import Lead, Score
 from serving.trend import NO_LOG, trend, unknown
 from serving.unread import unread
+from training.accounts import Scored, account_columns
+from training.answer import answer_columns, answer_row
 from training.explain import PART_OF_GROUP, PARTS, Explainer, Row
 from training.interval import missing
 from training.model import Answers, LeadModel
@@ -93,6 +95,17 @@ class ServingConfig(PartsConfig):
     rule_grades: dict[Grade, float] = Field(
         default={"A": 80.0, "B": 60.0, "C": 30.0}, description="Grade by rule score when the rules answer."
     )
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a request's feature columns were built from (`serving.columns.LeadColumns`): the
+    leads' columns, their times (UTC microseconds), their contacts and every event."""
+
+    rows: dict
+    at: np.ndarray
+    population: dict
+    events: dict
 
 
 @dataclass(frozen=True)
@@ -159,10 +172,15 @@ class Scorer:
     def features(self, leads: list[Lead], now: datetime | None = None) -> dict:
         """The feature columns of `leads`, each as of its `as_of`, else `now` (default: the
         current time)."""
+        return self._request(leads, now)[0]
+
+    def _request(self, leads: list[Lead], now: datetime | None) -> tuple[dict, Request]:
+        """The feature columns of `leads` and what they were built from (`Request`)."""
         default = _micros(now or datetime.now(UTC))
         at = np.array([_micros(lead.as_of) if lead.as_of else default for lead in leads], dtype=np.int64)
         rows, population, events = self.columns(leads, at)
-        return feature_columns(rows, at, events, self.feature_config, self.contract, population)
+        columns = feature_columns(rows, at, events, self.feature_config, self.contract, population)
+        return columns, Request(rows, at, population, events)
 
     def score(
         self,
@@ -189,7 +207,7 @@ class Scorer:
         samples at `rate` (`serving.explore.sampled`): lead_id, scored_at (`speaks_for`),
         model_version, segment, features ({the model's feature name: value})."""
         now = now or datetime.now(UTC)
-        columns = self.features(leads, now)
+        columns, request = self._request(leads, now)
         rules = rule_score(columns, self.rules)
         batch = Batch(columns, worded(columns, leads), rules, rules.points @ self.rule_parts)
         model_error = self.unavailable
@@ -198,23 +216,15 @@ class Scorer:
                 batch = self._model_answers(batch, reasons)
             except Exception as exc:  # the model must never take the answer down: rules answer
                 model_error = f"model failed: {type(exc).__name__}"
-        rule_scores = [round(float(x), 2) for x in rules.score]
         lacking = [self._missing(lead) for lead in leads]
         why = [model_error or lack for lack in lacking]
-        by_rules = [batch.answers is None or reason is not None for reason in why]
-        grades = [
-            self._rule_grade(rule_scores[i]) if by_rules[i] else str(batch.answers.grade[i]) for i in range(len(leads))
-        ]
-        steps = self._next_steps(grades, columns)
+        by_rules = np.array([batch.answers is None or reason is not None for reason in why], dtype=bool)
+        values = self._answer_columns(leads, batch, request, by_rules, model_error is None)
+        steps = self._next_steps(values["grade"].tolist(), columns)
         out = []
         for i, lead in enumerate(leads):
             base = dict(
-                lead_id=lead.lead_id,
-                rule_score=rule_scores[i],
-                rule_is_mql=bool(rules.is_mql[i]),
-                rule_threshold=float(rules.threshold[i]),
-                segment=str(columns["segment"][i]),
-                grade=grades[i],
+                answer_row(values, i),
                 next_step=steps[i],
                 warnings=unread(lead, self.event_types, self.columns.extra, lead.as_of or now, self.columns.numeric),
             )
@@ -224,6 +234,27 @@ class Scorer:
                 answer = self._by_model(base, batch, i)
             out.append(self._explored(self._with_trend(answer, last), speaks_for(lead, now)))
         return out, self._feature_rows(columns, leads, out, now, rate)
+
+    def _answer_columns(
+        self, leads: list[Lead], batch: Batch, request: Request, by_rules: np.ndarray, model_ok: bool
+    ) -> dict:
+        """The answer's fields for every lead (`training.answer.answer_columns`), with each lead's
+        account answer read from the lead and the contacts it sent."""
+        rules, answers = batch.rules, batch.answers
+        model = self.model if model_ok and answers is not None else None
+        probability = None if model is None else answers.probability
+        scored = Scored(probability, np.asarray(rules.is_mql, dtype=bool), np.asarray(rules.score, dtype=float))
+        settings = (self.contract, self.feature_config)
+        accounts = account_columns(
+            model, self.rules, request.rows, request.at, batch.columns, scored, request.population, request.events,
+            *settings,
+        )  # fmt: skip
+        accounts["account_id"] = np.array([lead.account_id or lead.lead_id for lead in leads], dtype=object)
+        rule_grades = np.array([self._rule_grade(round(float(x), 2)) for x in rules.score], dtype=object)
+        version = self.model.version if self.model is not None else None
+        return answer_columns(
+            batch.columns["lead_id"], batch.columns["segment"], rules, accounts, answers, version, by_rules, rule_grades
+        )
 
     def _explored(self, answer: Score, at: datetime) -> Score:
         """`answer` with the exploration hold-out's verdict for the week of `at`; a lead it sends
@@ -272,15 +303,10 @@ class Scorer:
         spread, confidence = interval(None, None, self.config, "the rules answered: there is no probability")
         return Score(
             **base,
-            probability=None,
-            score=None,
-            is_mql=base["rule_is_mql"],
-            threshold=None,
             scored_by="rules",
             fallback_reason=why,
             **self._parts(fit, intent, spread, confidence),
             top_reasons=fired,
-            model_version=None,
         )
 
     def _parts(self, fit, intent, spread, confidence) -> dict:
@@ -295,7 +321,6 @@ class Scorer:
         """The model's answer for lead `i`, with its reasons and its parts' log-odds when the
         contributions were computed."""
         answers = batch.answers
-        p, threshold = float(answers.probability[i]), float(answers.threshold[i])
         fit, intent = model_parts(batch.parts[i] if batch.parts is not None else None, batch.points[i], self.config)
         bounds = (float(answers.interval[0][i]), float(answers.interval[1][i])) if answers.interval else (None, None)
         spread, confidence = interval(*bounds, self.config, missing(self.model.version))
@@ -304,14 +329,9 @@ class Scorer:
             reasons = self.explainer.reasons(batch.totals[i], Row(batch.words, i))
         return Score(
             **base,
-            probability=round(p, 6),
-            score=round(p * 100),
-            is_mql=p >= threshold,
-            threshold=round(threshold, 6),
             scored_by="model",
             **self._parts(fit, intent, spread, confidence),
             top_reasons=reasons,
-            model_version=self.model.version,
         )
 
     def _with_trend(self, answer: Score, last: Mapping[str, LastScores] | str | None) -> Score:

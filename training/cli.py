@@ -242,15 +242,29 @@ def score(
     engine: EngineOption = Engine.pandas,
     master: MasterOption = None,
     spark_conf: SparkConfOption = None,
+    accounts: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write one row per account (.parquet or .csv): its answer, buying group and leads scored."
+        ),
+    ] = None,
 ) -> None:
-    """Score every lead: probability, score 0-100, grade, is_mql, rule score and model version."""
+    """Score every lead: probability, score 0-100, grade, is_mql, rule score, its account's answer and
+    model version."""
     from features.cli import scoring_time
     from features.tables import write_table
+    from training.answer import account_rows
     from training.score import score_folder
 
     when = scoring_time(as_of, at_handover, out)
+    from core.errors import LeadscoreError
+
+    if accounts is not None and accounts.resolve() == out.resolve():
+        raise LeadscoreError(f"--accounts {accounts}: the same file as --out; give the account rows their own file")
     if engine is Engine.spark:
-        n, flagged, version = _spark_scores(data, out, model_uri, when, at_handover, tracking_uri, master, spark_conf)
+        n, flagged, version = _spark_scores(
+            data, out, model_uri, when, at_handover, tracking_uri, master, spark_conf, accounts
+        )
         mql, rule_mql = flagged["is_mql"], flagged["rule_is_mql"]
     else:
         with _progress() as bar:
@@ -264,6 +278,10 @@ def score(
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
             write_table(scores, out)
+            if accounts is not None:
+                table = account_rows(scores)
+                write_table(table, accounts)
+                _say_accounts(accounts, table, scores)
         n = len(scores)
         mql = int(scores["is_mql"].sum()) if n else 0
         rule_mql = int(scores["rule_is_mql"].sum()) if n else 0
@@ -271,21 +289,50 @@ def score(
     stdout().print(f"{out}: {n:,} leads scored by {version}; model MQLs {mql:,}, rule MQLs {rule_mql:,}")
 
 
-def _spark_scores(data, out, model_uri, when, at_handover, tracking_uri, master, spark_conf):
-    """`leadscore score --engine spark`: features by Spark, the model applied to each batch of
-    rows on the workers, scores written as a Parquet folder."""
-    from features.spark import parquet_out, spark_features, write_job
+def _say_accounts(path: Path, table, scores) -> None:
+    """What `score --accounts` wrote, in one line; when every account has one lead named after it,
+    that each lead is its own account (an export without an account column)."""
+    mqa = int(table["account_is_mqa"].fillna(False).astype(bool).sum()) if len(table) else 0
+    rule = int(table["account_rule_mql"].fillna(False).astype(bool).sum()) if len(table) else 0
+    alone = len(table) and (table["leads"] == 1).all() and (scores["account_id"] == scores["lead_id"]).all()
+    _accounts_line(path, len(table), mqa, rule, bool(alone))
+
+
+def _accounts_line(path: Path, accounts: int, mqa: int, rule: int, alone: bool) -> None:
+    """The line `score --accounts` prints, from the counts of the account rows written."""
+    note = " (no account column in the data: each lead is its own account)" if alone else ""
+    stdout().print(f"{path}: {accounts:,} accounts; model MQAs {mqa:,}, accounts with a rule MQL {rule:,}{note}")
+
+
+def _spark_scores(data, out, model_uri, when, at_handover, tracking_uri, master, spark_conf, accounts=None):
+    """`leadscore score --engine spark`: each bucket of whole accounts scored on the workers as one
+    machine scores it, written as a Parquet folder; with `accounts`, the account rows of the scores
+    written as a second one (read back from the first: no second scoring)."""
+    from features.spark import Output, parquet_out, write_jobs
     from training import registry
-    from training.spark import spark_scores
+    from training.spark import spark_accounts, spark_scores
 
     parquet_out(out)  # before the model is loaded
+    if accounts is not None:
+        parquet_out(accounts, "--accounts")
     model = registry.load_model(model_uri, registry.connect(tracking_uri))
 
     def scores(spark):
-        features = spark_features(spark, data, when, at_handover, model.feature_config, model.contract, rules=None)
-        return spark_scores(features, model)
+        return spark_scores(spark, data, model, when, at_handover)
 
-    n, flagged = write_job(scores, out, master, spark_conf, "scoring", ("is_mql", "rule_is_mql"), _progress())
+    def account_rows(spark):
+        return spark_accounts(spark.read.parquet(str(out)))
+
+    alone = "leads = 1 AND best_lead_id = account_id"  # one lead named after its account, as `_say_accounts` checks
+    outputs = [Output(out, scores, ("is_mql", "rule_is_mql"), "scoring")]
+    if accounts is not None:
+        outputs.append(
+            Output(accounts, account_rows, ("account_is_mqa", "account_rule_mql", alone), "accounts", "--accounts")
+        )
+    (n, flagged), *written = write_jobs(outputs, master, spark_conf, _progress())
+    for rows, counted in written:
+        mqa, rule = counted["account_is_mqa"], counted["account_rule_mql"]
+        _accounts_line(accounts, rows, mqa, rule, 0 < rows == counted[alone])
     return n, flagged, model.version
 
 

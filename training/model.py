@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 
 from core.errors import LeadscoreError
-from core.schema import ANSWER, names
 from features.contract import ContractConfig
-from features.rules import RuleConfig, rule_score
+from features.rules import RuleConfig
 from features.settings import FeatureConfig
 from features.spec import FeatureSpec
 from training.encode import category_lookups, to_matrix
@@ -62,6 +61,9 @@ class LeadModel:
     # a model of a flat snapshot (no hand-over times): the keys of the leads it learnt from
     # (`training.refit.lead_keys`), which recalibration leaves out; None: a time split (or older)
     learnt_leads: np.ndarray | None = None
+    # the account answer (`training.accounts.AccountModel`), fitted and registered with this model;
+    # None: fitted before accounts (the account answer then has no probability)
+    accounts: object | None = None
 
     def __post_init__(self) -> None:
         self.lookups = category_lookups(self.categories)
@@ -79,6 +81,7 @@ class LeadModel:
         state.setdefault("recalibration", ())
         state.setdefault("learnt_leads", None)
         state.setdefault("intervals", None)  # fitted before intervals: the answer says so
+        state.setdefault("accounts", None)  # fitted before accounts: no account probability
         for name in ("contract", "feature_config", "rules"):  # settings added since: their defaults
             state[name] = _with_defaults(state[name])
         self.__dict__.update(state)
@@ -155,29 +158,6 @@ class LeadModel:
         for name, minimum in reversed(ordered):
             out[probability >= minimum] = name
         return out
-
-    def predict(self, features: pd.DataFrame, rules: RuleConfig | None = None) -> pd.DataFrame:
-        """The full answer per feature row (`core.schema.ANSWER`): model and rules (this model's,
-        or `rules`) side by side."""
-        return self.frame(features, self.answers(features), rules)
-
-    def frame(self, features: pd.DataFrame, answers: Answers, rules: RuleConfig | None = None) -> pd.DataFrame:
-        """`answers` of `features` as the answer table, with the rule score beside them."""
-        scored = rule_score(features, rules or self.rules)
-        values = {
-            "lead_id": features["lead_id"].to_numpy(),
-            "probability": answers.probability,
-            "score": np.rint(answers.probability * 100).astype(int),
-            "grade": answers.grade,
-            "is_mql": answers.probability >= answers.threshold,
-            "threshold": answers.threshold,
-            "rule_score": scored.score,
-            "rule_is_mql": scored.is_mql,
-            "rule_threshold": scored.threshold,
-            "segment": features["segment"].to_numpy(),
-            "model_version": self.version,
-        }
-        return pd.DataFrame({name: values[name] for name in names(ANSWER)}, index=features.index)
 
     def contributions(self, matrix: np.ndarray, threads: int | None = None) -> np.ndarray:
         """LightGBM's SHAP contributions per feature (last column: the expected value)."""

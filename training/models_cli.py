@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-WIDTH = 160  # the table's columns fit without folding most gate reasons
+WIDTH = 192  # the table's columns fit without folding most gate reasons
 
 
 def _figure(value: float | None) -> str:
@@ -20,6 +20,8 @@ def _table(name: str, rows) -> Table:
         ("registered (UTC)", "left"),
         ("ROC AUC", "right"),
         ("log-loss", "right"),
+        ("account AUC", "right"),
+        ("account ECE", "right"),
         ("hand-overs", "right"),
         ("data", "left"),
         ("feedback", "right"),
@@ -37,6 +39,8 @@ def _table(name: str, rows) -> Table:
             row.registered.strftime("%Y-%m-%d %H:%M"),
             _figure(row.roc_auc),
             log_loss,
+            _figure(row.account_roc_auc),
+            _figure(row.account_ece),
             f"{row.handovers:,}" if row.handovers is not None else "-",
             row.sha256[:12] or "-",
             f"{row.feedback_merged:,}" if row.feedback_merged is not None else "-",

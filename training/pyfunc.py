@@ -23,7 +23,8 @@ from mlflow.types import ColSpec, Schema
 
 from core.errors import LeadscoreError
 from core.schema import ANSWER, LEAD, Field
-from features.build import build_features, row_columns
+from features.build import build_features, row_columns, table_columns
+from training.answer import predict
 from training.model import LeadModel
 
 
@@ -50,7 +51,7 @@ class LeadscorePyfunc(mlflow.pyfunc.PythonModel):
         return build_features(rows, events, "as_of", self.model.feature_config, self.model.contract)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return self.model.predict(self.features(model_input)).reset_index(drop=True)
+        return predict(self.model, self.features(model_input)).reset_index(drop=True)
 
 
 def _events(rows: pd.DataFrame) -> pd.DataFrame:
@@ -82,9 +83,12 @@ def signature(model: LeadModel, answer: tuple[Field, ...] = ANSWER) -> ModelSign
             columns.append(ColSpec(kinds.get(name, "double"), name, required=False))
     columns += [ColSpec("datetime", "as_of", required=False), ColSpec("string", "events_json", required=False)]
     seen = {c.name for c in columns}
-    for name in model.feature_names:
+    kinds = table_columns(model.feature_config, model.contract) if hasattr(model, "feature_config") else {}
+    for name in [*model.feature_names, *(n for n in kinds if n not in model.feature_names)]:
         if name not in seen:
-            columns.append(ColSpec("string" if name in categorical else "double", name, required=False))
+            text = name in categorical or kinds.get(name) == "text"
+            columns.append(ColSpec("string" if text else "double", name, required=False))
+            seen.add(name)
     outputs = Schema([ColSpec(f.kind, f.name, required=not f.nullable) for f in answer])
     return ModelSignature(inputs=Schema(columns), outputs=outputs)
 

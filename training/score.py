@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.schema import ANSWER, names
+from core.schema import ANSWER, key_of, names
 from features.build import account_chunks, build_features, rows_to_score
 from features.contract import Dataset, load_dataset
 from features.rules import RuleConfig
 from training import registry
+from training.accounts import table_accounts
+from training.answer import frame
 from training.explain import Explainer
 from training.model import LeadModel
 
@@ -62,7 +64,16 @@ def score_dataset(
             population=dataset.leads.iloc[people],
         )
         answers = model.answers(features, contributions=reasons)
-        answer = model.frame(features, answers, rules)
+        accounts = table_accounts(
+            model,
+            rules or model.rules,
+            rows.iloc[where],
+            features,
+            answers.probability,
+            dataset.leads.iloc[people],
+            dataset.events.iloc[acts],
+        )
+        answer = frame(model, features, answers, rules, accounts)
         answer.insert(1, "as_of", features["as_of"].to_numpy())
         if explainer is not None:
             answer["top_reasons"] = explainer.texts(
@@ -73,7 +84,8 @@ def score_dataset(
         if progress:
             progress(i + 1, len(chunks))
     if not parts:
-        return pd.DataFrame(columns=["lead_id", "as_of", *names(ANSWER)[1:]])
+        key = key_of(ANSWER).name
+        return pd.DataFrame(columns=[key, "as_of", *(n for n in names(ANSWER) if n != key)])
     out = pd.concat(parts, ignore_index=True)
     out = out.iloc[np.argsort(np.concatenate(positions), kind="stable")].reset_index(drop=True)  # rows' order
     out["probability"] = out["probability"].astype(np.float64)

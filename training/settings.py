@@ -127,6 +127,26 @@ class GateConfig(BaseModel):
     max_log_loss_rise: float = Field(default=0.005, ge=0)
 
 
+class AccountConfig(BaseModel):
+    """The account answer (`training/account_fit.py`): the window it speaks for and how much history
+    its own model needs."""
+
+    model_config = ConfigDict(extra="forbid")
+    window_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="The hand-over window: an account's answer is the probability that sales accepts at least one "
+        "of its leads handed over within this many days.",
+    )
+    min_episodes: int = Field(
+        default=200,
+        ge=20,
+        description="Account windows (of both outcomes) the calibration period needs for the "
+        "account model; with fewer, the account answer has no probability (and the run says so).",
+    )
+
+
 class TrainingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     labels: LabelPolicy = LabelPolicy()
@@ -136,6 +156,7 @@ class TrainingConfig(BaseModel):
     recalibration: RecalibrationConfig = RecalibrationConfig()
     thresholds: ThresholdConfig = ThresholdConfig()
     gate: GateConfig = GateConfig()
+    accounts: AccountConfig = AccountConfig()
     experiment: str = "leadscore"
     model_name: str = "leadscore"
     refit: bool = Field(

@@ -32,6 +32,7 @@ from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
 from features.spec import FeatureSpec
 from training import gate, registry
+from training.account_fit import fit_accounts
 from training.evaluate import evaluate
 from training.feedback import FeedbackSummary, merge_outcomes
 from training.fit import Period, best_rounds, fit_model
@@ -127,12 +128,17 @@ def train(
     check_names(config, feature_config, rules, folder_config(data))
     prepared = training_data(data, config, feature_config, extra_outcomes, step)
     fitted = fit(prepared, config, feature_config, rules, search)
+    accounts = fit_accounts(prepared, fitted.model, config, rules)
+    fitted.model.accounts = accounts.model
     step("fit")
     client = registry.connect(tracking_uri)
     with tempfile.TemporaryDirectory() as tmp:
         assessment = assess(prepared, fitted.model, config, feature_config, client, Path(tmp), rules)
+        assessment.evaluation.metrics.update(accounts.metrics)
+        assessment.notes.extend(accounts.notes)
         step("evaluate")
         served = serve(prepared, fitted, config, feature_config, rules)
+        served.model.accounts = accounts.model  # registered with the served lead model, in its version
         step("refit")
         run = TrainingRun(config, feature_config, rules, prepared, fitted, assessment, served, feedback)
         run_id, version = log_run(client, run, Path(tmp))

@@ -39,6 +39,9 @@ RUN_METRICS = {
     "test.roc_auc": "model_roc_auc",
     "test.log_loss": "model_log_loss",
     "test.rule_roc_auc": "rule_roc_auc",
+    "test.account_roc_auc": "account_roc_auc",
+    "test.account_ece": "account_ece",
+    "test.account_best_lead_roc_auc": "account_best_lead_roc_auc",
     **{f"feedback.{n}": f"feedback_{n}" for n in FEEDBACK},
 }
 
@@ -160,6 +163,8 @@ class VersionInfo:
     registered: datetime
     roc_auc: float | None
     log_loss: float | None
+    account_roc_auc: float | None  # the account answer's, on the test period's account windows
+    account_ece: float | None
     later_log_loss: float | None  # a recalibrated version's, on the newest decisions after its map
     recalibrated_from: str  # "NAME/VERSION" for a recalibrated version, else ""
     gate: str  # `gate_decision`: passed, not compared, refused, -
@@ -195,6 +200,8 @@ def versions(client: MlflowClient, name: str, limit: int = 20) -> list[VersionIn
                 registered=datetime.fromtimestamp(v.creation_timestamp / 1000, UTC),
                 roc_auc=_number(tags, "test.roc_auc"),
                 log_loss=_number(tags, "test.log_loss"),
+                account_roc_auc=_number(tags, "test.account_roc_auc"),
+                account_ece=_number(tags, "test.account_ece"),
                 later_log_loss=_number(tags, LATER_LOG_LOSS),
                 recalibrated_from=tags.get(RECALIBRATED, ""),
                 gate=gate_decision(tags),

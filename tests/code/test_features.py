@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.build import build_features, feature_names
+from features import buying
+from features.build import KEYS, build_features, feature_names
 from features.contract import ContractConfig, empty_events
 from features.defaults import HERE, load_features_config
 from features.fit import parse_seniority
@@ -91,7 +92,7 @@ def test_engagement_features_are_not_all_empty(batch):
 
 
 def test_feature_names_match_the_built_columns(batch):
-    assert list(batch.columns[2:]) == feature_names()
+    assert list(batch.columns[len(KEYS) :]) == [*feature_names(), *buying.columns(FeatureConfig())]  # context last
 
 
 @pytest.mark.parametrize(
@@ -132,7 +133,7 @@ def test_flat_leads_without_events_get_features(crm):
     flat = leads.head(50).assign(as_of=pd.Timestamp("2026-01-01", tz="UTC"))
     out = build_features(flat, empty_events(), "as_of")
     assert len(out) == 50 and (out["n_events_90d"] == 0).all()
-    assert list(out.columns[2:]) == feature_names()
+    assert list(out.columns[len(KEYS) :]) == [*feature_names(), *buying.columns(FeatureConfig())]
 
 
 def test_categories_seen_too_rarely_are_left_out_of_the_vocabulary():

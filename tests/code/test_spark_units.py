@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from core.errors import LeadscoreError
+from features import buying
 from features.build import build_features, feature_names
 from features.contract import ContractConfig
 from features.defaults import load_rules
@@ -95,7 +96,8 @@ def test_several_bad_values_in_a_bucket_come_back_as_one_error_line():
 def test_feature_schema_lists_every_feature_with_text_for_categories():
     fields = feature_schema(FeatureConfig(), ContractConfig()).split(", ")
     names = [f.split(" ")[0].strip("`") for f in fields]
-    assert names == ["lead_id", "as_of", *feature_names(), "rule_score", "rule_is_mql"]
+    context = buying.columns(FeatureConfig())  # the buying group's columns follow the features
+    assert names == ["lead_id", "account_id", "as_of", *feature_names(), *context, "rule_score", "rule_is_mql"]
     assert "`segment` string" in fields and "`company_size` double" in fields
 
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from core.errors import LeadscoreError
-from features.build import build_features, row_columns
+from features import buying
+from features.build import KEYS, build_features, row_columns
 from features.contract import ContractConfig
 from features.defaults import load_rules
 from features.settings import FeatureConfig
@@ -41,7 +42,7 @@ def _built(config: FeatureConfig, contract: ContractConfig) -> list[str]:
         if name not in leads:
             leads[name] = None
     frame = build_features(leads, events, NOW, config, contract)
-    return [c for c in frame.columns if c not in ("lead_id", "as_of")], frame
+    return [c for c in frame.columns if c not in (*KEYS, *buying.columns(config))], frame
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from features.build import build_features, feature_names
+from features import buying
+from features.build import KEYS, build_features, feature_names
 from features.contract import FIT_CATEGORICAL, FIT_NUMERIC, ContractConfig, folder_config, load_dataset
 from features.settings import FeatureConfig
 from tests.code.test_cli import run
@@ -45,7 +46,7 @@ def test_calendar_features_are_read_from_the_as_of_time_on_the_business_clock():
     # the features are the spec's, in its order, and the month and weekday are categories
     names = feature_names(FeatureConfig(), contract)
     assert [n for n in names if n.startswith("handover_")] == ["handover_month", "handover_weekday", "handover_hour"]
-    assert list(features.columns[2:]) == names
+    assert list(features.columns[len(KEYS) :]) == [*names, *buying.columns(FeatureConfig())]
 
 
 def test_calendar_depends_on_the_scoring_time_only():

@@ -4,9 +4,11 @@ service, a flat snapshot) as a person opens it in Chromium and as its PDF prints
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import numpy as np
 import pandas as pd
@@ -396,6 +398,58 @@ def _pdf_pages(pdf) -> list[str]:
     from pypdf import PdfReader
 
     return [" ".join(p.extract_text().split()) for p in PdfReader(str(pdf)).pages]
+
+
+SECTION = """(() => {
+  const heading = [...document.querySelectorAll('h2')].find(h => h.textContent.trim() === 'Accounts');
+  if (!heading) return null;
+  const seen = e => { const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+                      return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'; };
+  const parts = [heading, ...document.querySelectorAll('[id^="account"]')];
+  const top = heading.getBoundingClientRect().top + window.scrollY;
+  const bottom = Math.max(...parts.map(e => e.getBoundingClientRect().bottom + window.scrollY));
+  const table = document.querySelector('#accounts-weekly table');
+  return {top, bottom, heading: seen(heading), table: !!table && seen(table)};
+})()"""
+
+
+@chromium
+def test_the_report_has_an_accounts_section_a_person_sees(capsys, trained, tmp_path, request):
+    """Issue 26: the report counts the accounts each method would hand to sales, week by week, and
+    the buying groups of the model's MQAs; opened in Chromium the section is there, and a
+    screenshot of it is kept (its path printed) for a person to look at."""
+    from tests.integration.chromium import Page
+
+    out = tmp_path / "report.html"
+    code, _, err = run(
+        capsys, "compare", "--data", str(trained["data"]), "--tracking-uri", trained["uri"], "--out", str(out)
+    )
+    assert code == 0, err
+    text = _page(out)
+    section = unescape(text[text.index(">Accounts</h2>") : text.index(">The leads that change hands</h2>")])
+    assert 'id="accounts-weekly"' in section and "Whole period" in section and "Traceback" not in section
+    assert all(g in section for g in ("The model's MQAs", "Accounts with a rule MQL", "Only the model"))
+    assert "The buying groups of the model's MQAs" in section and 'id="account-completeness"' in section
+    assert 'id="accounts-overlap"' in section and 'id="account-missing-roles"' in section
+    assert "its own account" not in section and "train a newer model" not in section
+    # beside the other screenshots (pytest's cache folder), or in the test's kept tmp folder without the cache
+    cache = getattr(request.config, "cache", None)
+    shot = (cache.mkdir("leadscore-report") if cache else tmp_path) / "accounts-section.png"
+    with Page() as browser:
+        # its tables fit a laptop's window and an A4 page (711 px wide printed)
+        for width, media in ((1024, "screen"), (711, "print"), (1280, "screen")):
+            seen = browser.open(out, width=width, media=media)
+            assert seen["wide"] == [], (width, seen["wide"][:5])
+        assert browser.problems == [] and "Traceback" not in seen["text"], browser.problems
+        where = browser.evaluate(SECTION)
+        assert where and where["heading"] and where["table"], where
+        top, height = where["top"] - 16, where["bottom"] - where["top"] + 32
+        clip = {"x": 0, "y": top, "width": 1280, "height": height, "scale": 1}
+        picture = browser.call("Page.captureScreenshot", format="png", clip=clip, captureBeyondViewport=True)
+    shot.write_bytes(base64.b64decode(picture["data"]))
+    assert shot.stat().st_size > 10_000
+    with capsys.disabled():
+        print(f"\nthe Accounts section as a person sees it: {shot}")
 
 
 def test_compare_on_a_folder_exported_after_all_the_model_learnt_from(capsys, trained, tmp_path):

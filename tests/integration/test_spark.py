@@ -1,5 +1,5 @@
-"""Spark parity: the same features and scores as one machine, from the same code (marked `spark`;
-`make test-spark` installs the extra and runs them; CI runs them)."""
+"""Spark parity: the same features, scores and account rows as one machine, from the same code
+(marked `spark`; `make test-spark` installs the extra and runs them; CI runs them)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from synthetic.generate import generate, write_dataset
 
 pytestmark = pytest.mark.spark
 KEY = ["lead_id", "as_of"]
+ACCOUNT_KEY = ["account_id", "as_of"]  # an account row (`training.answer.account_rows`)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -49,13 +50,13 @@ def data(tmp_path_factory):
     return folder
 
 
-def assert_same_rows(expected: pd.DataFrame, actual: pd.DataFrame) -> None:
-    """Same columns in the same order, same rows (by lead and as-of), same values: numbers to
-    1e-9, text exactly (missing = missing)."""
+def assert_same_rows(expected: pd.DataFrame, actual: pd.DataFrame, key: list[str] = KEY) -> None:
+    """Same columns in the same order, same rows (by `key`: lead and as-of), same values: numbers
+    to 1e-9, text exactly (missing = missing)."""
     assert list(actual.columns) == list(expected.columns)
     assert len(actual) == len(expected)
-    expected = expected.sort_values(KEY, ignore_index=True)
-    actual = actual.sort_values(KEY, ignore_index=True)
+    expected = expected.sort_values(key, ignore_index=True)
+    actual = actual.sort_values(key, ignore_index=True)
     for name in expected.columns:
         a, b = expected[name], actual[name]
         if name == "as_of":
@@ -106,23 +107,49 @@ def test_spark_tables_of_a_catalog_schema_give_the_same_features(spark, data):
     assert spark_features(spark, "catalog:", None, True, config, contract, rules).count() == len(from_files)
 
 
-def test_spark_scores_equal_in_process_scores(spark, trained, tmp_path):
-    from features.spark import spark_features
+@pytest.mark.parametrize("at_handover", [True, False], ids=["at-handover", "as-of"])
+def test_spark_scores_and_account_rows_equal_the_single_machine_ones(spark, trained, tmp_path, at_handover):
+    """Scores in 5 buckets of whole accounts, account rows in 3 other buckets: each lead's account
+    answer still reads every contact of its account, and the account rows are those of one machine."""
+    from features.spark import write_parquet
+    from training.answer import account_rows
     from training.score import score_folder
-    from training.spark import spark_scores
+    from training.spark import spark_accounts, spark_scores
 
-    model = trained["model"]
-    expected = score_folder(
-        trained["data"], "models:/leadscore@champion", at_handover=True, tracking_uri=trained["uri"]
-    )
-    features = spark_features(spark, str(trained["data"]), None, True, model.feature_config, model.contract, None)
-    actual = spark_scores(features, model).toPandas()
+    model, data = trained["model"], trained["data"]
+    as_of = None if at_handover else pd.Timestamp("2025-10-01T00:00:00Z")
+    expected = score_folder(data, "models:/leadscore@champion", as_of, at_handover, tracking_uri=trained["uri"])
+    out = str(tmp_path / "scores.parquet")
+    write_parquet(spark_scores(spark, str(data), model, as_of, at_handover, buckets=5), out)
+    actual = pd.read_parquet(out)
     assert_same_rows(expected, actual)
     assert set(actual["model_version"]) == {model.version}
 
+    accounts = spark_accounts(spark.read.parquet(out), buckets=3).toPandas()
+    assert_same_rows(account_rows(expected), accounts, ACCOUNT_KEY)
+    if not at_handover:  # one scoring time: accounts with several leads scored, each answered once
+        assert (accounts["leads"] > 1).sum() > 100
+        assert not accounts.duplicated(ACCOUNT_KEY).any()
 
-def test_cli_features_and_scores_on_spark(data, trained, tmp_path, monkeypatch, capsys):
-    """`--engine spark` writes Parquet folders that read back as the single-machine tables."""
+
+def test_a_bucket_without_a_handover_scores_no_rows(trained):
+    """Spark may hand a task accounts none of whose leads was handed over: it scores no rows (with
+    the score columns) instead of failing as a data folder without outcomes does."""
+    from features.build import PEOPLE, row_columns
+    from features.spark import BUCKET, HANDOVER
+    from training.spark import bucket_scores, score_layout
+
+    model = trained["model"]
+    leads = pd.read_parquet(trained["data"] / "leads.parquet").head(50)
+    people = leads[list(dict.fromkeys([*row_columns(model.contract), *PEOPLE]))].assign(**{HANDOVER: pd.NaT, BUCKET: 0})
+    events = pd.DataFrame({"lead_id": pd.Series(dtype=object), "ts": pd.Series(dtype="datetime64[us, UTC]")})
+    events = events.assign(type=pd.Series(dtype=object), **{BUCKET: pd.Series(dtype="int64")})
+    scores = bucket_scores(people, events, None, True, model)
+    assert scores.empty and list(scores.columns) == [name for name, _ in score_layout()]
+
+
+def test_cli_features_on_spark(data, tmp_path, capsys):
+    """`features --engine spark` writes a Parquet folder that reads back as the single-machine table."""
     out = tmp_path / "features.parquet"
     code, stdout, err = run(
         capsys,
@@ -142,15 +169,27 @@ def test_cli_features_and_scores_on_spark(data, trained, tmp_path, monkeypatch, 
     assert_same_rows(_local_features(data, None, True), pd.read_parquet(out))
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
 
+
+def test_cli_scores_and_account_rows_on_spark(trained, tmp_path, monkeypatch, capsys):
+    """`score --engine spark --accounts` writes the scores and the account rows as two Parquet
+    folders that read back as the single machine's files, and says the same of them."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
-    scores, local = tmp_path / "scores.parquet", tmp_path / "local.parquet"
-    common = ["--data", str(trained["data"]), "--as-of", "2025-10-01T00:00:00Z"]
-    code, stdout, err = run(capsys, "score", *common, "--out", str(scores), "--engine", "spark", "--master", "local[2]")
+    common = ["score", "--data", str(trained["data"]), "--as-of", "2025-10-01T00:00:00Z"]
+    on_spark = ["--out", str(tmp_path / "scores.parquet"), "--accounts", str(tmp_path / "accounts.parquet")]
+    code, spark_out, err = run(capsys, *common, *on_spark, "--engine", "spark", "--master", "local[2]")
     assert code == 0, err
-    assert run(capsys, "score", *common, "--out", str(local))[0] == 0
-    expected = pd.read_parquet(local)
-    assert_same_rows(expected, pd.read_parquet(scores))
-    assert f": {len(expected):,} leads scored by leadscore/" in stdout
+    local = ["--out", str(tmp_path / "local.parquet"), "--accounts", str(tmp_path / "local-accounts.parquet")]
+    code, local_out, err = run(capsys, *common, *local)
+    assert code == 0, err
+    expected = pd.read_parquet(tmp_path / "local.parquet")
+    assert_same_rows(expected, pd.read_parquet(tmp_path / "scores.parquet"))
+    accounts = pd.read_parquet(tmp_path / "local-accounts.parquet")
+    assert_same_rows(accounts, pd.read_parquet(tmp_path / "accounts.parquet"), ACCOUNT_KEY)
+    assert f": {len(expected):,} leads scored by leadscore/" in spark_out
+    # the same lines as one machine's (accounts, then leads), but for the files' names
+    said = [line.split(": ", 1)[1] for line in spark_out.splitlines() if ": " in line]
+    assert said == [line.split(": ", 1)[1] for line in local_out.splitlines() if ": " in line]
+    assert said[0].startswith(f"{len(accounts):,} accounts; model MQAs ")
 
 
 def test_a_contract_error_on_spark_is_the_one_line_error_of_one_machine(data, tmp_path, capsys):
@@ -180,3 +219,17 @@ def test_spark_reads_parquet_and_says_so_for_csv(tmp_path, capsys):
     assert code == 2 and "--engine spark reads Parquet; convert the table to" in err
     code, _, err = run(capsys, "features", "--data", data, "--out", str(tmp_path / "f.csv"), "--engine", "spark")
     assert code == 2 and "--engine spark writes Parquet" in err
+    accounts = tmp_path / "accounts.csv"  # refused before any model is loaded or Spark started
+    code, _, err = run(
+        capsys,
+        "score",
+        "--data",
+        data,
+        "--out",
+        str(tmp_path / "s.parquet"),
+        "--accounts",
+        str(accounts),
+        "--engine",
+        "spark",
+    )
+    assert code == 2 and f"--accounts {accounts}: --engine spark writes Parquet" in err

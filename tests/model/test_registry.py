@@ -156,6 +156,8 @@ def test_models_lists_versions_aliases_figures_and_gate_reasons(capsys, trained,
     auc, loss = trained["result"].metrics["model_roc_auc"], trained["result"].metrics["model_log_loss"]
     assert f"{auc:.4f}" in rows["1"] and f"{loss:.4f}" in rows["1"] and "passed" in rows["1"]
     assert "no champion yet" in rows["1"]
+    account = trained["result"].metrics
+    assert f"{account['account_roc_auc']:.4f}" in rows["1"] and f"{account['account_ece']:.4f}" in rows["1"]
     assert "@champion history, oldest first: 1 → 2" in out and "leadscore rollback: back to version 1" in out
     code, _, err = run(capsys, "models", "--model-name", "nothing", "--tracking-uri", uri)
     assert code == 2 and "no registered model named nothing" in err
@@ -186,11 +188,11 @@ def test_models_shows_the_gate_as_it_decided_and_a_recalibrated_versions_figures
     assert code == 0, err
     rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 5}
     cells = {key: [cell.strip() for cell in line.split("│")[1:-1]] for key, line in rows.items()}
-    assert cells["2"][8:] == ["not compared", "not compared: too few test hand-overs"]
-    assert cells["3"][8:] == ["refused", "ROC AUC 0.6 vs champion 0.8"]
+    assert cells["2"][10:] == ["not compared", "not compared: too few test hand-overs"]
+    assert cells["3"][10:] == ["refused", "ROC AUC 0.6 vs champion 0.8"]
     recalibrated = cells["4 (recalibrated leadscore/1)"]
     auc, loss = trained["result"].metrics["model_roc_auc"], trained["result"].metrics["model_log_loss"]
-    assert recalibrated[3:5] == [f"{auc:.4f}", f"{loss:.4f} (newest: 0.4321)"] and recalibrated[8] == "passed"
+    assert recalibrated[3:5] == [f"{auc:.4f}", f"{loss:.4f} (newest: 0.4321)"] and recalibrated[10] == "passed"
 
 
 def _score(capsys, trained, uri: str, out, *options: str):

@@ -1,0 +1,335 @@
+"""The account answer: for a lead's account, as of the lead's time, the calibrated probability that
+sales accepts at least one of the account's leads handed over in the coming window, its grade and
+MQA verdict, and the buying group's completeness (`features/buying.py`).
+
+An account's *members* at a time are its known contacts then (created at or before it), the lead
+included. Each member is scored as a lead would be (`LeadModel.answers`, the same feature code);
+the account's inputs (`INPUTS`) are the best member's log-odds, the roll-up 1 - prod(1 - p_i) of
+all of them, how many are known and engaged, the account's decayed engagement and the buying
+group's completeness. `AccountModel` (fitted by `training/account_fit.py`, registered inside the
+`LeadModel`) turns them into the answer by the method its training kept: the roll-up as it is,
+or a logistic model on the inputs calibrated on the calibration period like the lead model.
+
+`account_columns` is the one place the account answer is computed: batch and Spark scoring, the
+service and training all call it, for any rows (one lead with its contacts, a million leads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.schema import ACCOUNT, joined, names
+from features import names as feature_names
+from features.arrays import Columns, micros, to_columns, unique_last
+from features.build import feature_columns, row_columns
+from features.buying import describe
+from features.rules import RuleConfig, rule_score
+from training.model import ALL, LeadModel, MarginCalibrator, MarginMap
+
+METHODS = ("model", "roll-up")
+INPUTS = ("best_log_odds", "rollup_log_odds", "log_contacts", "log_engaged", "log_engagement", "completeness")
+EDGE = 1e-6  # probabilities are kept inside (EDGE, 1 - EDGE) before their log-odds are taken
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), EDGE, 1 - EDGE)
+    return np.log(p / (1 - p))
+
+
+@dataclass(frozen=True)
+class AccountModel:
+    """How a fitted model answers for accounts: the kept `method` ("model": `estimator`, a
+    scikit-learn pipeline on `INPUTS`, through `calibrator` on its decision function; "roll-up":
+    1 - prod(1 - p_i) as it is), the MQA threshold per segment (`ALL` for one without its own),
+    the hand-over window the answer speaks for, and why the method was kept (in words)."""
+
+    method: str
+    window_days: int
+    thresholds: dict[str, float]
+    estimator: object | None = None
+    calibrator: MarginCalibrator | None = None
+    why: str = ""
+
+    def probability(self, inputs: np.ndarray) -> np.ndarray:
+        """The account answer for rows of `INPUTS` (NaN where no member could be scored)."""
+        inputs = np.asarray(inputs, dtype=float).reshape(-1, len(INPUTS))
+        out = np.full(len(inputs), np.nan)
+        known = ~np.isnan(inputs).any(axis=1)
+        if not known.any():
+            return out
+        if self.method == "roll-up":
+            rollup = inputs[known, INPUTS.index("rollup_log_odds")]
+            out[known] = 1.0 / (1.0 + np.exp(-rollup))
+        else:
+            margin = self.estimator.decision_function(inputs[known])
+            out[known] = MarginMap.of(self.calibrator)(margin)
+        return np.clip(out, EDGE, 1 - EDGE)
+
+    def threshold(self, segments: np.ndarray) -> np.ndarray:
+        return np.array([self.thresholds.get(str(s), self.thresholds[ALL]) for s in segments], dtype=float)
+
+
+@dataclass(frozen=True)
+class Members:
+    """Who counts for each row's account at the row's time: `group` (per row) numbers the distinct
+    (account, time) pairs; `person` (per member: an index into the people) and `of` (its group);
+    `first` (per group) the first row of the group."""
+
+    group: np.ndarray
+    person: np.ndarray
+    of: np.ndarray
+    first: np.ndarray
+
+
+def members(account: np.ndarray, at: np.ndarray, people_account: np.ndarray, created: np.ndarray) -> Members:
+    """The members of each row's account at its time (`at`, UTC microseconds): the people of the
+    account created at or before it."""
+    group, pairs = pd.MultiIndex.from_arrays([pd.Index(account, dtype=object), at]).factorize()
+    first = np.unique(group, return_index=True)[1]
+    vocabulary = pd.Index(pd.unique(np.asarray(people_account, dtype=object)))
+    code = vocabulary.get_indexer(np.asarray(people_account, dtype=object))
+    order = np.argsort(code, kind="stable")
+    sorted_code = code[order]
+    group_code = vocabulary.get_indexer(np.asarray(pairs.get_level_values(0), dtype=object))
+    start = np.searchsorted(sorted_code, group_code, side="left")
+    sizes = np.where(group_code >= 0, np.searchsorted(sorted_code, group_code, side="right") - start, 0)
+    of = np.repeat(np.arange(len(pairs)), sizes)
+    offset = np.arange(len(of)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    person = order[np.repeat(start, sizes) + offset]
+    known = np.asarray(created, dtype=np.int64)[person] <= np.asarray(pairs.get_level_values(1), dtype=np.int64)[of]
+    return Members(group, person[known], of[known], first)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The rows' own answers that the account reuses for members who are rows at the same time."""
+
+    probability: np.ndarray | None  # the model's calibrated probability per row; None: no model answer
+    rule_mql: np.ndarray
+    rule_score: np.ndarray
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Per (account, time) group: the `INPUTS` (NaN rows where no member has a probability), the
+    members known and engaged, whether the rules send any member to sales and the best member's
+    rule score; `members` maps rows and members to their group."""
+
+    members: Members
+    matrix: np.ndarray
+    contacts: np.ndarray
+    engaged: np.ndarray
+    rule_mql: np.ndarray
+    rule_best: np.ndarray
+
+
+def _member_scores(
+    model: LeadModel | None,
+    rules: RuleConfig,
+    rows: Columns,
+    at: np.ndarray,
+    scored: Scored,
+    people: Columns,
+    events: Columns,
+    found: Members,
+    contract,
+    config,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each member's probability (NaN where not scored), rule score and rule MQL verdict: a member that is a
+    row at the group's time keeps the row's; the others are scored as leads as of that time."""
+    at_of = at[found.first][found.of]
+    ids = people["lead_id"][found.person]
+    where = pd.MultiIndex.from_arrays([pd.Index(rows["lead_id"], dtype=object), at]).get_indexer(
+        pd.MultiIndex.from_arrays([pd.Index(ids, dtype=object), at_of])
+    )
+    p = np.full(len(ids), np.nan)
+    mql = np.zeros(len(ids), dtype=bool)
+    points = np.full(len(ids), np.nan)
+    reused = where >= 0
+    if scored.probability is not None:
+        p[reused] = scored.probability[where[reused]]
+    mql[reused] = scored.rule_mql[where[reused]]
+    points[reused] = scored.rule_score[where[reused]]
+    # a contract of engagement counters has no counters for a contact that is not a row: not scored
+    build = np.flatnonzero(~reused) if not contract.counter_columns else np.zeros(0, dtype=np.int64)
+    if len(build):
+        chosen = found.person[build]
+        member_rows = {name: people[name][chosen] for name in row_columns(contract)}
+        columns = feature_columns(member_rows, at_of[build], events, config, contract, people)
+        by_rules = rule_score(columns, rules)
+        mql[build], points[build] = by_rules.is_mql, by_rules.score
+        if model is not None and scored.probability is not None:
+            p[build] = model.answers(columns).probability
+    return p, mql, points
+
+
+def _inputs(found: Members, p: np.ndarray, features: Columns, config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group: the `INPUTS` matrix (NaN rows where no member has a probability), the members
+    known and those engaged."""
+    groups = len(found.first)
+    contacts = np.bincount(found.of, minlength=groups).astype(float)
+    scored = ~np.isnan(p)
+    safe = np.where(scored, np.clip(p, EDGE, 1 - EDGE), 0.0)
+    best = np.full(groups, -np.inf)
+    np.maximum.at(best, found.of, np.where(scored, safe, -np.inf))
+    log_none = np.bincount(found.of, weights=np.log1p(-safe), minlength=groups)
+    any_scored = np.bincount(found.of, weights=scored, minlength=groups) > 0
+    engaged_name = feature_names.windowed(feature_names.ENGAGED_CONTACTS, config.engaged_window_days)
+    engaged, engagement, completeness = (
+        _column(features, name)[found.first]
+        for name in (engaged_name, "account_engagement_decayed", feature_names.COMPLETENESS)
+    )
+    matrix = np.column_stack(
+        [
+            logit(np.where(any_scored, best, 0.5)),
+            logit(np.where(any_scored, -np.expm1(log_none), 0.5)),
+            np.log1p(contacts),
+            np.log1p(np.nan_to_num(engaged)),
+            np.log1p(np.nan_to_num(engagement)),
+            np.nan_to_num(completeness),
+        ]
+    )
+    matrix[~any_scored] = np.nan
+    return matrix, contacts, engaged
+
+
+def account_inputs(
+    model: LeadModel | None,
+    rules: RuleConfig,
+    rows: Columns,
+    at: np.ndarray,
+    features: Columns,
+    scored: Scored,
+    people: Columns | None,
+    events: Columns,
+    settings: tuple | None = None,
+) -> Inputs:
+    """The account inputs of each row's (account, time) group (`Inputs`). `rows` are the rows' lead
+    columns (`features.build.row_columns`, or their feature rows when `people` is None), `features`
+    their feature columns, `people` every known lead with the lead columns (the rows are added to
+    them); without `people` the members of a row's account are the rows of the same account and
+    time. `settings`: (contract, feature config) when there is no model."""
+    contract, config = (model.contract, model.feature_config) if model is not None else settings
+    if people is None:
+        group, _ = pd.MultiIndex.from_arrays([pd.Index(rows["account_id"], dtype=object), at]).factorize()
+        first = np.unique(group, return_index=True)[1]
+        found = Members(group, np.arange(len(group)), group, first)
+        p = np.full(len(group), np.nan) if scored.probability is None else np.asarray(scored.probability, float)
+        mql, points = np.asarray(scored.rule_mql, dtype=bool), np.asarray(scored.rule_score, dtype=float)
+    else:
+        wanted = row_columns(contract)
+        everyone = {n: np.concatenate([np.asarray(people[n]), np.asarray(rows[n])]) for n in wanted}
+        keep = unique_last(np.asarray(everyone["lead_id"], dtype=object))
+        everyone = {n: everyone[n][keep] for n in wanted}
+        found = members(rows["account_id"], at, everyone["account_id"], everyone["created_at"])
+        p, mql, points = _member_scores(model, rules, rows, at, scored, everyone, events, found, contract, config)
+    matrix, contacts, engaged = _inputs(found, p, features, config)
+    groups = len(found.first)
+    rule_best = np.full(groups, -np.inf)
+    np.maximum.at(rule_best, found.of, np.nan_to_num(points, nan=-np.inf))
+    rule_mql = np.bincount(found.of, weights=mql, minlength=groups) > 0
+    return Inputs(found, matrix, contacts, engaged, rule_mql, rule_best)
+
+
+def account_columns(
+    model: LeadModel | None,
+    rules: RuleConfig,
+    rows: Columns,
+    at: np.ndarray,
+    features: Columns,
+    scored: Scored,
+    people: Columns | None,
+    events: Columns,
+    contract=None,
+    config=None,
+) -> Columns:
+    """The account answer of every row (`core.schema.ACCOUNT`, as table columns): by the model's
+    `accounts` when it has one and answered, else with no probability (the buying group and the
+    rules' verdict are known either way). `contract` and `config`: the feature settings when there
+    is no model."""
+    config = model.feature_config if model is not None else config
+    inputs = account_inputs(model, rules, rows, at, features, scored, people, events, (contract, config))
+    found, matrix, contacts, engaged, rule_mql = (
+        inputs.members,
+        inputs.matrix,
+        inputs.contacts,
+        inputs.engaged,
+        inputs.rule_mql,
+    )
+    accounts = getattr(model, "accounts", None)
+    n = len(found.first)
+    probability = np.full(n, np.nan)
+    if accounts is not None and scored.probability is not None:
+        probability = accounts.probability(matrix)
+    known = ~np.isnan(probability)
+    segments = np.asarray(features["segment"], dtype=object)[found.first]
+    threshold = accounts.threshold(segments) if accounts is not None else np.full(n, np.nan)
+    grade = np.full(n, None, dtype=object)
+    if known.any():
+        grade[known] = model.grade(probability[known])
+    states = _role_states(features, config)
+    missing, steps = (
+        (None, None)
+        if states is None
+        else describe({name: values[found.first] for name, values in states.items()}, config)
+    )
+    values = {
+        "account_id": np.asarray(rows["account_id"], dtype=object)[found.first],
+        "account_probability": probability,
+        "account_grade": grade,
+        "account_is_mqa": np.where(known, probability >= np.nan_to_num(threshold, nan=np.inf), None),
+        "account_threshold": np.where(known, threshold, np.nan),
+        "account_rule_mql": rule_mql,
+        "account_completeness": _column(features, feature_names.COMPLETENESS)[found.first],
+        "account_missing_roles": np.array([joined(m) for m in missing or [None] * n], dtype=object),
+        "account_contacts": contacts.astype(np.int64),
+        "account_engaged_contacts": np.nan_to_num(engaged).astype(np.int64),
+        "account_next_step": np.array(steps or [None] * n, dtype=object),
+    }
+    return {name: values[name][found.group] for name in names(ACCOUNT)}
+
+
+def _role_states(features: Columns, config) -> Columns | None:
+    """The buying group's role columns of the feature rows (`features.buying`); None for feature
+    rows built before the buying group was (its roles are then not known)."""
+    wanted = [feature_names.role(r.name) for r in config.buying_group.roles]
+    if any(name not in features for name in wanted):
+        return None
+    return {name: np.asarray(features[name], dtype=float) for name in wanted}
+
+
+def _column(features: Columns, name: str) -> np.ndarray:
+    """A feature column as numbers; NaN throughout for feature rows made before it existed."""
+    if name in features:
+        return np.asarray(features[name], dtype=float)
+    return np.full(len(features["lead_id"]), np.nan)
+
+
+def table_accounts(
+    model: LeadModel,
+    rules: RuleConfig,
+    rows: pd.DataFrame,
+    features: pd.DataFrame,
+    probability: np.ndarray,
+    population: pd.DataFrame,
+    events: pd.DataFrame,
+) -> Columns:
+    """`account_columns` of tables: the rows scored (lead columns), their feature rows and model
+    probabilities, every lead of their accounts (`population`) and the events of those leads."""
+    wanted = row_columns(model.contract)
+    columns = {c: features[c].to_numpy() for c in features.columns}
+    by_rules = rule_score(features, rules)
+    scored = Scored(np.asarray(probability, dtype=float), np.asarray(by_rules.is_mql, dtype=bool), by_rules.score)
+    return account_columns(
+        model,
+        rules,
+        to_columns(rows, wanted),
+        micros(features["as_of"]),
+        columns,
+        scored,
+        to_columns(population, wanted),
+        to_columns(events, ("lead_id", "ts", "type"), keep_categorical=True),
+    )
