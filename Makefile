@@ -40,7 +40,7 @@ demo: install
 	$(VENV)/bin/leadscore generate --leads $(DEMO_LEADS) --seed 7 --out $(DEMO_DATA)
 	$(VENV)/bin/leadscore validate $(DEMO_DATA)
 	$(VENV)/bin/leadscore train --data $(DEMO_DATA)
-	$(VENV)/bin/leadscore score --data $(DEMO_DATA) --out $(DEMO_DATA)-scores.parquet --at-handover
+	$(VENV)/bin/leadscore score --data $(DEMO_DATA) --out $(DEMO_DATA)-scores.parquet --accounts $(DEMO_DATA)-accounts.parquet --at-handover
 	$(VENV)/bin/leadscore compare --data $(DEMO_DATA) --out $(DEMO_DATA)-model-vs-rules.html
 	@echo
 	@echo "Scoring service starting on http://127.0.0.1:$(DEMO_PORT); $(DEMO_WEEKS) simulated weeks (+2 for late decisions) go through it, then it stays up (Ctrl-C stops it). Try, from another shell:"

@@ -67,6 +67,12 @@ def show(metrics: dict, notes: list[str]) -> bool:
             f"independence check, {n:,.0f} test windows of 2+ hand-overs: the roll-up of the handed-over leads "
             f"predicts {predicted:.1%} with at least one accepted; sales accepted at least one in {observed:.1%}"
         )
+    if "account_mqa_share" in metrics:
+        out.print(
+            f"MQAs {metrics['account_mqa_share']:.1%} of the test windows, a lead accepted in "
+            f"{metrics['account_mqa_acceptance']:.1%} of them; accounts with a rule MQL "
+            f"{metrics['account_rule_mql_share']:.1%}, accepted in {metrics['account_rule_mql_acceptance']:.1%}"
+        )
     for note in notes:
         out.print(note)
     ece, auc, best = (metrics.get(k) for k in ("account_ece", "account_roc_auc", "account_best_lead_roc_auc"))

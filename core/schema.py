@@ -38,6 +38,8 @@ class Field:
     key: bool = False  # the answer's key: the id a table of answers is joined on (`key_of`)
     many: bool = False  # a list of texts in the API answer, one text joined by `JOIN` in a table
     digits: int = 6  # decimals of a number in the API answer
+    account: bool = False  # a lead field that describes its company: a contact of the account shares it
+    by_model: bool = False  # an answer field only the model gives: null when the rules answer
 
     @property
     def length(self) -> int:
@@ -53,7 +55,14 @@ LEAD: tuple[Field, ...] = (
     Field("lead_id", "string", "The CRM's lead id.", nullable=False, max_length=128),
     Field("account_id", "string", "The company; several leads may share one.", nullable=False, max_length=128),
     Field("created_at", "datetime", "When the lead entered the CRM.", nullable=False),
-    Field("email_domain", "string", "Domain of the lead's email (never the address).", max_length=253, fit=True),
+    Field(
+        "email_domain",
+        "string",
+        "Domain of the lead's email (never the address).",
+        max_length=253,
+        fit=True,
+        account=True,
+    ),
     Field("job_title", "string", "As typed in the form.", max_length=TEXT, fit=True),
     Field("seniority", "string", "When the CRM has it; else parsed from the job title.", max_length=64, fit=True),
     Field("department", "string", "The lead's department.", max_length=TEXT, fit=True),
@@ -65,10 +74,11 @@ LEAD: tuple[Field, ...] = (
         maximum=10_000_000,
         unit="employees",
         fit=True,
+        account=True,
     ),
-    Field("industry", "string", "The company's industry.", max_length=TEXT, fit=True),
-    Field("country", "string", "The lead's country.", max_length=TEXT, fit=True),
-    Field("region", "string", "The lead's region.", max_length=TEXT, fit=True),
+    Field("industry", "string", "The company's industry.", max_length=TEXT, fit=True, account=True),
+    Field("country", "string", "The lead's country.", max_length=TEXT, fit=True, account=True),
+    Field("region", "string", "The lead's region.", max_length=TEXT, fit=True, account=True),
     Field("source", "string", "Acquisition channel.", max_length=TEXT, fit=True),
 )
 
@@ -77,20 +87,22 @@ JOIN = "; "  # how a table writes a list of texts (`Field.many`)
 
 # the account answer: in the API one `account` object (each field's `path`), in a table (a batch's
 # scores, Spark's, the score log, the MLflow signature) flat columns named account_*
+ACCOUNT_ID = Field(
+    "account_id",
+    "string",
+    "The account answered for: the lead's account_id, or the lead itself when it names none.",
+    nullable=False,
+    max_length=128,
+    path=("account", "account_id"),
+)  # the account rows' key (`score --accounts`)
 ACCOUNT: tuple[Field, ...] = (
-    Field(
-        "account_id",
-        "string",
-        "The account answered for: the lead's account_id, or the lead itself when it names none.",
-        nullable=False,
-        max_length=128,
-        path=("account", "account_id"),
-    ),
+    ACCOUNT_ID,
     Field(
         "account_probability",
         "double",
         "Calibrated probability that sales accepts at least one of the account's leads handed over in the coming "
         "window (the model's account window); null when the rules answer or the model has no account answer.",
+        by_model=True,
         path=("account", "probability"),
     ),
     Field(
@@ -98,6 +110,7 @@ ACCOUNT: tuple[Field, ...] = (
         "string",
         "A-D by account probability (the lead grades' cut-offs); null without a probability.",
         choices=GRADES,
+        by_model=True,
         path=("account", "grade"),
     ),
     Field(
@@ -105,12 +118,14 @@ ACCOUNT: tuple[Field, ...] = (
         "boolean",
         "Marketing-qualified account: the account probability at or above the segment's MQA threshold; null "
         "without a probability.",
+        by_model=True,
         path=("account", "is_mqa"),
     ),
     Field(
         "account_threshold",
         "double",
         "The segment's MQA threshold; null without a probability.",
+        by_model=True,
         path=("account", "threshold"),
     ),
     Field(
@@ -155,10 +170,18 @@ ACCOUNT: tuple[Field, ...] = (
     ),
 )
 
+# a lead's fields that describe its company: a contact of its account shares them (`Field.account`)
+ACCOUNT_LEVEL = frozenset(f.name for f in LEAD if f.account)
+
 ANSWER: tuple[Field, ...] = (
     Field("lead_id", "string", "The lead's id, as sent.", nullable=False, max_length=128, key=True),
-    Field("probability", "double", "Calibrated probability that sales accepts the lead; null when the rules answer."),
-    Field("score", "long", "The probability as a whole number 0-100; null when the rules answer."),
+    Field(
+        "probability",
+        "double",
+        "Calibrated probability that sales accepts the lead; null when the rules answer.",
+        by_model=True,
+    ),
+    Field("score", "long", "The probability as a whole number 0-100; null when the rules answer.", by_model=True),
     Field(
         "grade",
         "string",
@@ -173,7 +196,7 @@ ANSWER: tuple[Field, ...] = (
         "rules answer).",
         nullable=False,
     ),
-    Field("threshold", "double", "The segment's model MQL threshold; null when the rules answer."),
+    Field("threshold", "double", "The segment's model MQL threshold; null when the rules answer.", by_model=True),
     Field("rule_score", "double", "The rule-based points score, 0-100.", nullable=False, digits=2),
     Field("rule_is_mql", "boolean", "Whether the rules send the lead to sales.", nullable=False),
     Field("rule_threshold", "double", "The segment's rule MQL threshold.", nullable=False),
@@ -185,6 +208,7 @@ ANSWER: tuple[Field, ...] = (
         "string",
         "The registered model version that answered; null when the rules answer.",
         max_length=128,
+        by_model=True,
     ),
     *ACCOUNT,
 )

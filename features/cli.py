@@ -203,6 +203,12 @@ def import_(
         f"{excluded} excluded{calendar}; read as {counts['encoding']}, delimiter {counts['delimiter']!r}",
         markup=False,
     )
+    if plan.account_column is None:
+        say(
+            "no account column in the mapping (account_column): each lead is its own account, so its account "
+            "answer reads the lead alone; name the company column to get account answers across its contacts",
+            markup=False,
+        )
     for column, rows in counts["unreadable_sizes"].items():
         shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
         say(

@@ -49,6 +49,13 @@ class BuyingRole(BaseModel):
     missing: str = Field(min_length=1, description="The words when no one of the role is known.")
     step: str = Field(min_length=1, description="What marketing and sales do when the role is missing.")
 
+    @field_validator("label", "missing")
+    @classmethod
+    def _one_item(cls, value: str) -> str:
+        if ";" in value:  # a list of missing roles is one text joined by "; " in a table (core.schema.JOIN)
+            raise ValueError("may not hold ';' (a table joins the missing roles with '; ')")
+        return value
+
     @field_validator("seniorities")
     @classmethod
     def _known_seniorities(cls, value: list[str]) -> list[str]:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from core.schema import LEAD
+from core.schema import ACCOUNT_LEVEL, LEAD
 from features.build import PEOPLE
 from features.contract import ContractConfig
 from serving.schemas import Lead
@@ -18,9 +18,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULTED = ("account_id", "created_at")  # the lead's account and creation time get defaults
 # the lead's own columns `feature_columns` reads
 LEAD_COLUMNS = tuple(f.name for f in LEAD if f.name not in DEFAULTED)
-# a contact of a lead's account carries the lead's columns (the account's profile: size, industry,
-# region...) but its own person (`features.build.PEOPLE`); these it does not share with the lead
-CONTACT_UNKNOWN = ("source",)
+# a contact of a lead's account: its own person (`features.build.PEOPLE`) and the lead's account
+# profile (`core.schema.ACCOUNT_LEVEL`: size, industry, region...); its source, extra fit columns and
+# counters are not known
 
 
 def _micros(value: datetime) -> int:
@@ -60,6 +60,8 @@ class LeadColumns:
             values = [lead.extra.get(key) for lead in leads]
             rows[key] = [number(v) for v in values] if key in self.numeric else values
         rows["account_id"] = accounts = [_own(lead.account_id or lead.lead_id, i) for i, lead in enumerate(leads)]
+        # the lead itself too: a lead sent twice in one batch is two people, each with its own events
+        rows["lead_id"] = keys = [_own(lead.lead_id, i) for i, lead in enumerate(leads)]
         rows["created_at"] = [
             _micros(lead.created_at) if lead.created_at else int(when) for lead, when in zip(leads, at, strict=True)
         ]
@@ -68,21 +70,21 @@ class LeadColumns:
         for i, (lead, account) in enumerate(zip(leads, accounts, strict=True)):
             for contact in lead.contacts:
                 # a lead that lists itself among its contacts stays one person, as when it is alone
-                person = lead.lead_id if contact.lead_id == lead.lead_id else _own(contact.lead_id, i)
+                person = _own(contact.lead_id, i)  # the lead listed among its contacts stays one person
                 own = {"account_id": account, "lead_id": person}
                 for name in people:
                     if name in own:
                         people[name].append(own[name])
                     elif name in PEOPLE:
                         people[name].append(getattr(contact, name))
-                    else:  # the account's profile is the lead's; how the contact came, not known
-                        people[name].append(None if name in CONTACT_UNKNOWN else rows[name][i])
+                    else:  # the account's profile is the lead's; the rest of the contact is not known
+                        people[name].append(rows[name][i] if name in ACCOUNT_LEVEL else None)
                 for event in contact.events:
                     ev_lead.append(person)
                     ev_ts.append(event.ts)
                     ev_type.append(event.type)
             for event in lead.events or ():
-                ev_lead.append(lead.lead_id)
+                ev_lead.append(keys[i])
                 ev_ts.append(event.ts)
                 ev_type.append(event.type)
         columns = {

@@ -91,8 +91,8 @@ def _lead_field(field: Column):
 def _answer_field(field: Column):
     """A `Score` field from its definition in `core.schema.ANSWER`."""
     kind = Literal[field.choices] if field.choices else PYTHON_ANSWER[field.kind]
-    if field.many:
-        return list[kind], Field(description=field.description)
+    if field.many:  # null when not known, [] when there is none
+        return list[kind] | None, Field(description=field.description)
     return (kind | None if field.nullable else kind), Field(description=field.description)
 
 

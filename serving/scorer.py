@@ -35,10 +35,11 @@ from serving.parts import PartsConfig, interval, model_parts, quadrant, rule_par
 from serving.schemas import Lead, Score
 from serving.trend import NO_LOG, trend, unknown
 from serving.unread import unread
-from training.accounts import Scored, account_columns
+from training.accounts import account_columns
 from training.answer import answer_columns, answer_row
 from training.explain import PART_OF_GROUP, PARTS, Explainer, Row
 from training.interval import missing
+from training.members import Scored
 from training.model import Answers, LeadModel
 
 Grade = str
@@ -253,7 +254,14 @@ class Scorer:
         rule_grades = np.array([self._rule_grade(round(float(x), 2)) for x in rules.score], dtype=object)
         version = self.model.version if self.model is not None else None
         return answer_columns(
-            batch.columns["lead_id"], batch.columns["segment"], rules, accounts, answers, version, by_rules, rule_grades
+            np.array([lead.lead_id for lead in leads], dtype=object),
+            batch.columns["segment"],
+            rules,
+            accounts,
+            answers,
+            version,
+            by_rules,
+            rule_grades,
         )
 
     def _explored(self, answer: Score, at: datetime) -> Score:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
@@ -36,16 +37,17 @@ from sklearn.preprocessing import StandardScaler
 from features.arrays import micros, to_columns
 from features.build import row_columns
 from features.rules import RuleConfig, rule_score
-from training.accounts import INPUTS, AccountModel, Inputs, Scored, account_inputs
+from training.accounts import EDGE, INPUTS, AccountModel, account_inputs
 from training.calibration import cross_validated_losses, fit_calibrator
+from training.members import Scored
 from training.metrics import expected_calibration_error, score_metrics
-from training.model import ALL, LeadModel
+from training.model import LeadModel
 from training.run import TrainingData
 from training.settings import TrainingConfig
+from training.split import PARTS
 from training.thresholds import choose_thresholds
 
 DAY = pd.Timedelta(days=1)
-PARTS = ("train", "calibrate", "test")
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class Windows:
 
 @dataclass(frozen=True)
 class AccountFit:
-    """The account answer a run fitted (None when the data cannot support one: `note` says why),
+    """The account answer a run fitted (None when the data cannot support one: `notes` says why),
     its test-period figures (`account_*` metrics) and its notes."""
 
     model: AccountModel | None
@@ -70,9 +72,11 @@ class AccountFit:
     notes: list[str]
 
 
-def windows(rows: pd.DataFrame, parts: np.ndarray, window_days: int) -> Windows:
+def windows(rows: pd.DataFrame, parts: np.ndarray, window_days: int, censored: bool = True) -> Windows:
     """The account windows of labelled hand-overs (`account_id`, `mql_at`, `label`; `parts`: each
-    row's part of the split), in time order within each account."""
+    row's part of the split), in time order within each account; `censored`: a window that would
+    end after the newest hand-over is left out (a flat snapshot's outcomes are all known: its
+    hand-overs share one time, and each account is one window)."""
     order = np.lexsort((rows["mql_at"].to_numpy(), rows["account_id"].to_numpy(dtype=object)))
     account = rows["account_id"].to_numpy(dtype=object)[order]
     at = pd.to_datetime(rows["mql_at"], utc=True).to_numpy()[order]
@@ -85,7 +89,7 @@ def windows(rows: pd.DataFrame, parts: np.ndarray, window_days: int) -> Windows:
     for i in range(1, len(order) + 1):
         if i < len(order) and account[i] == account[start] and at[i] < at[start] + span:
             continue
-        if at[start] + span <= newest:  # the whole window is in the data: its outcome is known
+        if not censored or at[start] + span <= newest:  # the whole window is in the data: its outcome is known
             of[order[start:i]] = len(first)
             first.append(order[start])
             y.append(int(label[start:i].max()))
@@ -95,11 +99,15 @@ def windows(rows: pd.DataFrame, parts: np.ndarray, window_days: int) -> Windows:
     return Windows(first, np.asarray(y, dtype=int), np.asarray(parts)[first], np.asarray(count), of)
 
 
-def inputs_of(data: TrainingData, model: LeadModel, rules: RuleConfig, found: Windows) -> Inputs:
-    """The account inputs of each window, as of its first hand-over: every contact of the account
-    known then scored by `model`."""
-    rows = data.rows.iloc[found.first].reset_index(drop=True)
-    features = data.features.iloc[found.first].reset_index(drop=True)
+def inputs_of(data: TrainingData, model: LeadModel, rules: RuleConfig, found: Windows) -> np.ndarray:
+    """The account inputs (`INPUTS`) of each window, as of its first hand-over: every contact of
+    the account known then, scored by `model` (the window's hand-overs at that time as they were
+    handed over, the others as contacts: `training.accounts.contact_view`)."""
+    mql_at = data.rows["mql_at"].to_numpy()
+    starts = np.flatnonzero(found.of >= 0)
+    starts = starts[mql_at[starts] == mql_at[found.first[found.of[starts]]]]  # hand-overs at a window's start
+    rows = data.rows.iloc[starts].reset_index(drop=True)
+    features = data.features.iloc[starts].reset_index(drop=True)
     columns = {c: features[c].to_numpy() for c in features.columns}
     by_rules = rule_score(features, rules)
     scored = Scored(model.probability(features), np.asarray(by_rules.is_mql, dtype=bool), by_rules.score)
@@ -107,71 +115,80 @@ def inputs_of(data: TrainingData, model: LeadModel, rules: RuleConfig, found: Wi
     people = to_columns(data.dataset.leads, wanted)
     events = to_columns(data.dataset.events, ("lead_id", "ts", "type"), keep_categorical=True)
     at = micros(rows["mql_at"])
-    return account_inputs(model, rules, to_columns(rows, wanted), at, columns, scored, people, events)
+    inputs = account_inputs(model, rules, to_columns(rows, wanted), at, columns, scored, people, events)
+    group = inputs.members.group[np.searchsorted(starts, found.first)]  # each window's first hand-over
+    return inputs.matrix[group], inputs.rule_mql[group], inputs.rule_best[group]
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _enough(y: np.ndarray, minimum: int) -> bool:
-    return len(y) >= minimum and 0 < y.sum() < len(y)
+def _enough(y: np.ndarray, minimum: int, folds: int) -> bool:
+    """Enough windows, and of each outcome enough for every fold of a cross-validation to have both."""
+    return len(y) >= minimum and min(y.sum(), len(y) - y.sum()) >= 2 * folds
 
 
 def fit_accounts(data: TrainingData, model: LeadModel, config: TrainingConfig, rules: RuleConfig) -> AccountFit:
-    """The account answer of a run (module doc): fitted on the windows of the training and
-    calibration periods, measured on the test period's."""
-    settings = config.accounts
+    """The account answer of a run (module doc): fitted on the calibration period's windows,
+    measured on the test period's."""
+    settings, folds = config.accounts, config.calibration.folds
     parts = np.full(len(data.rows), "", dtype=object)
     for name in PARTS:
         parts[data.split.mask(name)] = name
-    found = windows(data.rows, parts, settings.window_days)
+    found = windows(data.rows, parts, settings.window_days, censored=data.split.kind == "time")
     if not len(found.first):
         return AccountFit(None, {}, [_too_few("no account window of the data is complete", settings)])
-    inputs = inputs_of(data, model, rules, found)
-    X = inputs.matrix[inputs.members.group]
+    X, rule_mql, rule_best = inputs_of(data, model, rules, found)
     known = ~np.isnan(X).any(axis=1)
-    mask = {name: (found.part == name) & known for name in PARTS}
+    cal, test = ((found.part == name) & known for name in ("calibrate", "test"))
     y = found.y
-    cal = mask["calibrate"]
-    if not _enough(y[cal], settings.min_episodes):
+    if not _enough(y[cal], settings.min_episodes, folds):
         return AccountFit(None, {}, [_too_few(f"{int(cal.sum()):,} account windows", settings)])
-    rollup = _sigmoid(X[:, INPUTS.index("rollup_log_odds")])
-    estimator, margin = _crossfit(X[cal], y[cal], config.model.random_state, config.calibration.folds)
+    rollup = expit(X[:, INPUTS.index("rollup_log_odds")])
+    estimator, margin = _crossfit(X[cal], y[cal], config.model.random_state, folds)
     method, oof = _calibration(margin, y[cal], config)
     calibrator = fit_calibrator(method, margin, y[cal])
-    ece_model, ece_rollup = expected_calibration_error(y[cal], oof), expected_calibration_error(y[cal], rollup[cal])
-    kept = "model" if ece_model <= ece_rollup else "roll-up"
-    why = (
-        f"kept the {'account model' if kept == 'model' else 'roll-up'}: on the calibration period's "
-        f"{int(cal.sum()):,} account windows its ECE is {min(ece_model, ece_rollup):.3f}, against "
-        f"{max(ece_model, ece_rollup):.3f} for the {'roll-up' if kept == 'model' else 'account model'} "
-        "(the account model's out of fold)"
-    )
-    candidate = AccountModel(kept, settings.window_days, {ALL: 1.0}, estimator, calibrator, why)
-    probability = np.full(len(y), np.nan)
-    probability[known] = candidate.probability(X[known])
+    ece = {"model": expected_calibration_error(y[cal], oof), "roll-up": expected_calibration_error(y[cal], rollup[cal])}
+    kept = min(ece, key=ece.get)
+    # the MQA thresholds are chosen on probabilities of windows each answer never learnt from
+    unseen = oof if kept == "model" else rollup[cal]
     segments = data.features["segment"].to_numpy(dtype=object)[found.first]
-    mql_at = data.rows["mql_at"].iloc[found.first].reset_index(drop=True)
-    rule_mql = inputs.rule_mql[inputs.members.group]
-    thresholds = choose_thresholds(
-        probability[cal], y[cal], segments[cal], mql_at[cal], rule_mql[cal], config.thresholds
-    )
-    fitted = AccountModel(kept, settings.window_days, thresholds, estimator, calibrator, why)
-    metrics = {"account_calibration_ece_model": ece_model, "account_calibration_ece_rollup": ece_rollup}
+    mql_at = data.rows["mql_at"].iloc[found.first].reset_index(drop=True)[cal]
+    thresholds = choose_thresholds(unseen, y[cal], segments[cal], mql_at, rule_mql[cal], config.thresholds)
+    fitted = AccountModel(kept, settings.window_days, thresholds, estimator, calibrator, _why(kept, ece, cal.sum()))
+    answers = {
+        name: _answer(AccountModel(method_, settings.window_days, thresholds, estimator, calibrator), X, known)
+        for name, method_ in (("account", kept), ("account_model", "model"), ("account_rollup", "roll-up"))
+    }
+    answers["account_best_lead"] = expit(X[:, INPUTS.index("best_log_odds")])
+    metrics = {f"account_calibration_ece_{k.replace('-', '')}": v for k, v in ece.items()}
     metrics["account_kept_model"] = float(kept == "model")
-    model_p = np.full(len(y), np.nan)
-    model_p[known] = AccountModel("model", settings.window_days, thresholds, estimator, calibrator).probability(
-        X[known]
-    )
-    test = mask["test"]
-    answers = {"account": probability, "account_model": model_p, "account_rollup": rollup}
-    answers["account_best_lead"] = _sigmoid(X[:, INPUTS.index("best_log_odds")])
-    metrics.update(
-        _test_figures(y[test], {k: v[test] for k, v in answers.items()}, inputs.rule_best[inputs.members.group][test])
-    )
+    metrics.update(_test_figures(y[test], {k: v[test] for k, v in answers.items()}, rule_best[test]))
+    metrics.update(_mqa_figures(y[test], answers["account"][test] >= fitted.threshold(segments[test]), rule_mql[test]))
     metrics.update(_handover_rollup(data, model, found, test))
     return AccountFit(fitted, metrics, [])
+
+
+def _answer(account: AccountModel, X: np.ndarray, known: np.ndarray) -> np.ndarray:
+    out = np.full(len(X), np.nan)
+    out[known] = account.probability(X[known])
+    return out
+
+
+def _why(kept: str, ece: dict[str, float], windows_: int) -> str:
+    other = "roll-up" if kept == "model" else "model"
+    words = {"model": "account model", "roll-up": "roll-up"}
+    return (
+        f"kept the {words[kept]}: on the calibration period's {int(windows_):,} account windows its ECE is "
+        f"{ece[kept]:.3f}, against {ece[other]:.3f} for the {words[other]} (the account model's out of fold)"
+    )
+
+
+def _mqa_figures(y: np.ndarray, mqa: np.ndarray, rule_mql: np.ndarray) -> dict[str, float]:
+    """On the test windows: the share of accounts the model calls MQAs and the share with a rule
+    MQL, and how often sales accepted a lead of each."""
+    out = {"account_mqa_share": float(mqa.mean()) if len(y) else np.nan}
+    out["account_rule_mql_share"] = float(rule_mql.mean()) if len(y) else np.nan
+    out["account_mqa_acceptance"] = float(y[mqa].mean()) if mqa.any() else np.nan
+    out["account_rule_mql_acceptance"] = float(y[rule_mql].mean()) if rule_mql.any() else np.nan
+    return out
 
 
 def _logistic():
@@ -203,7 +220,7 @@ def _calibration(margin: np.ndarray, y: np.ndarray, config: TrainingConfig) -> t
 def _test_figures(y: np.ndarray, answers: dict[str, np.ndarray], rule_best: np.ndarray) -> dict[str, float]:
     """ROC AUC, PR AUC, ECE and log-loss of each account answer on the test windows, and the
     ranking figures of the rule score's roll-up (the best member's rule score)."""
-    if not _enough(y, 2):
+    if len(np.unique(y)) < 2:
         return {}
     out = {"account_test_windows": float(len(y)), "account_acceptance_rate": float(y.mean())}
     for name, p in answers.items():
@@ -222,7 +239,7 @@ def _handover_rollup(data: TrainingData, model: LeadModel, found: Windows, test:
     if len(several) < 20:
         return {}
     p = model.probability(data.features.iloc[rows])
-    log_none = pd.Series(np.log1p(-np.clip(p, 0, 1 - 1e-6))).groupby(found.of[rows]).sum()
+    log_none = pd.Series(np.log1p(-np.clip(p, 0, 1 - EDGE))).groupby(found.of[rows]).sum()
     predicted = -np.expm1(log_none.reindex(several).to_numpy())
     return {
         "account_handover_rollup_windows": float(len(several)),

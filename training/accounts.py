@@ -2,31 +2,34 @@
 sales accepts at least one of the account's leads handed over in the coming window, its grade and
 MQA verdict, and the buying group's completeness (`features/buying.py`).
 
-An account's *members* at a time are its known contacts then (created at or before it), the lead
-included. Each member is scored as a lead would be (`LeadModel.answers`, the same feature code);
-the account's inputs (`INPUTS`) are the best member's log-odds, the roll-up 1 - prod(1 - p_i) of
+An account's *members* at a time are its known contacts then, the lead included, each scored by
+the lead model (`training/members.py`); the account's inputs (`INPUTS`) are the best member's log-odds, the roll-up 1 - prod(1 - p_i) of
 all of them, how many are known and engaged, the account's decayed engagement and the buying
 group's completeness. `AccountModel` (fitted by `training/account_fit.py`, registered inside the
 `LeadModel`) turns them into the answer by the method its training kept: the roll-up as it is,
 or a logistic model on the inputs calibrated on the calibration period like the lead model.
 
-`account_columns` is the one place the account answer is computed: batch and Spark scoring, the
-service and training all call it, for any rows (one lead with its contacts, a million leads).
+`account_columns` is the one place the account answer is computed (batch and Spark scoring, the
+service, the monitor and the report call it, for one lead with its contacts or a million leads);
+training reads the same `account_inputs`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from core.schema import ACCOUNT, joined, names
 from features import names as feature_names
 from features.arrays import Columns, micros, to_columns, unique_last
-from features.build import feature_columns, row_columns
+from features.build import row_columns
 from features.buying import describe
 from features.rules import RuleConfig, rule_score
+from training.members import Members, Scored, account_groups, member_scores, members
 from training.model import ALL, LeadModel, MarginCalibrator, MarginMap
 
 METHODS = ("model", "roll-up")
@@ -61,55 +64,28 @@ class AccountModel:
         if not known.any():
             return out
         if self.method == "roll-up":
-            rollup = inputs[known, INPUTS.index("rollup_log_odds")]
-            out[known] = 1.0 / (1.0 + np.exp(-rollup))
+            out[known] = expit(inputs[known, INPUTS.index("rollup_log_odds")])
         else:
-            margin = self.estimator.decision_function(inputs[known])
-            out[known] = MarginMap.of(self.calibrator)(margin)
+            mean, scale, coef, intercept, calibrated = self._linear
+            out[known] = calibrated(((inputs[known] - mean) / scale) @ coef + intercept)
         return np.clip(out, EDGE, 1 - EDGE)
+
+    @cached_property
+    def _linear(self) -> tuple:
+        """The pipeline's decision function as numpy on its public fitted attributes (the scaler's
+        `mean_` and `scale_`, the logistic model's `coef_` and `intercept_`) and the calibrator's
+        map: no per-call input checks on the request path (they cost more than the answer)."""
+        scaler, logistic = self.estimator[0], self.estimator[-1]
+        return (
+            scaler.mean_,
+            scaler.scale_,
+            logistic.coef_[0],
+            float(logistic.intercept_[0]),
+            MarginMap.of(self.calibrator),
+        )
 
     def threshold(self, segments: np.ndarray) -> np.ndarray:
         return np.array([self.thresholds.get(str(s), self.thresholds[ALL]) for s in segments], dtype=float)
-
-
-@dataclass(frozen=True)
-class Members:
-    """Who counts for each row's account at the row's time: `group` (per row) numbers the distinct
-    (account, time) pairs; `person` (per member: an index into the people) and `of` (its group);
-    `first` (per group) the first row of the group."""
-
-    group: np.ndarray
-    person: np.ndarray
-    of: np.ndarray
-    first: np.ndarray
-
-
-def members(account: np.ndarray, at: np.ndarray, people_account: np.ndarray, created: np.ndarray) -> Members:
-    """The members of each row's account at its time (`at`, UTC microseconds): the people of the
-    account created at or before it."""
-    group, pairs = pd.MultiIndex.from_arrays([pd.Index(account, dtype=object), at]).factorize()
-    first = np.unique(group, return_index=True)[1]
-    vocabulary = pd.Index(pd.unique(np.asarray(people_account, dtype=object)))
-    code = vocabulary.get_indexer(np.asarray(people_account, dtype=object))
-    order = np.argsort(code, kind="stable")
-    sorted_code = code[order]
-    group_code = vocabulary.get_indexer(np.asarray(pairs.get_level_values(0), dtype=object))
-    start = np.searchsorted(sorted_code, group_code, side="left")
-    sizes = np.where(group_code >= 0, np.searchsorted(sorted_code, group_code, side="right") - start, 0)
-    of = np.repeat(np.arange(len(pairs)), sizes)
-    offset = np.arange(len(of)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    person = order[np.repeat(start, sizes) + offset]
-    known = np.asarray(created, dtype=np.int64)[person] <= np.asarray(pairs.get_level_values(1), dtype=np.int64)[of]
-    return Members(group, person[known], of[known], first)
-
-
-@dataclass(frozen=True)
-class Scored:
-    """The rows' own answers that the account reuses for members who are rows at the same time."""
-
-    probability: np.ndarray | None  # the model's calibrated probability per row; None: no model answer
-    rule_mql: np.ndarray
-    rule_score: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -124,46 +100,6 @@ class Inputs:
     engaged: np.ndarray
     rule_mql: np.ndarray
     rule_best: np.ndarray
-
-
-def _member_scores(
-    model: LeadModel | None,
-    rules: RuleConfig,
-    rows: Columns,
-    at: np.ndarray,
-    scored: Scored,
-    people: Columns,
-    events: Columns,
-    found: Members,
-    contract,
-    config,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each member's probability (NaN where not scored), rule score and rule MQL verdict: a member that is a
-    row at the group's time keeps the row's; the others are scored as leads as of that time."""
-    at_of = at[found.first][found.of]
-    ids = people["lead_id"][found.person]
-    where = pd.MultiIndex.from_arrays([pd.Index(rows["lead_id"], dtype=object), at]).get_indexer(
-        pd.MultiIndex.from_arrays([pd.Index(ids, dtype=object), at_of])
-    )
-    p = np.full(len(ids), np.nan)
-    mql = np.zeros(len(ids), dtype=bool)
-    points = np.full(len(ids), np.nan)
-    reused = where >= 0
-    if scored.probability is not None:
-        p[reused] = scored.probability[where[reused]]
-    mql[reused] = scored.rule_mql[where[reused]]
-    points[reused] = scored.rule_score[where[reused]]
-    # a contract of engagement counters has no counters for a contact that is not a row: not scored
-    build = np.flatnonzero(~reused) if not contract.counter_columns else np.zeros(0, dtype=np.int64)
-    if len(build):
-        chosen = found.person[build]
-        member_rows = {name: people[name][chosen] for name in row_columns(contract)}
-        columns = feature_columns(member_rows, at_of[build], events, config, contract, people)
-        by_rules = rule_score(columns, rules)
-        mql[build], points[build] = by_rules.is_mql, by_rules.score
-        if model is not None and scored.probability is not None:
-            p[build] = model.answers(columns).probability
-    return p, mql, points
 
 
 def _inputs(found: Members, p: np.ndarray, features: Columns, config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -187,9 +123,9 @@ def _inputs(found: Members, p: np.ndarray, features: Columns, config) -> tuple[n
             logit(np.where(any_scored, best, 0.5)),
             logit(np.where(any_scored, -np.expm1(log_none), 0.5)),
             np.log1p(contacts),
-            np.log1p(np.nan_to_num(engaged)),
-            np.log1p(np.nan_to_num(engagement)),
-            np.nan_to_num(completeness),
+            np.log1p(engaged),  # NaN (feature rows made before these columns): no account probability
+            np.log1p(engagement),
+            completeness,
         ]
     )
     matrix[~any_scored] = np.nan
@@ -214,8 +150,7 @@ def account_inputs(
     time. `settings`: (contract, feature config) when there is no model."""
     contract, config = (model.contract, model.feature_config) if model is not None else settings
     if people is None:
-        group, _ = pd.MultiIndex.from_arrays([pd.Index(rows["account_id"], dtype=object), at]).factorize()
-        first = np.unique(group, return_index=True)[1]
+        group, first = account_groups(np.asarray(rows["account_id"], dtype=object), at)
         found = Members(group, np.arange(len(group)), group, first)
         p = np.full(len(group), np.nan) if scored.probability is None else np.asarray(scored.probability, float)
         mql, points = np.asarray(scored.rule_mql, dtype=bool), np.asarray(scored.rule_score, dtype=float)
@@ -225,7 +160,7 @@ def account_inputs(
         keep = unique_last(np.asarray(everyone["lead_id"], dtype=object))
         everyone = {n: everyone[n][keep] for n in wanted}
         found = members(rows["account_id"], at, everyone["account_id"], everyone["created_at"])
-        p, mql, points = _member_scores(model, rules, rows, at, scored, everyone, events, found, contract, config)
+        p, mql, points = member_scores(model, rules, rows, at, scored, everyone, events, found, contract, config)
     matrix, contacts, engaged = _inputs(found, p, features, config)
     groups = len(found.first)
     rule_best = np.full(groups, -np.inf)
@@ -286,10 +221,17 @@ def account_columns(
         "account_completeness": _column(features, feature_names.COMPLETENESS)[found.first],
         "account_missing_roles": np.array([joined(m) for m in missing or [None] * n], dtype=object),
         "account_contacts": contacts.astype(np.int64),
-        "account_engaged_contacts": np.nan_to_num(engaged).astype(np.int64),
+        "account_engaged_contacts": _counts(engaged),
         "account_next_step": np.array(steps or [None] * n, dtype=object),
     }
     return {name: values[name][found.group] for name in names(ACCOUNT)}
+
+
+def _counts(values: np.ndarray) -> np.ndarray:
+    """Counts as whole numbers; None where not known (object array), int64 when all are."""
+    if np.isnan(values).any():
+        return np.array([None if np.isnan(v) else int(v) for v in values], dtype=object)
+    return values.astype(np.int64)
 
 
 def _role_states(features: Columns, config) -> Columns | None:

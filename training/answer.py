@@ -14,15 +14,15 @@ import math
 import numpy as np
 import pandas as pd
 
-from core.schema import ACCOUNT, ANSWER, Field, listed, names
+from core.schema import ACCOUNT, ACCOUNT_ID, ANSWER, Field, listed, names
 from features.arrays import Columns, micros
 from features.rules import RuleConfig, rule_score
-from training.accounts import Scored, account_columns
+from training.accounts import account_columns
+from training.members import Scored
 from training.model import Answers, LeadModel
 
 DIGITS = 6  # decimals of a number in the API's answer
-MODEL_ONLY = ("probability", "score", "threshold", "model_version")  # null when the rules answer
-ACCOUNT_MODEL_ONLY = ("account_probability", "account_grade", "account_is_mqa", "account_threshold")
+MODEL_ONLY = tuple(f.name for f in ANSWER if f.by_model)  # null when the rules answer
 
 
 def answer_columns(
@@ -62,7 +62,7 @@ def answer_columns(
         **accounts,
     }
     if rules_answer.any():
-        for name in (*MODEL_ONLY, *ACCOUNT_MODEL_ONLY):
+        for name in MODEL_ONLY:
             values[name] = np.where(rules_answer, None, values[name].astype(object))
     return {name: values[name] for name in names(ANSWER)}
 
@@ -74,7 +74,7 @@ def plain(value, field: Field | None = None):
         value = value.item()
     if isinstance(value, float):
         value = None if math.isnan(value) else round(value, field.digits if field is not None else DIGITS)
-    if field is not None and field.many:
+    if field is not None and field.many and value is not None:
         return listed(value)
     return value
 
@@ -134,18 +134,19 @@ def account_rows(scores: pd.DataFrame) -> pd.DataFrame:
     answer (`core.schema.ACCOUNT`), how many of its leads were scored, how many of them the model
     and the rules send to sales, and the lead with the highest probability (rule score without
     one); accounts in the order they first appear."""
-    fields = names(ACCOUNT)
-    columns = [fields[0], "as_of", *fields[1:], *names(ACCOUNT_LEADS)]
+    key = ACCOUNT_ID.name
+    fields = [name for name in names(ACCOUNT) if name != key]
+    columns = [key, "as_of", *fields, *names(ACCOUNT_LEADS)]
     if scores.empty:
         return pd.DataFrame(columns=columns)
     ranked = scores.assign(_rank=scores["probability"].astype(float).fillna(-1.0), _rule=scores["rule_score"])
     ranked = ranked.sort_values(["_rank", "_rule", "lead_id"], ascending=[False, False, True], kind="stable")
-    groups = ranked.groupby([fields[0], "as_of"], sort=False, dropna=False)
-    out = groups[fields[1:]].first()
+    groups = ranked.groupby([key, "as_of"], sort=False, dropna=False)
+    out = groups[fields].first()
     out["leads"] = groups.size()
     out["model_mqls"] = groups["is_mql"].sum().astype(np.int64)
     out["rule_mqls"] = groups["rule_is_mql"].sum().astype(np.int64)
     out["best_lead_id"] = groups["lead_id"].first()
-    keys = scores[[fields[0], "as_of"]].drop_duplicates()
-    out = out.reset_index().merge(keys, on=[fields[0], "as_of"], how="right")
+    keys = scores[[key, "as_of"]].drop_duplicates()
+    out = out.reset_index().merge(keys, on=[key, "as_of"], how="right")
     return out[columns].reset_index(drop=True)

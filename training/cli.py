@@ -251,14 +251,13 @@ def score(
 ) -> None:
     """Score every lead: probability, score 0-100, grade, is_mql, rule score, its account's answer and
     model version."""
+    from core.errors import LeadscoreError
     from features.cli import scoring_time
     from features.tables import write_table
     from training.answer import account_rows
     from training.score import score_folder
 
     when = scoring_time(as_of, at_handover, out)
-    from core.errors import LeadscoreError
-
     if accounts is not None and accounts.resolve() == out.resolve():
         raise LeadscoreError(f"--accounts {accounts}: the same file as --out; give the account rows their own file")
     if engine is Engine.spark:

@@ -51,6 +51,8 @@ class LeadscorePyfunc(mlflow.pyfunc.PythonModel):
         return build_features(rows, events, "as_of", self.model.feature_config, self.model.contract)
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        """The answers of the input rows; each row's account answer reads the rows given of the same
+        account and time (send an account's leads together; `leadscore score` reads every contact)."""
         return predict(self.model, self.features(model_input)).reset_index(drop=True)
 
 

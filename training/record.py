@@ -94,6 +94,8 @@ def _log_results(run: TrainingRun, tmp: Path) -> None:
         mlflow.log_artifact(str(plot), "plots")
     if champion is not None:
         mlflow.log_metrics({f"champion_{k}": v for k, v in champion.items()})
+    accounts = run.fitted.model.accounts
+    mlflow.set_tag("accounts.kept", accounts.why if accounts is not None else "no account answer (see the notes)")
 
 
 def _log_profile(run: TrainingRun) -> None:

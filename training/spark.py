@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core.schema import ACCOUNT, ANSWER, Field, Kind, key_of, names
+from core.schema import ACCOUNT, ACCOUNT_ID, ANSWER, Field, Kind, key_of, names
 from features.spark import BUCKET, LEADS_PER_BUCKET, bucket_tables, each_bucket, scoring_stamp
 from training.answer import ACCOUNT_LEADS, account_rows
 from training.model import LeadModel
@@ -32,9 +32,8 @@ def account_layout() -> Layout:
     """The account rows' columns and kinds (`training.answer.account_rows`): the account's answer
     (`core.schema.ACCOUNT`) with the scoring time after the account, then what its scored leads
     were (`ACCOUNT_LEADS`)."""
-    first, *rest = ACCOUNT
-    leads = [(f.name, f.kind) for f in ACCOUNT_LEADS]
-    return [(first.name, first.kind), ("as_of", "datetime"), *((f.name, f.kind) for f in rest), *leads]
+    rest = [(f.name, f.kind) for f in (*ACCOUNT, *ACCOUNT_LEADS) if f is not ACCOUNT_ID]
+    return [(ACCOUNT_ID.name, ACCOUNT_ID.kind), ("as_of", "datetime"), *rest]
 
 
 def _ddl(layout: Layout) -> str:

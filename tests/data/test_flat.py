@@ -198,3 +198,16 @@ def test_import_says_which_calendar_features_it_adds(capsys, tmp_path):
     code, out, err = run(capsys, "import", str(path), "--mapping", str(mapping_path), "--out", str(tmp_path / "d"))
     assert code == 0, err
     assert "calendar features handover_weekday, handover_hour (Europe/Berlin)" in " ".join(out.split())
+
+
+def test_import_says_each_lead_is_its_own_account_only_without_an_account_column(capsys, tmp_path):
+    path, mapping_path, mapping, frame = _export(tmp_path)
+    code, out, err = run(capsys, "import", str(path), "--mapping", str(mapping_path), "--out", str(tmp_path / "a"))
+    assert code == 0, err
+    assert "each lead is its own account" in " ".join(out.split())
+    frame.assign(Company=[f"C{i % 50}" for i in range(len(frame))]).to_csv(path, index=False)
+    mapping_path.write_text(yaml.safe_dump({**mapping, "account_column": "Company"}))
+    code, out, err = run(capsys, "import", str(path), "--mapping", str(mapping_path), "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    assert "its own account" not in out
+    assert load_dataset(tmp_path / "b").leads["account_id"].nunique() == 50
