@@ -3,11 +3,12 @@ sales accepts at least one of the account's leads handed over in the coming wind
 MQA verdict, and the buying group's completeness (`features/buying.py`).
 
 An account's *members* at a time are its known contacts then, the lead included, each scored by
-the lead model (`training/members.py`); the account's inputs (`INPUTS`) are the best member's log-odds, the roll-up 1 - prod(1 - p_i) of
-all of them, how many are known and engaged, the account's decayed engagement and the buying
-group's completeness. `AccountModel` (fitted by `training/account_fit.py`, registered inside the
-`LeadModel`) turns them into the answer by the method its training kept: the roll-up as it is,
-or a logistic model on the inputs calibrated on the calibration period like the lead model.
+the lead model (`training/members.py`); the account's inputs (`INPUTS`) are the best member's
+log-odds, the roll-up 1 - prod(1 - p_i) of all of them, how many are known and engaged, the
+account's decayed engagement and the buying group's completeness. `AccountModel` (fitted by
+`training/account_fit.py`, registered inside the `LeadModel`) turns them into the answer by the
+method its training kept: the roll-up as it is, or a logistic model on the inputs calibrated on
+the calibration period like the lead model.
 
 `account_columns` is the one place the account answer is computed (batch and Spark scoring, the
 service, the monitor and the report call it, for one lead with its contacts or a million leads);
