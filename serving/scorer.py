@@ -39,7 +39,7 @@ from training.accounts import account_columns
 from training.answer import answer_columns, answer_row
 from training.explain import PART_OF_GROUP, PARTS, Explainer, Row
 from training.interval import missing
-from training.members import Scored
+from training.members import AccountRows, Scored
 from training.model import Answers, LeadModel
 
 Grade = str
@@ -245,11 +245,8 @@ class Scorer:
         model = self.model if model_ok and answers is not None else None
         probability = None if model is None else answers.probability
         scored = Scored(probability, np.asarray(rules.is_mql, dtype=bool), np.asarray(rules.score, dtype=float))
-        settings = (self.contract, self.feature_config)
-        accounts = account_columns(
-            model, self.rules, request.rows, request.at, batch.columns, scored, request.population, request.events,
-            *settings,
-        )  # fmt: skip
+        given = AccountRows(request.rows, request.at, batch.columns, scored, request.population, request.events)
+        accounts = account_columns(model, self.rules, given, self.contract, self.feature_config)
         accounts["account_id"] = np.array([lead.account_id or lead.lead_id for lead in leads], dtype=object)
         rule_grades = np.array([self._rule_grade(round(float(x), 2)) for x in rules.score], dtype=object)
         version = self.model.version if self.model is not None else None

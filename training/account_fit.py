@@ -39,7 +39,7 @@ from features.build import row_columns
 from features.rules import RuleConfig, rule_score
 from training.accounts import EDGE, INPUTS, AccountModel, account_inputs
 from training.calibration import cross_validated_losses, fit_calibrator
-from training.members import Scored
+from training.members import AccountRows, Scored
 from training.metrics import expected_calibration_error, score_metrics
 from training.model import LeadModel
 from training.run import TrainingData
@@ -115,7 +115,7 @@ def inputs_of(data: TrainingData, model: LeadModel, rules: RuleConfig, found: Wi
     people = to_columns(data.dataset.leads, wanted)
     events = to_columns(data.dataset.events, ("lead_id", "ts", "type"), keep_categorical=True)
     at = micros(rows["mql_at"])
-    inputs = account_inputs(model, rules, to_columns(rows, wanted), at, columns, scored, people, events)
+    inputs = account_inputs(model, rules, AccountRows(to_columns(rows, wanted), at, columns, scored, people, events))
     group = inputs.members.group[np.searchsorted(starts, found.first)]  # each window's first hand-over
     return inputs.matrix[group], inputs.rule_mql[group], inputs.rule_best[group]
 

@@ -30,7 +30,7 @@ from features.arrays import Columns, micros, to_columns, unique_last
 from features.build import row_columns
 from features.buying import describe
 from features.rules import RuleConfig, rule_score
-from training.members import Members, Scored, account_groups, member_scores, members
+from training.members import AccountRows, Members, Scored, account_groups, member_scores, members
 from training.model import ALL, LeadModel, MarginCalibrator, MarginMap
 
 METHODS = ("model", "roll-up")
@@ -134,22 +134,13 @@ def _inputs(found: Members, p: np.ndarray, features: Columns, config) -> tuple[n
 
 
 def account_inputs(
-    model: LeadModel | None,
-    rules: RuleConfig,
-    rows: Columns,
-    at: np.ndarray,
-    features: Columns,
-    scored: Scored,
-    people: Columns | None,
-    events: Columns,
-    settings: tuple | None = None,
+    model: LeadModel | None, rules: RuleConfig, given: AccountRows, settings: tuple | None = None
 ) -> Inputs:
-    """The account inputs of each row's (account, time) group (`Inputs`). `rows` are the rows' lead
-    columns (`features.build.row_columns`, or their feature rows when `people` is None), `features`
-    their feature columns, `people` every known lead with the lead columns (the rows are added to
-    them); without `people` the members of a row's account are the rows of the same account and
-    time. `settings`: (contract, feature config) when there is no model."""
+    """The account inputs of each row's (account, time) group (`Inputs`): its members are the known
+    people of the account (the rows added to them), or without `given.people` the rows of the same
+    account and time. `settings`: (contract, feature config) when there is no model."""
     contract, config = (model.contract, model.feature_config) if model is not None else settings
+    rows, at, features, scored, people = given.rows, given.at, given.features, given.scored, given.people
     if people is None:
         group, first = account_groups(np.asarray(rows["account_id"], dtype=object), at)
         found = Members(group, np.arange(len(group)), group, first)
@@ -161,7 +152,7 @@ def account_inputs(
         keep = unique_last(np.asarray(everyone["lead_id"], dtype=object))
         everyone = {n: everyone[n][keep] for n in wanted}
         found = members(rows["account_id"], at, everyone["account_id"], everyone["created_at"])
-        p, mql, points = member_scores(model, rules, rows, at, scored, everyone, events, found, contract, config)
+        p, mql, points = member_scores(model, rules, rows, at, scored, everyone, given.events, found, contract, config)
     matrix, contacts, engaged = _inputs(found, p, features, config)
     groups = len(found.first)
     rule_best = np.full(groups, -np.inf)
@@ -171,23 +162,15 @@ def account_inputs(
 
 
 def account_columns(
-    model: LeadModel | None,
-    rules: RuleConfig,
-    rows: Columns,
-    at: np.ndarray,
-    features: Columns,
-    scored: Scored,
-    people: Columns | None,
-    events: Columns,
-    contract=None,
-    config=None,
+    model: LeadModel | None, rules: RuleConfig, given: AccountRows, contract=None, config=None
 ) -> Columns:
     """The account answer of every row (`core.schema.ACCOUNT`, as table columns): by the model's
     `accounts` when it has one and answered, else with no probability (the buying group and the
     rules' verdict are known either way). `contract` and `config`: the feature settings when there
     is no model."""
     config = model.feature_config if model is not None else config
-    inputs = account_inputs(model, rules, rows, at, features, scored, people, events, (contract, config))
+    inputs = account_inputs(model, rules, given, (contract, config))
+    rows, features, scored = given.rows, given.features, given.scored
     found, matrix, contacts, engaged, rule_mql = (
         inputs.members,
         inputs.matrix,
@@ -266,13 +249,8 @@ def table_accounts(
     columns = {c: features[c].to_numpy() for c in features.columns}
     by_rules = rule_score(features, rules)
     scored = Scored(np.asarray(probability, dtype=float), np.asarray(by_rules.is_mql, dtype=bool), by_rules.score)
-    return account_columns(
-        model,
-        rules,
-        to_columns(rows, wanted),
-        micros(features["as_of"]),
-        columns,
-        scored,
-        to_columns(population, wanted),
-        to_columns(events, ("lead_id", "ts", "type"), keep_categorical=True),
+    events_ = to_columns(events, ("lead_id", "ts", "type"), keep_categorical=True)
+    given = AccountRows(
+        to_columns(rows, wanted), micros(features["as_of"]), columns, scored, to_columns(population, wanted), events_
     )
+    return account_columns(model, rules, given)

@@ -18,7 +18,7 @@ from core.schema import ACCOUNT, ACCOUNT_ID, ANSWER, Field, listed, names
 from features.arrays import Columns, micros
 from features.rules import RuleConfig, rule_score
 from training.accounts import account_columns
-from training.members import Scored
+from training.members import AccountRows, Scored
 from training.model import Answers, LeadModel
 
 DIGITS = 6  # decimals of a number in the API's answer
@@ -114,7 +114,7 @@ def frame(
         columns = {c: features[c].to_numpy() for c in features.columns}
         columns.setdefault("account_id", columns["lead_id"])  # feature rows made before accounts
         found = Scored(answers.probability, np.asarray(scored.is_mql, dtype=bool), scored.score)
-        accounts = account_columns(model, rules, columns, micros(features["as_of"]), columns, found, None, None)
+        accounts = account_columns(model, rules, AccountRows(columns, micros(features["as_of"]), columns, found))
     lead_ids, segments = features["lead_id"].to_numpy(), features["segment"].to_numpy()
     values = answer_columns(lead_ids, segments, scored, accounts, answers, model.version)
     return pd.DataFrame(values, index=features.index)

@@ -31,6 +31,20 @@ class Scored:
 
 
 @dataclass(frozen=True)
+class AccountRows:
+    """What account answers are read from: the rows answered (their lead columns, or their feature
+    rows when `people` is None), their times (UTC microseconds), feature columns and own answers,
+    every known lead (`people`, with the lead columns; None: the rows alone) and the events."""
+
+    rows: Columns
+    at: np.ndarray
+    features: Columns
+    scored: Scored
+    people: Columns | None = None
+    events: Columns | None = None
+
+
+@dataclass(frozen=True)
 class Members:
     """Who counts for each row's account at the row's time: `group` (per row) numbers the distinct
     (account, time) pairs; `person` (per member: an index into the people) and `of` (its group);
