@@ -88,4 +88,4 @@ test-spark: install-spark
 	$(VENV)/bin/pytest -m spark
 
 clean:
-	rm -rf $(VENV) data/demo data/demo-scores.parquet data/demo-model-vs-rules.html mlflow.db mlartifacts .pytest_cache .ruff_cache
+	rm -rf $(VENV) data/demo data/demo-scores.parquet data/demo-accounts.parquet data/demo-model-vs-rules.html mlflow.db mlartifacts .pytest_cache .ruff_cache

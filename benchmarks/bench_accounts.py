@@ -1,7 +1,8 @@
 """Benchmark: the account answer on the demo data's test period, side by side with the best lead's
 probability, the roll-up and the rule score's roll-up (issue 26's acceptance).
 
-Run: .venv/bin/python benchmarks/bench_accounts.py [--leads 100000] [--seed 7] [--data FOLDER]
+Run: .venv/bin/python benchmarks/bench_accounts.py [--leads 100000] [--seed 7] [--data FOLDER] [--short]
+(--short: 20,000 leads, about a minute, for `make test-slow`; its figures are not the acceptance's.)
 The demo data (`make demo`: 100,000 leads, seed 7) is generated into a temporary folder unless
 --data names one; then the run's steps that `leadscore train` takes up to the account answer
 (`training.train.training_data`, `fit`, `training.account_fit.fit_accounts`) run once, and the
@@ -90,7 +91,10 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--data", type=Path, default=None, help="A data folder (default: the demo data, generated)")
+    parser.add_argument("--short", action="store_true", help="20,000 leads: the whole path in about a minute")
     args = parser.parse_args()
+    if args.short:
+        args.leads = 20_000
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.data
         if folder is None:

@@ -100,8 +100,9 @@ ACCOUNT: tuple[Field, ...] = (
     Field(
         "account_probability",
         "double",
-        "Calibrated probability that sales accepts at least one of the account's leads handed over in the coming "
-        "window (the model's account window); null when the rules answer or the model has no account answer.",
+        "Calibrated probability that sales accepts at least one of the account's leads handed over in the next 30 "
+        "days (the training config's accounts.window_days); null when the rules answer or the model has no account "
+        "answer.",
         by_model=True,
         path=("account", "probability"),
     ),
@@ -132,19 +133,21 @@ ACCOUNT: tuple[Field, ...] = (
         "account_rule_mql",
         "boolean",
         "Whether the rules send at least one known contact of the account (the lead included) to sales.",
+        nullable=False,
         path=("account", "rule_mql"),
     ),
     Field(
         "account_completeness",
         "double",
-        "Share of the buying group's roles (features config, buying_group) known and engaged in the engaged "
-        "window, 0-1.",
+        "Share of the buying group's roles (decision maker, champion, technical, finance: configurable) filled by a "
+        "known contact who was active in the last 30 days (engaged_window_days), 0-1.",
         path=("account", "completeness"),
     ),
     Field(
         "account_missing_roles",
         "string",
-        "The buying group's roles not yet known and engaged, in words ('no one from finance or procurement yet').",
+        "The buying group's roles not yet filled by an engaged contact, in words ('no one from finance or "
+        "procurement known yet'); [] when every role is.",
         max_length=2_000,
         path=("account", "missing_roles"),
         many=True,
@@ -153,18 +156,20 @@ ACCOUNT: tuple[Field, ...] = (
         "account_contacts",
         "long",
         "Known contacts of the account read for the answer, the lead included.",
+        nullable=False,
         path=("account", "contacts"),
     ),
     Field(
         "account_engaged_contacts",
         "long",
-        "Known contacts with activity in the engaged window, the lead included.",
+        "Known contacts with activity in the last 30 days (engaged_window_days), the lead included.",
         path=("account", "engaged_contacts"),
     ),
     Field(
         "account_next_step",
         "string",
-        "What sales and marketing do next at the account: reach the first missing role of the buying group.",
+        "What sales and marketing do next at the account: reach the first missing role of the buying group, or, "
+        "when every role is engaged, bring the group together.",
         max_length=1_000,
         path=("account", "next_step"),
     ),

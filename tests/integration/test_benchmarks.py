@@ -18,6 +18,7 @@ SCRIPTS = sorted((PROJECT / "benchmarks").glob("*.py"))
 EXPORT = PROJECT.parent / "shared" / "data" / "x_education" / "Leads.csv"
 # a line of each known script's figures (a new script is held to printing numbers at all)
 FIGURES = {
+    "bench_accounts.py": "vs best lead",
     "bench_big_requests.py": "large requests: 4 answered",
     "bench_features.py": "time per lead at",
     "bench_feature_log.py": "read_feature_rows:",
