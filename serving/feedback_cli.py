@@ -19,16 +19,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.decisions import SALES_DECISIONS
 from core.errors import LeadscoreError
-from core.store import FeedbackStore, StoreUnavailable, open_store, redacted, scrubbed, utc
+
+if TYPE_CHECKING:  # pandas and the store are imported by the commands that run: `leadscore --help` stays quick
+    import pandas as pd
+
+    from core.store import FeedbackStore
 
 
 def stdout() -> Console:
@@ -50,6 +52,8 @@ DbOption = Annotated[
 
 
 def _run(store: FeedbackStore, operation):
+    from core.store import StoreUnavailable, redacted, scrubbed
+
     try:
         return operation()
     except StoreUnavailable as exc:
@@ -60,6 +64,8 @@ def parse_since(value: str | None) -> datetime | None:
     """`--since` as a UTC instant: an ISO 8601 date or time, no offset meaning UTC."""
     if value is None:
         return None
+    from core.store import utc
+
     try:
         when = datetime.fromisoformat(value.strip())
     except ValueError:
@@ -74,6 +80,8 @@ def parse_since(value: str | None) -> datetime | None:
 
 def _iso(times: pd.Series) -> pd.Series:
     """UTC instants as ISO 8601 text ending in Z (fractions of a second only when there are some)."""
+    import pandas as pd
+
     times = pd.to_datetime(times, utc=True)
     whole = times.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     fraction = times.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -82,12 +90,16 @@ def _iso(times: pd.Series) -> pd.Series:
 
 def _short(times: pd.Series) -> pd.Series:
     """UTC instants to the minute, for a table people read in a terminal (files keep every digit)."""
+    import pandas as pd
+
     times = pd.to_datetime(times, utc=True)
     return times.dt.strftime("%Y-%m-%d %H:%MZ").astype(object).where(times.notna(), None)
 
 
 def write(frame: pd.DataFrame, out: Path) -> None:
     """A table as Parquet (times as UTC timestamps) or CSV (times as ISO 8601 with Z)."""
+    import pandas as pd
+
     from features.tables import write_table
 
     if out.suffix not in (".csv", ".parquet"):
@@ -109,6 +121,11 @@ def list_decisions(
     db: DbOption = "default",
 ) -> None:
     """Every stored decision, with its status: latest, superseded (by which) or voided (why)."""
+    import pandas as pd
+
+    from core.decisions import SALES_DECISIONS
+    from core.store import open_store, redacted
+
     if decision is not None and decision not in SALES_DECISIONS:
         raise LeadscoreError(f"--decision {decision!r}: one of {', '.join(SALES_DECISIONS)}")
     when = parse_since(since)
@@ -156,6 +173,8 @@ def export(
     and counted when there is none."""
     if out.suffix not in (".csv", ".parquet"):
         raise LeadscoreError(f"--out {out}: use a .csv or .parquet file name")
+    from core.store import open_store, redacted
+
     store = open_store(db)
     latest = _run(store, store.latest_decisions)
     unplaced = int(latest["handover"].isna().sum())
@@ -178,6 +197,10 @@ def void(
     """Leave a decision out of training; the history keeps it, with when and why.
 
     The hand-over's previous decision, if any, is in force again."""
+    import pandas as pd
+
+    from core.store import open_store
+
     store = open_store(db)
     _run(store, lambda: store.void(feedback_id, why))
     history = _run(store, store.decisions)

@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from core.errors import LeadscoreError
-from core.tables import utc
 
 TrackingOption = Annotated[
     str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db).")
@@ -32,8 +30,11 @@ def recalibrate(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Refit only the calibration on recent decisions; a new version, @champion if the log-loss falls."""
+    import pandas as pd
+
     from core.config import load_config
     from core.store import open_store
+    from core.tables import utc
     from training import recalibrate as rc
     from training import registry
     from training.settings import TrainingConfig
