@@ -195,8 +195,9 @@ def _nested(fields: tuple[Column, ...]) -> dict:
 
 
 OBJECTS = {
-    "account": "The lead's account: the probability that sales accepts at least one of its leads in the coming "
-    "hand-over window, its grade and MQA verdict, and its buying group's completeness (from the contacts sent)."
+    "account": "The lead's account, read from the lead and the contacts sent: the probability that sales accepts at "
+    "least one of its leads handed over in the next 30 days, its grade and MQA verdict, and its buying group's "
+    "completeness, missing roles and next step."
 }
 
 
