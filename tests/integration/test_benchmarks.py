@@ -19,6 +19,7 @@ EXPORT = PROJECT.parent / "shared" / "data" / "x_education" / "Leads.csv"
 # a line of each known script's figures (a new script is held to printing numbers at all)
 FIGURES = {
     "bench_accounts.py": "vs best lead",
+    "bench_cli.py": "leadscore rollback",
     "bench_big_requests.py": "large requests: 4 answered",
     "bench_features.py": "time per lead at",
     "bench_feature_log.py": "read_feature_rows:",
