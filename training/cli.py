@@ -280,7 +280,7 @@ def score(
             if accounts is not None:
                 table = account_rows(scores)
                 write_table(table, accounts)
-                _say_accounts(accounts, table, scores)
+                _say_accounts(accounts, table, scores, at_handover)
         n = len(scores)
         mql = int(scores["is_mql"].sum()) if n else 0
         rule_mql = int(scores["rule_is_mql"].sum()) if n else 0
@@ -288,19 +288,21 @@ def score(
     stdout().print(f"{out}: {n:,} leads scored by {version}; model MQLs {mql:,}, rule MQLs {rule_mql:,}")
 
 
-def _say_accounts(path: Path, table, scores) -> None:
+def _say_accounts(path: Path, table, scores, at_handover: bool) -> None:
     """What `score --accounts` wrote, in one line; when every account has one lead named after it,
     that each lead is its own account (an export without an account column)."""
     mqa = int(table["account_is_mqa"].fillna(False).astype(bool).sum()) if len(table) else 0
     rule = int(table["account_rule_mql"].fillna(False).astype(bool).sum()) if len(table) else 0
     alone = len(table) and (table["leads"] == 1).all() and (scores["account_id"] == scores["lead_id"]).all()
-    _accounts_line(path, len(table), mqa, rule, bool(alone))
+    _accounts_line(path, len(table), mqa, rule, bool(alone), at_handover)
 
 
-def _accounts_line(path: Path, accounts: int, mqa: int, rule: int, alone: bool) -> None:
-    """The line `score --accounts` prints, from the counts of the account rows written."""
+def _accounts_line(path: Path, accounts: int, mqa: int, rule: int, alone: bool, at_handover: bool) -> None:
+    """The line `score --accounts` prints, from the counts of the account rows written (at hand-over:
+    a row per account and hand-over time)."""
     note = " (no account column in the data: each lead is its own account)" if alone else ""
-    stdout().print(f"{path}: {accounts:,} accounts; model MQAs {mqa:,}, accounts with a rule MQL {rule:,}{note}")
+    what = "account rows (each account as of each of its hand-overs)" if at_handover else "accounts"
+    stdout().print(f"{path}: {accounts:,} {what}; model MQAs {mqa:,}, with a rule MQL {rule:,}{note}")
 
 
 def _spark_scores(data, out, model_uri, when, at_handover, tracking_uri, master, spark_conf, accounts=None):
@@ -331,7 +333,7 @@ def _spark_scores(data, out, model_uri, when, at_handover, tracking_uri, master,
     (n, flagged), *written = write_jobs(outputs, master, spark_conf, _progress())
     for rows, counted in written:
         mqa, rule = counted["account_is_mqa"], counted["account_rule_mql"]
-        _accounts_line(accounts, rows, mqa, rule, 0 < rows == counted[alone])
+        _accounts_line(accounts, rows, mqa, rule, 0 < rows == counted[alone], at_handover)
     return n, flagged, model.version
 
 
