@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import mlflow
@@ -23,7 +24,9 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from core.errors import LeadscoreError
-from training.model import LeadModel
+
+if TYPE_CHECKING:  # the model's code (LightGBM) is imported when a model is loaded, not to list or move aliases
+    from training.model import LeadModel
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 PREVIOUS = "previous_champion"  # the one earlier champion registries of leadscore 0.1 remember
