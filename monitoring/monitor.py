@@ -365,7 +365,6 @@ def read_folder(data, model, since=None, until=None) -> Inputs:
     from core.errors import LeadscoreError
     from features.build import build_features, rows_to_score
     from features.contract import load_dataset
-    from training.accounts import table_accounts
     from training.answer import frame
 
     dataset = load_dataset(data, model.contract)
@@ -376,9 +375,8 @@ def read_folder(data, model, since=None, until=None) -> Inputs:
     features = build_features(
         rows, dataset.events, when, model.feature_config, model.contract, population=dataset.leads
     )
-    computed = model.answers(features)  # each account's answer from every contact of the folder, as the service
-    accounts = table_accounts(model, model.rules, rows, features, computed.probability, dataset.leads, dataset.events)
-    answers = frame(model, features, computed, accounts=accounts)
+    # each account's answer from every contact of the folder, as the service reads them
+    answers = frame(model, features, model.answers(features), tables=(rows, dataset.leads, dataset.events))
     at = pd.to_datetime(features["as_of"], utc=True).to_numpy()
     scores = answers.assign(id=np.arange(len(answers)), scored_at=at, scored_by="model")
     kept = features.loc[scores.index, model.feature_names].assign(

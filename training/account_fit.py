@@ -34,12 +34,9 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from features.arrays import micros, to_columns
-from features.build import row_columns
 from features.rules import RuleConfig, rule_score
-from training.accounts import EDGE, INPUTS, AccountModel, account_inputs
+from training.accounts import EDGE, INPUTS, AccountModel, account_inputs, table_rows
 from training.calibration import cross_validated_losses, fit_calibrator
-from training.members import AccountRows, Scored
 from training.metrics import expected_calibration_error, score_metrics
 from training.model import LeadModel
 from training.run import TrainingData
@@ -99,23 +96,21 @@ def windows(rows: pd.DataFrame, parts: np.ndarray, window_days: int, censored: b
     return Windows(first, np.asarray(y, dtype=int), np.asarray(parts)[first], np.asarray(count), of)
 
 
-def inputs_of(data: TrainingData, model: LeadModel, rules: RuleConfig, found: Windows) -> np.ndarray:
-    """The account inputs (`INPUTS`) of each window, as of its first hand-over: every contact of
+def inputs_of(
+    data: TrainingData, model: LeadModel, rules: RuleConfig, found: Windows
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The account inputs (`INPUTS`) of each window, with whether the rules send a member and the
+    best member's rule score, as of its first hand-over: every contact of
     the account known then, scored by `model` (the window's hand-overs at that time as they were
     handed over, the others as contacts: `training.accounts.contact_view`)."""
     mql_at = data.rows["mql_at"].to_numpy()
     starts = np.flatnonzero(found.of >= 0)
     starts = starts[mql_at[starts] == mql_at[found.first[found.of[starts]]]]  # hand-overs at a window's start
     rows = data.rows.iloc[starts].reset_index(drop=True)
-    features = data.features.iloc[starts].reset_index(drop=True)
-    columns = {c: features[c].to_numpy() for c in features.columns}
-    by_rules = rule_score(features, rules)
-    scored = Scored(model.probability(features), np.asarray(by_rules.is_mql, dtype=bool), by_rules.score)
-    wanted = row_columns(data.contract)
-    people = to_columns(data.dataset.leads, wanted)
-    events = to_columns(data.dataset.events, ("lead_id", "ts", "type"), keep_categorical=True)
-    at = micros(rows["mql_at"])
-    inputs = account_inputs(model, rules, AccountRows(to_columns(rows, wanted), at, columns, scored, people, events))
+    features = data.features.iloc[starts].reset_index(drop=True)  # as of each hand-over's mql_at
+    tables = (rows, data.dataset.leads, data.dataset.events)
+    given = table_rows(data.contract, features, model.probability(features), rule_score(features, rules), *tables)
+    inputs = account_inputs(model, rules, given)
     group = inputs.members.group[np.searchsorted(starts, found.first)]  # each window's first hand-over
     return inputs.matrix[group], inputs.rule_mql[group], inputs.rule_best[group]
 

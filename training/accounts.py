@@ -29,7 +29,7 @@ from features import names as feature_names
 from features.arrays import Columns, micros, to_columns, unique_last
 from features.build import row_columns
 from features.buying import describe
-from features.rules import RuleConfig, rule_score
+from features.rules import RuleConfig
 from training.members import AccountRows, Members, Scored, account_groups, member_scores, members
 from training.model import ALL, LeadModel, MarginCalibrator, MarginMap
 
@@ -171,18 +171,12 @@ def account_columns(
     config = model.feature_config if model is not None else config
     inputs = account_inputs(model, rules, given, (contract, config))
     rows, features, scored = given.rows, given.features, given.scored
-    found, matrix, contacts, engaged, rule_mql = (
-        inputs.members,
-        inputs.matrix,
-        inputs.contacts,
-        inputs.engaged,
-        inputs.rule_mql,
-    )
+    found = inputs.members
     accounts = getattr(model, "accounts", None)
     n = len(found.first)
     probability = np.full(n, np.nan)
     if accounts is not None and scored.probability is not None:
-        probability = accounts.probability(matrix)
+        probability = accounts.probability(inputs.matrix)
     known = ~np.isnan(probability)
     segments = np.asarray(features["segment"], dtype=object)[found.first]
     threshold = accounts.threshold(segments) if accounts is not None else np.full(n, np.nan)
@@ -201,11 +195,11 @@ def account_columns(
         "account_grade": grade,
         "account_is_mqa": np.where(known, probability >= np.nan_to_num(threshold, nan=np.inf), None),
         "account_threshold": np.where(known, threshold, np.nan),
-        "account_rule_mql": rule_mql,
+        "account_rule_mql": inputs.rule_mql,
         "account_completeness": _column(features, feature_names.COMPLETENESS)[found.first],
         "account_missing_roles": np.array([joined(m) for m in missing or [None] * n], dtype=object),
-        "account_contacts": contacts.astype(np.int64),
-        "account_engaged_contacts": _counts(engaged),
+        "account_contacts": inputs.contacts.astype(np.int64),
+        "account_engaged_contacts": _counts(inputs.engaged),
         "account_next_step": np.array(steps or [None] * n, dtype=object),
     }
     return {name: values[name][found.group] for name in names(ACCOUNT)}
@@ -234,23 +228,26 @@ def _column(features: Columns, name: str) -> np.ndarray:
     return np.full(len(features["lead_id"]), np.nan)
 
 
-def table_accounts(
-    model: LeadModel,
-    rules: RuleConfig,
-    rows: pd.DataFrame,
+def table_rows(
+    contract,
     features: pd.DataFrame,
-    probability: np.ndarray,
-    population: pd.DataFrame,
-    events: pd.DataFrame,
-) -> Columns:
-    """`account_columns` of tables: the rows scored (lead columns), their feature rows and model
-    probabilities, every lead of their accounts (`population`) and the events of those leads."""
-    wanted = row_columns(model.contract)
+    probability: np.ndarray | None,
+    by_rules,
+    rows: pd.DataFrame | None = None,
+    population: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+) -> AccountRows:
+    """What account answers are read from, out of tables: the feature rows with their model
+    probabilities and rule score (a `features.rules.RuleResult`), and the rows scored (lead
+    columns), every lead of their accounts (`population`) and those leads' events; without `rows`,
+    the feature rows alone (an account's members are then the rows of the same account and time)."""
     columns = {c: features[c].to_numpy() for c in features.columns}
-    by_rules = rule_score(features, rules)
-    scored = Scored(np.asarray(probability, dtype=float), np.asarray(by_rules.is_mql, dtype=bool), by_rules.score)
-    events_ = to_columns(events, ("lead_id", "ts", "type"), keep_categorical=True)
-    given = AccountRows(
-        to_columns(rows, wanted), micros(features["as_of"]), columns, scored, to_columns(population, wanted), events_
-    )
-    return account_columns(model, rules, given)
+    found = np.asarray(probability, dtype=float) if probability is not None else None
+    scored = Scored(found, np.asarray(by_rules.is_mql, dtype=bool), np.asarray(by_rules.score, dtype=float))
+    at = micros(features["as_of"])
+    if rows is None:
+        columns.setdefault("account_id", columns["lead_id"])  # feature rows made before accounts
+        return AccountRows(columns, at, columns, scored)
+    wanted = row_columns(contract)
+    people, acts = to_columns(population, wanted), to_columns(events, ("lead_id", "ts", "type"), keep_categorical=True)
+    return AccountRows(to_columns(rows, wanted), at, columns, scored, people, acts)

@@ -1,7 +1,7 @@
 """The one assembly of the answer (`core.schema.ANSWER`) from what was computed for a batch of
 rows: the model's arrays, the rule score, the account answer, and who answered each row.
 
-Batch and Spark scoring (`LeadModel.frame`), the service (`serving/scorer.py`) and the report
+Batch and Spark scoring (`frame`), the service (`serving/scorer.py`) and the report
 all take their answers from `answer_columns`; the service adds only the parts it alone computes
 (reasons, fit and intent, interval, trend). `answer_row` turns one row into the API's shape:
 the account fields (`core.schema.ACCOUNT`) nested under their `path`, lists where `many`.
@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 
 from core.schema import ACCOUNT, ACCOUNT_ID, ANSWER, Field, listed, names
-from features.arrays import Columns, micros
+from features.arrays import Columns
 from features.rules import RuleConfig, rule_score
-from training.accounts import account_columns
-from training.members import AccountRows, Scored
+from training.accounts import account_columns, table_rows
 from training.model import Answers, LeadModel
 
 DIGITS = 6  # decimals of a number in the API's answer
@@ -103,18 +102,16 @@ def frame(
     features: pd.DataFrame,
     answers: Answers,
     rules: RuleConfig | None = None,
-    accounts: Columns | None = None,
+    tables: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """`answers` of `features` as the answer table, with the rule score beside them and each row's
-    account answer (`accounts`: computed by the caller with the account's other contacts; default:
-    from the rows of the same account and time)."""
+    account answer, read from `tables` (the rows scored, every lead of their accounts and those
+    leads' events: `training.accounts.table_rows`), or without them from the rows of the same
+    account and time."""
     rules = rules or model.rules
     scored = rule_score(features, rules)
-    if accounts is None:
-        columns = {c: features[c].to_numpy() for c in features.columns}
-        columns.setdefault("account_id", columns["lead_id"])  # feature rows made before accounts
-        found = Scored(answers.probability, np.asarray(scored.is_mql, dtype=bool), scored.score)
-        accounts = account_columns(model, rules, AccountRows(columns, micros(features["as_of"]), columns, found))
+    given = table_rows(model.contract, features, answers.probability, scored, *(tables or ()))
+    accounts = account_columns(model, rules, given)
     lead_ids, segments = features["lead_id"].to_numpy(), features["segment"].to_numpy()
     values = answer_columns(lead_ids, segments, scored, accounts, answers, model.version)
     return pd.DataFrame(values, index=features.index)

@@ -13,7 +13,6 @@ from features.build import account_chunks, build_features, rows_to_score
 from features.contract import Dataset, load_dataset
 from features.rules import RuleConfig
 from training import registry
-from training.accounts import table_accounts
 from training.answer import frame
 from training.explain import Explainer
 from training.model import LeadModel
@@ -64,16 +63,8 @@ def score_dataset(
             population=dataset.leads.iloc[people],
         )
         answers = model.answers(features, contributions=reasons)
-        accounts = table_accounts(
-            model,
-            rules or model.rules,
-            rows.iloc[where],
-            features,
-            answers.probability,
-            dataset.leads.iloc[people],
-            dataset.events.iloc[acts],
-        )
-        answer = frame(model, features, answers, rules, accounts)
+        tables = (rows.iloc[where], dataset.leads.iloc[people], dataset.events.iloc[acts])
+        answer = frame(model, features, answers, rules, tables)
         answer.insert(1, "as_of", features["as_of"].to_numpy())
         if explainer is not None:
             answer["top_reasons"] = explainer.texts(
