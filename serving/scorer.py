@@ -149,6 +149,8 @@ class Scorer:
         needs = [flag for step in self.config.next_steps for flag in step.requires]
         self.spec.check(needs, "serving config next_steps: requires", kind="flag")
         self.explainer = Explainer(model.feature_names, self.spec) if model else None
+        if model is not None:
+            model.warm()  # the SHAP tables and kernel before the first answer, not during it
         # each rule's part (fit or intent), from its feature's group in the spec
         self.rule_parts = np.array(
             [[PART_OF_GROUP[self.spec[rule.feature].group] == part for part in PARTS] for rule in rules.rules],

@@ -21,6 +21,7 @@ from features.settings import FeatureConfig
 from features.spec import FeatureSpec
 from training.encode import category_lookups, to_matrix
 from training.interval import Intervals
+from training.treeshap import TreeShap
 
 ALL = "__all__"
 
@@ -72,6 +73,7 @@ class LeadModel:
         state = self.__dict__.copy()
         state.pop("_maps", None)  # caches, rebuilt on first use
         state.pop("spec", None)
+        state.pop("shap", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -160,8 +162,19 @@ class LeadModel:
         return out
 
     def contributions(self, matrix: np.ndarray, threads: int | None = None) -> np.ndarray:
-        """LightGBM's SHAP contributions per feature (last column: the expected value)."""
-        return self.booster.predict(matrix, pred_contrib=True, **_threads(threads))
+        """The booster's exact SHAP contributions per feature (last column: the expected value), as
+        LightGBM's `pred_contrib` gives them, from tables made once per model (`TreeShap`)."""
+        return self.shap.contributions(matrix, threads)
+
+    @cached_property
+    def shap(self) -> TreeShap:
+        """The booster's TreeSHAP tables (made on first use; `warm` makes them at load)."""
+        return TreeShap().fit(self.booster)
+
+    def warm(self) -> LeadModel:
+        """Make what the first answer would otherwise wait for: the TreeSHAP tables and kernel."""
+        self.shap.contributions(np.zeros((1, self.booster.num_feature())), threads=1)
+        return self
 
 
 RecalibrationMap = tuple[float, float] | dict[str, tuple[float, float]]
