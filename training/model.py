@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import lightgbm as lgb
 import numpy as np
@@ -21,7 +22,9 @@ from features.settings import FeatureConfig
 from features.spec import FeatureSpec
 from training.encode import category_lookups, to_matrix
 from training.interval import Intervals
-from training.treeshap import TreeShap
+
+if TYPE_CHECKING:
+    from training.trees import Trees
 
 ALL = "__all__"
 
@@ -73,7 +76,7 @@ class LeadModel:
         state = self.__dict__.copy()
         state.pop("_maps", None)  # caches, rebuilt on first use
         state.pop("spec", None)
-        state.pop("shap", None)
+        state.pop("trees", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -103,7 +106,7 @@ class LeadModel:
 
     def margin(self, matrix: np.ndarray, threads: int | None = None) -> np.ndarray:
         """The booster's raw log-odds (on `threads` threads; default: LightGBM's own choice)."""
-        return self.booster.predict(matrix, raw_score=True, **_threads(threads))
+        return self.trees.margin(matrix, threads)
 
     def calibrated(self, matrix: np.ndarray, segments: np.ndarray) -> np.ndarray:
         """Calibrated probabilities for booster rows, each by its segment's calibrator."""
@@ -163,17 +166,20 @@ class LeadModel:
 
     def contributions(self, matrix: np.ndarray, threads: int | None = None) -> np.ndarray:
         """The booster's exact SHAP contributions per feature (last column: the expected value), as
-        LightGBM's `pred_contrib` gives them, from tables made once per model (`TreeShap`)."""
-        return self.shap.contributions(matrix, threads)
+        LightGBM's `pred_contrib` gives them (`training.trees.Trees`)."""
+        return self.trees.contributions(matrix, threads)
 
     @cached_property
-    def shap(self) -> TreeShap:
-        """The booster's TreeSHAP tables (made on first use; `warm` makes them at load)."""
-        return TreeShap().fit(self.booster)
+    def trees(self) -> Trees:
+        """The booster compiled for margins and SHAP (made on first use; `warm` makes it at load)."""
+        from training.trees import Trees
+
+        return Trees().fit(self.booster)
 
     def warm(self) -> LeadModel:
-        """Make what the first answer would otherwise wait for: the TreeSHAP tables and kernel."""
-        self.shap.contributions(np.zeros((1, self.booster.num_feature())), threads=1)
+        """Make what the first answer would otherwise wait for: the compiled trees and SHAP tables."""
+        row = np.zeros((1, self.booster.num_feature()))
+        self.trees.margin(row, threads=1), self.trees.contributions(row, threads=1)
         return self
 
 
@@ -202,10 +208,6 @@ def _with_defaults(config):
     defaults (unpickling restores only the fields it had: reading a newer one would fail)."""
     missing = set(type(config).model_fields) - set(config.__dict__)
     return type(config).model_validate(config.model_dump(by_alias=True)) if missing else config
-
-
-def _threads(threads: int | None) -> dict:
-    return {"num_threads": threads} if threads else {}
 
 
 @dataclass(frozen=True)

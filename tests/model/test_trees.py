@@ -1,4 +1,4 @@
-"""`TreeShap` gives LightGBM's own `pred_contrib`, to 1e-9, whatever the trees hold."""
+"""`Trees` gives LightGBM's own margin (to 1e-12) and `pred_contrib` (to 1e-9), whatever the trees hold."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from training.treeshap import TreeShap
+from training.trees import Trees
 
 
 def _rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,12 +62,14 @@ def test_contributions_equal_lightgbms_pred_contrib(params, kinds, scored_rows):
     )
     expected = booster.predict(scored_rows, pred_contrib=True)
     assert kinds <= _kinds(booster)  # the splits this case is about are in the trees
-    shap = TreeShap().fit(booster)
+    shap = Trees().fit(booster)
     assert shap.tabulated_
     assert shap.repeated_tests_ > 0 or params["num_leaves"] < 31
+    margin = booster.predict(scored_rows, raw_score=True)
     for threads in (1, 2):
         got = shap.contributions(scored_rows, threads=threads)
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(shap.margin(scored_rows, threads=threads), margin, rtol=0, atol=1e-12)
     one = np.vstack([shap.contributions(row[None, :], threads=1) for row in scored_rows[:50]])
     np.testing.assert_allclose(one, expected[:50], rtol=0, atol=1e-9)  # one row alone = in a batch
 
@@ -75,11 +77,21 @@ def test_contributions_equal_lightgbms_pred_contrib(params, kinds, scored_rows):
 def test_a_model_whose_tables_would_not_fit_is_explained_by_lightgbm(scored_rows):
     x, y = _rows(3_000, seed=1)
     booster = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 31}, lgb.Dataset(x, y), 10)
-    shap = TreeShap(max_entries=100).fit(booster)
+    shap = Trees(max_entries=100).fit(booster)
     assert not shap.tabulated_
     np.testing.assert_allclose(
         shap.contributions(scored_rows), booster.predict(scored_rows, pred_contrib=True), rtol=0, atol=1e-12
     )
+
+
+def test_a_booster_of_averaged_trees_is_left_to_lightgbm(scored_rows):
+    """A random forest averages its trees: the compiled sum would be wrong, so LightGBM answers."""
+    x, y = _rows(3_000, seed=1)
+    params = {"objective": "binary", "verbose": -1, "boosting": "rf", "bagging_freq": 1, "bagging_fraction": 0.5}
+    booster = lgb.train(params, lgb.Dataset(x, y), 10)
+    trees = Trees().fit(booster)
+    assert not trees.compiled_ and not trees.tabulated_
+    np.testing.assert_allclose(trees.margin(scored_rows), booster.predict(scored_rows, raw_score=True), rtol=0, atol=0)
 
 
 def test_the_served_models_contributions_are_lightgbms(trained):
@@ -94,3 +106,4 @@ def test_the_served_models_contributions_are_lightgbms(trained):
     np.testing.assert_allclose(
         model.contributions(matrix), model.booster.predict(matrix, pred_contrib=True), rtol=0, atol=1e-9
     )
+    np.testing.assert_allclose(model.margin(matrix), model.booster.predict(matrix, raw_score=True), rtol=0, atol=1e-12)
