@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.schema import ACCOUNT_LEVEL
-from features.arrays import Columns, codes, distinct
+from features.arrays import SMALL, Columns, codes, distinct
 from features.build import PEOPLE, feature_columns, row_columns
 from features.rules import RuleConfig, rule_score
 from training.model import LeadModel
@@ -59,14 +59,29 @@ class Members:
 def pair_keys(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """One int64 per (a, b) pair of integer codes (b: UTC microseconds or codes), equal exactly
     when both are: b is replaced by its rank among the distinct values of b."""
-    values, rank = np.unique(np.asarray(b, dtype=np.int64), return_inverse=True)
-    return np.asarray(a, dtype=np.int64) * len(values) + rank.reshape(-1)
+    b = np.asarray(b, dtype=np.int64)
+    if len(b) <= SMALL:  # a request: a dict of a few values, not np.unique's fixed cost
+        where = {v: i for i, v in enumerate(sorted(set(b.tolist())))}
+        rank, count = np.fromiter(map(where.__getitem__, b.tolist()), np.int64, len(b)), len(where)
+    else:
+        values, rank = np.unique(b, return_inverse=True)
+        rank, count = rank.reshape(-1), len(values)
+    return np.asarray(a, dtype=np.int64) * count + rank
 
 
 def account_groups(account: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The (account, time) group of each row, numbered in order of first appearance, and the first
     row of each group."""
     keys = pair_keys(codes(account, distinct(account)), at)
+    if len(keys) <= SMALL:  # a request: numbered as met
+        seen: dict[int, int] = {}
+        group, first = [], []
+        for row, key in enumerate(keys.tolist()):
+            if key not in seen:
+                seen[key] = len(first)
+                first.append(row)
+            group.append(seen[key])
+        return np.array(group, dtype=np.int64), np.array(first, dtype=np.int64)
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")  # groups in order of first appearance
     renumber = np.empty_like(order)
@@ -140,7 +155,7 @@ def member_scores(
         mql[build], points[build] = by_rules.is_mql, by_rules.score
         if model is not None and scored.probability is not None:
             # a few contacts of a request on this thread (OpenMP's start costs more than the trees)
-            p[build] = model.answers(columns, threads=1 if len(build) <= SMALL_BATCH else None).probability
+            p[build] = model.probability(columns, threads=1 if len(build) <= SMALL_BATCH else None)
     return p, mql, points
 
 

@@ -108,9 +108,9 @@ class LeadModel:
         """The booster's raw log-odds (on `threads` threads; default: LightGBM's own choice)."""
         return self.trees.margin(matrix, threads)
 
-    def calibrated(self, matrix: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    def calibrated(self, matrix: np.ndarray, segments: np.ndarray, threads: int | None = None) -> np.ndarray:
         """Calibrated probabilities for booster rows, each by its segment's calibrator."""
-        return self.calibrate(self.margin(matrix), segments)
+        return self.calibrate(self.margin(matrix, threads), segments)
 
     def calibrate(self, margin: np.ndarray, segments: np.ndarray) -> np.ndarray:
         """Calibrated probabilities from the booster's raw log-odds (which `pred_contrib` rows
@@ -126,10 +126,10 @@ class LeadModel:
     def _maps(self) -> dict[str, MarginMap]:
         return {segment: MarginMap.of(calibrator) for segment, calibrator in self.calibrators.items()}
 
-    def probability(self, features) -> np.ndarray:
+    def probability(self, features, threads: int | None = None) -> np.ndarray:
         """Calibrated P(sales accepts) for each feature row (`answers` without thresholds and grades,
         which need a fitted model: training calls this before it has chosen its thresholds)."""
-        return self.calibrated(self.matrix(features), np.asarray(features["segment"]))
+        return self.calibrated(self.matrix(features), np.asarray(features["segment"]), threads)
 
     def answers(self, features, contributions: bool = False, threads: int | None = None) -> Answers:
         """The model's arrays for feature rows, computed once: every scoring path (the service,

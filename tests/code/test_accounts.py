@@ -87,3 +87,19 @@ def test_account_rows_are_one_per_account_with_its_best_lead_and_counts():
     assert rows["best_lead_id"].tolist() == ["L2", "L3"]  # A's most likely lead, not its first
     assert rows["leads"].tolist() == [2, 1] and rows["model_mqls"].tolist() == [1, 0]
     assert rows["rule_mqls"].tolist() == [0, 1] and rows["account_probability"].tolist() == [0.75, 0.4]
+
+
+def test_a_request_is_grouped_as_a_batch_is(monkeypatch):
+    """The small-input path of `account_groups` and `pair_keys` (dicts, for a request) numbers
+    groups exactly as the large one (np.unique, for a batch) does."""
+    import training.members as members
+
+    rng = np.random.default_rng(4)
+    account = rng.choice(np.array(["a", "b", None, "c", "d"], dtype=object), 700)
+    at = rng.choice([5, -3, 1_700_000_000_000_000, 0], 700).astype(np.int64)
+    large = members.account_groups(account, at), members.pair_keys(np.arange(700) % 7, at)
+    monkeypatch.setattr(members, "SMALL", 10_000)
+    small = members.account_groups(account, at), members.pair_keys(np.arange(700) % 7, at)
+    np.testing.assert_array_equal(small[0][0], large[0][0])
+    np.testing.assert_array_equal(small[0][1], large[0][1])
+    np.testing.assert_array_equal(small[1], large[1])
