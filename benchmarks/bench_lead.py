@@ -1,9 +1,10 @@
 """Benchmark: one lead answered in-process (`Scorer.score`), stage by stage, beside its limits.
 
-Run: .venv/bin/python benchmarks/bench_lead.py [--tracking-uri sqlite:///mlflow.db] [--n 2000]
+Run: .venv/bin/python benchmarks/bench_lead.py [--tracking-uri sqlite:///mlflow.db] [--n 2000] [--short]
 Without --tracking-uri, a model is first trained on 20,000 demo leads into a throwaway store
-(`bench_serving.trained_service_env`). The example lead of `serving/examples/score.json` is
-answered `--n` times with reasons and without, with its account contacts and without them.
+(`bench_serving.trained_service_env`; --short: 3,000 leads and 200 answers per case). The
+example lead of `serving/examples/score.json` is answered `--n` times with reasons and without,
+with its account contacts and without them.
 Each stage's time is its own (a stage called inside another counts once, in the inner one),
 measured by wrapping the functions the scorer calls; "answer objects" is what is left: the
 answer's fields, next steps, trend, pydantic objects. The wrappers cost about a microsecond a
@@ -38,8 +39,11 @@ STAGES = {
     "margin": [("training.model", "LeadModel.margin")],
     "SHAP": [("training.model", "LeadModel.contributions")],
     "calibration": [("training.model", "LeadModel.calibrate"), ("training.model", "LeadModel.interval")],
-    "reasons": [("training.explain", "Explainer.totals"), ("training.explain", "Explainer.parts")]
-    + [("training.explain", "Explainer.reasons")],
+    "reasons": [
+        ("training.explain", "Explainer.totals"),
+        ("training.explain", "Explainer.parts"),
+        ("training.explain", "Explainer.reasons"),
+    ],
     "account": [("serving.scorer", "account_columns")],
 }
 
@@ -102,14 +106,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracking-uri", help="an MLflow store with leadscore@champion (default: train one)")
     parser.add_argument("--n", type=int, default=2_000, help="answers per case")
+    parser.add_argument("--short", action="store_true", help="a small model and 200 answers per case")
     args = parser.parse_args()
+    if args.short:
+        args.n = 200
     from serving.schemas import Lead
 
     uri = args.tracking_uri
     if uri is None:
         from benchmarks.bench_serving import trained_service_env
 
-        uri = trained_service_env(Path(tempfile.mkdtemp(prefix="bench-lead-")))["MLFLOW_TRACKING_URI"]
+        folder = Path(tempfile.mkdtemp(prefix="bench-lead-"))
+        uri = trained_service_env(folder, 3_000 if args.short else 20_000)["MLFLOW_TRACKING_URI"]
     scorer = _scorer(uri)
     body = json.loads((PROJECT / "serving" / "examples" / "score.json").read_text())["lead"]
     cases = {"with contacts": Lead.model_validate(body), "no contacts": Lead.model_validate(body | {"contacts": []})}

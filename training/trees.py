@@ -211,7 +211,7 @@ def _split_rows(kernel, matrix: np.ndarray, out: np.ndarray, arrays: tuple, thre
             future.result()
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _goes_left(x: float, k: int, splits) -> bool:
     """Whether a row whose split feature is `x` goes left at split `k`, as LightGBM decides
     (`Tree::Decision`): categorical codes by the left set (NaN and negative codes go right);

@@ -24,6 +24,7 @@ FIGURES = {
     "bench_features.py": "time per lead at",
     "bench_feature_log.py": "read_feature_rows:",
     "bench_generate.py": "time ratio",
+    "bench_lead.py": "Own time per stage",
     "bench_monitor.py": "monitor over",
     "bench_serving.py": "/score_batch of 1,000 different leads, once",
     "bench_spark.py": "Spark local[2] session start and stop alone",
