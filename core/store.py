@@ -26,6 +26,7 @@ when read, never stored.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -38,14 +39,17 @@ from pathlib import Path
 from sqlalchemy import (
     String,
     Table,
+    bindparam,
     create_engine,
     delete,
     event,
     func,
     insert,
     select,
+    sql,
     text,
     type_coerce,
+    union_all,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -625,15 +629,18 @@ class FeedbackStore:
                     break
         return deleted
 
-    def last_scores(self, lead_ids: list[str], chunk: int = 500) -> dict[str, LastScores]:
+    def last_scores(self, lead_ids: list[str], chunk: int = 200) -> dict[str, LastScores]:
         """Each lead's latest logged model score and latest rule score (`LastScores`); leads the log
         has never scored are left out. One query per `chunk` leads: the newest row of each lead
-        with a model score and the newest without (every row has a rule score)."""
+        and its newest row with a model score (every row has a rule score), each found through the
+        index on (lead_id, scored_at, id), however many rows the lead has."""
         ids = list(dict.fromkeys(lead_ids))
         found: dict[str, LastScores] = {}
         with self._connection() as connection:
             for start in range(0, len(ids), chunk):
-                for row in connection.execute(_latest_rows(ids[start : start + chunk])):
+                part = ids[start : start + chunk]
+                query, values = _latest_rows(len(part)), {f"lead{k}": i for k, i in enumerate(part)}
+                for row in connection.execute(query, values):
                     found[row.lead_id] = _merged(found.get(row.lead_id, LastScores()), row)
         return found
 
@@ -646,22 +653,34 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _latest_rows(lead_ids: list[str]):
-    """Per lead, the newest score-log row with a model score and the newest without one."""
-    newest = func.row_number().over(
-        partition_by=(scores.c.lead_id, scores.c.score.is_(None)),
-        order_by=(scores.c.scored_at.desc(), scores.c.id.desc()),
-    )
-    rows = select(scores.c.lead_id, scores.c.scored_at, scores.c.score, scores.c.rule_score, newest.label("n"))
-    ranked = rows.where(scores.c.lead_id.in_(lead_ids)).subquery()
-    return select(ranked).where(ranked.c.n == 1)
+@functools.lru_cache(maxsize=64)
+def _latest_rows(leads: int):
+    """For `leads` leads (bind parameters lead0, lead1...), the newest score-log row of each and its
+    newest row with a model score (one row when they are the same), oldest first: a correlated
+    `ORDER BY scored_at DESC, id DESC LIMIT 1` per lead, which the index answers with one seek,
+    over the leads given as a union of one-value selects (SQLite has no VALUES list with column
+    names). Made once per number of leads: building it costs more than running it."""
+    picks = [select(bindparam(f"lead{k}", type_=scores.c.lead_id.type).label("lead_id")) for k in range(leads)]
+    wanted = (picks[0] if leads == 1 else union_all(*picks)).subquery("wanted")
+    log = sql.table("scores", *(sql.column(name) for name in ("id", "lead_id", "scored_at", "score"))).alias("newest")
+
+    def newest(scored: bool):
+        found = select(log.c.id).where(log.c.lead_id == wanted.c.lead_id)
+        if scored:
+            found = found.where(log.c.score.is_not(None))
+        return found.order_by(log.c.scored_at.desc(), log.c.id.desc()).limit(1).scalar_subquery()
+
+    ids = union_all(select(newest(False)).select_from(wanted), select(newest(True)).select_from(wanted))
+    rows = select(scores.c.lead_id, scores.c.scored_at, scores.c.score, scores.c.rule_score)
+    return rows.where(scores.c.id.in_(ids)).order_by(scores.c.scored_at, scores.c.id)  # `_merged` takes the last
 
 
 def _merged(last: LastScores, row) -> LastScores:
-    """`last` with one of `_latest_rows`' rows taken in: its model score, and its rule score if newer."""
+    """`last` with one of `_latest_rows`' rows (oldest first) taken in: its model score, and its
+    rule score unless older."""
     at = utc(row.scored_at)
     model = (row.score, at) if row.score is not None else (last.score, last.score_at)
-    newer = last.rule_at is None or at > last.rule_at
+    newer = last.rule_at is None or at >= last.rule_at  # rows come oldest first: at a tie, the later logged
     rule = (row.rule_score, at) if newer else (last.rule_score, last.rule_at)
     return LastScores(*model, *rule)
 

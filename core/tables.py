@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -102,9 +103,12 @@ def scores_table(meta: MetaData, fields: tuple[Field, ...] = ANSWER) -> Table:
         Column("scored_by", String(8), nullable=False),
         Column("source", String(TEXT), nullable=True),
         *(_sql(field) for field in PARTS),
+        # a lead's newest rows (the trend's lookup) found without reading its older ones
+        Index(NEWEST_INDEX, lead_id.name, "scored_at", "id"),
     )
 
 
+NEWEST_INDEX = "ix_scores_lead_newest"
 scores = scores_table(metadata)
 
 

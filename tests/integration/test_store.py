@@ -276,6 +276,25 @@ def test_each_leads_last_model_score_and_last_rule_score_are_read_back_for_its_t
     assert "never" not in last and len(last) == 1_202 and last["M1199"].score == 1199
 
 
+def test_the_trends_lookup_seeks_a_leads_newest_rows_however_often_it_was_scored(store):
+    """A lead scored 3,000 times: the lookup finds its newest rows through the (lead_id, scored_at,
+    id) index rather than reading every row (a CRM re-scoring a lead on each activity must not
+    slow /score down over time); of two rows at the same time the later logged one is newest."""
+    model = score_rows(1)[0]
+    rows = [dict(model, lead_id="busy", scored_at=WHEN + timedelta(minutes=i), score=i % 90) for i in range(3_000)]
+    last_at = WHEN + timedelta(minutes=2_999)
+    rows.append(dict(model, lead_id="busy", scored_at=last_at, score=None, probability=None, rule_score=77.0))
+    store.log_scores(rows)
+    last = store.last_scores(["busy"])["busy"]
+    assert (last.score, last.score_at, last.rule_score, last.rule_at) == (2_999 % 90, last_at, 77.0, last_at)
+    if store.url.startswith("sqlite"):
+        from core.store import _latest_rows
+
+        query = _latest_rows(1).params(lead0="busy").compile(store.engine, compile_kwargs={"literal_binds": True})
+        plan = " ".join(str(row) for row in raw(store.url, f"EXPLAIN QUERY PLAN {query}"))
+        assert "ix_scores_lead_newest" in plan and "SCAN newest" not in plan
+
+
 # --- a database that is down -------------------------------------------------------------------------
 
 
@@ -334,7 +353,7 @@ def test_workers_migrating_a_fresh_database_at_once_all_succeed(url):
 
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(worker, range(4))) == [True] * 4
-    assert raw(url, "select version_num from alembic_version") == [("0003",)]
+    assert raw(url, "select version_num from alembic_version") == [("0004",)]
     assert FeedbackStore(url).count(scores) == 0
 
 
@@ -366,7 +385,7 @@ def test_a_database_made_by_0_1_0_is_upgraded_in_place_with_its_rows(url):
     engine.dispose()
     store = FeedbackStore(url)
     assert store.open(), store.problem
-    assert raw(url, "select version_num from alembic_version") == [("0003",)]
+    assert raw(url, "select version_num from alembic_version") == [("0004",)]
     have = {c["name"] for c in inspect(store.engine).get_columns("decisions")}
     assert {"voided_at", "void_reason"} <= have
     assert "score_features" in inspect(store.engine).get_table_names()
