@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.schema import Reason
 from core.store import LastScores
-from features.build import feature_columns
+from features.build import feature_columns, row_columns
 from features.contract import ContractConfig
 from features.rules import RuleConfig, rule_score
 from features.settings import FeatureConfig
@@ -39,7 +39,7 @@ from training.accounts import account_columns
 from training.answer import answer_columns, answer_row
 from training.explain import PART_OF_GROUP, PARTS, Explainer, Row
 from training.interval import missing
-from training.members import AccountRows, Scored
+from training.members import AccountRows, Prepared, Scored, prepare
 from training.model import Answers, LeadModel
 
 Grade = str
@@ -101,12 +101,15 @@ class ServingConfig(PartsConfig):
 @dataclass(frozen=True)
 class Request:
     """What a request's feature columns were built from (`serving.columns.LeadColumns`): the
-    leads' columns, their times (UTC microseconds), their contacts and every event."""
+    leads' columns, their times (UTC microseconds), their contacts and every event; and the
+    leads' account members (`training.members.Prepared`), with the feature rows of the contacts
+    among them, built in the same call as the leads' own."""
 
     rows: dict
     at: np.ndarray
     population: dict
     events: dict
+    prepared: Prepared
 
 
 @dataclass(frozen=True)
@@ -182,8 +185,15 @@ class Scorer:
         default = _micros(now or datetime.now(UTC))
         at = np.array([_micros(lead.as_of) if lead.as_of else default for lead in leads], dtype=np.int64)
         rows, population, events = self.columns(leads, at)
-        columns = feature_columns(rows, at, events, self.feature_config, self.contract, population)
-        return columns, Request(rows, at, population, events)
+        prepared = prepare(rows, at, population, self.contract)
+        n, wanted = len(at), row_columns(self.contract)
+        both = {name: np.concatenate([rows[name], prepared.rows[name]]) for name in wanted}
+        columns = feature_columns(
+            both, np.concatenate([at, prepared.at]), events, self.feature_config, self.contract, population
+        )
+        built = {name: values[n:] for name, values in columns.items()}
+        columns = {name: values[:n] for name, values in columns.items()}
+        return columns, Request(rows, at, population, events, replace(prepared, built=built))
 
     def score(
         self,
@@ -247,7 +257,9 @@ class Scorer:
         model = self.model if model_ok and answers is not None else None
         probability = None if model is None else answers.probability
         scored = Scored(probability, np.asarray(rules.is_mql, dtype=bool), np.asarray(rules.score, dtype=float))
-        given = AccountRows(request.rows, request.at, batch.columns, scored, request.population, request.events)
+        given = AccountRows(
+            request.rows, request.at, batch.columns, scored, request.population, request.events, request.prepared
+        )
         accounts = account_columns(model, self.rules, given, self.contract, self.feature_config)
         accounts["account_id"] = np.array([lead.account_id or lead.lead_id for lead in leads], dtype=object)
         rule_grades = np.array([self._rule_grade(round(float(x), 2)) for x in rules.score], dtype=object)

@@ -26,11 +26,11 @@ from scipy.special import expit
 
 from core.schema import ACCOUNT, joined, names
 from features import names as feature_names
-from features.arrays import Columns, micros, to_columns, unique_last
+from features.arrays import Columns, micros, to_columns
 from features.build import row_columns
 from features.buying import describe
 from features.rules import RuleConfig
-from training.members import AccountRows, Members, Scored, account_groups, member_scores, members
+from training.members import AccountRows, Members, Scored, account_groups, member_scores, prepare
 from training.model import ALL, LeadModel, MarginCalibrator, MarginMap
 
 METHODS = ("model", "roll-up")
@@ -147,12 +147,9 @@ def account_inputs(
         p = np.full(len(group), np.nan) if scored.probability is None else np.asarray(scored.probability, float)
         mql, points = np.asarray(scored.rule_mql, dtype=bool), np.asarray(scored.rule_score, dtype=float)
     else:
-        wanted = row_columns(contract)
-        everyone = {n: np.concatenate([np.asarray(people[n]), np.asarray(rows[n])]) for n in wanted}
-        keep = unique_last(np.asarray(everyone["lead_id"], dtype=object))
-        everyone = {n: everyone[n][keep] for n in wanted}
-        found = members(rows["account_id"], at, everyone["account_id"], everyone["created_at"])
-        p, mql, points = member_scores(model, rules, rows, at, scored, everyone, given.events, found, contract, config)
+        prepared = given.prepared or prepare(rows, at, people, contract)
+        found = prepared.found
+        p, mql, points = member_scores(model, rules, scored, prepared, given.events, contract, config)
     matrix, contacts, engaged = _inputs(found, p, features, config)
     groups = len(found.first)
     rule_best = np.full(groups, -np.inf)

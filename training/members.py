@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.schema import ACCOUNT_LEVEL
-from features.arrays import SMALL, Columns, codes, distinct
+from features.arrays import SMALL, Columns, codes, distinct, unique_last
 from features.build import PEOPLE, feature_columns, row_columns
 from features.rules import RuleConfig, rule_score
 from training.model import LeadModel
@@ -42,6 +42,7 @@ class AccountRows:
     scored: Scored
     people: Columns | None = None
     events: Columns | None = None
+    prepared: Prepared | None = None  # the members, worked out before the rows' features (the service)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,40 @@ class Members:
     person: np.ndarray
     of: np.ndarray
     first: np.ndarray
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Who counts for each row's account (`found`, indices into `everyone`: the known people, the
+    rows added to them), which members are rows at the same time (`where`: the row, -1 for none),
+    and the others, which get a feature row of their own: `build` (indices into the members), their
+    lead columns as a contact is known (`rows`) and their times (`at`). `built`: those feature
+    rows when the caller made them in the same call as the rows' own (the service); None: made
+    when the members are scored."""
+
+    everyone: Columns
+    found: Members
+    where: np.ndarray
+    build: np.ndarray
+    rows: Columns
+    at: np.ndarray
+    built: Columns | None = None
+
+
+def prepare(rows: Columns, at: np.ndarray, people: Columns, contract) -> Prepared:
+    """The members of each row's account at its time, and which of them need a feature row
+    (`Prepared`): with a contract of engagement counters, members who are not rows have none and
+    are not scored."""
+    wanted = row_columns(contract)
+    everyone = {n: np.concatenate([np.asarray(people[n]), np.asarray(rows[n])]) for n in wanted}
+    keep = unique_last(np.asarray(everyone["lead_id"], dtype=object))
+    everyone = {n: everyone[n][keep] for n in wanted}
+    found = members(rows["account_id"], at, everyone["account_id"], everyone["created_at"])
+    at_of = at[found.first][found.of]
+    ids = np.asarray(everyone["lead_id"][found.person], dtype=object)
+    where = _rows_of(rows["lead_id"], at, ids, at_of)
+    build = np.flatnonzero(where < 0) if not contract.counter_columns else np.zeros(0, dtype=np.int64)
+    return Prepared(everyone, found, where, build, contact_view(everyone, found.person[build], contract), at_of[build])
 
 
 def pair_keys(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -121,36 +156,24 @@ def _rows_of(row_ids: np.ndarray, row_at: np.ndarray, ids: np.ndarray, at: np.nd
 
 
 def member_scores(
-    model: LeadModel | None,
-    rules: RuleConfig,
-    rows: Columns,
-    at: np.ndarray,
-    scored: Scored,
-    people: Columns,
-    events: Columns,
-    found: Members,
-    contract,
-    config,
+    model: LeadModel | None, rules: RuleConfig, scored: Scored, prepared: Prepared, events: Columns, contract, config
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each member's probability (NaN where not scored), rule score and rule MQL verdict: a member that is a
-    row at the group's time keeps the row's; the others are scored as leads as of that time."""
-    at_of = at[found.first][found.of]
-    ids = people["lead_id"][found.person]
-    where = _rows_of(rows["lead_id"], at, np.asarray(ids, dtype=object), at_of)
-    p = np.full(len(ids), np.nan)
-    mql = np.zeros(len(ids), dtype=bool)
-    points = np.full(len(ids), np.nan)
+    """Each member's probability (NaN where not scored), rule score and rule MQL verdict: a member
+    that is a row at the group's time keeps the row's; the others are scored as leads as of that
+    time, from their feature rows (`prepared.built`, else made here with the same feature code)."""
+    where, build, n = prepared.where, prepared.build, len(prepared.where)
+    p = np.full(n, np.nan)
+    mql = np.zeros(n, dtype=bool)
+    points = np.full(n, np.nan)
     reused = where >= 0
     if scored.probability is not None:
         p[reused] = scored.probability[where[reused]]
     mql[reused] = scored.rule_mql[where[reused]]
     points[reused] = scored.rule_score[where[reused]]
-    # members who are not rows, seen as contacts (`contact_view`): with a contract of engagement
-    # counters they have none, and are not scored
-    build = np.flatnonzero(~reused) if not contract.counter_columns else np.zeros(0, dtype=np.int64)
     if len(build):
-        member_rows = contact_view(people, found.person[build], contract)
-        columns = feature_columns(member_rows, at_of[build], events, config, contract, people)
+        columns = prepared.built
+        if columns is None:
+            columns = feature_columns(prepared.rows, prepared.at, events, config, contract, prepared.everyone)
         by_rules = rule_score(columns, rules)
         mql[build], points[build] = by_rules.is_mql, by_rules.score
         if model is not None and scored.probability is not None:

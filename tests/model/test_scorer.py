@@ -71,6 +71,40 @@ def test_one_lead_alone_equals_its_answer_in_a_batch(scorer):
     assert [x.probability for x in alone] == [x.probability for x in together]
 
 
+def test_contacts_built_in_the_leads_call_give_the_account_built_apart(scorer):
+    """The service builds its leads' contacts' feature rows in the leads' own `feature_columns`
+    call; the account answer equals the one whose contacts are built in a call of their own."""
+    import numpy as np
+
+    from features.rules import rule_score
+    from training.accounts import account_columns
+    from training.members import AccountRows, Scored
+
+    def contact(lead_id, hours, title):
+        return Contact(
+            lead_id=lead_id,
+            created_at=NOW - timedelta(days=30),
+            job_title=title,
+            events=[Event(ts=NOW - timedelta(hours=h), type="pricing_page_view") for h in hours],
+        )
+
+    leads = [
+        _lead("A", events=HOT, contacts=[contact("C", (5, 6), "CFO"), contact("D", (), "Director of IT")]),
+        _lead("B", events=[(30, "page_view")], contacts=[contact("E", (400,), "VP of Sales")]),
+        _lead("F", events=HOT),
+    ]
+    columns, request = scorer._request(leads, NOW)
+    assert len(request.prepared.build) == 3 and request.prepared.built is not None
+    rules = rule_score(columns, scorer.rules)
+    scored = Scored(scorer.model.answers(columns).probability, np.asarray(rules.is_mql), np.asarray(rules.score))
+    parts = (request.rows, request.at, columns, scored, request.population, request.events)
+    apart = account_columns(scorer.model, scorer.rules, AccountRows(*parts))  # contacts built on their own
+    built = account_columns(scorer.model, scorer.rules, AccountRows(*parts, request.prepared))
+    for name in built:
+        np.testing.assert_array_equal(built[name], apart[name], err_msg=name)
+    assert not np.isnan(built["account_probability"].astype(float)).any()
+
+
 def test_leads_of_one_account_in_one_batch_are_answered_as_if_alone(scorer):
     # A CRM batching two leads of one company, each sending the account's contacts (B also sends
     # A, with A's events): each answer must read only what its own lead sent. Pooled, the shared
