@@ -186,6 +186,9 @@ class Scorer:
         at = np.array([_micros(lead.as_of) if lead.as_of else default for lead in leads], dtype=np.int64)
         rows, population, events = self.columns(leads, at)
         prepared = prepare(rows, at, population, self.contract)
+        if not len(prepared.build):  # no contact to score beside the leads
+            columns = feature_columns(rows, at, events, self.feature_config, self.contract, population)
+            return columns, Request(rows, at, population, events, prepared)
         n, wanted = len(at), row_columns(self.contract)
         both = {name: np.concatenate([rows[name], prepared.rows[name]]) for name in wanted}
         columns = feature_columns(
@@ -387,7 +390,8 @@ class Scorer:
         steps = np.full(len(grade), "review by hand", dtype=object)
         open_ = np.ones(len(grade), dtype=bool)
         for rule in self.config.next_steps:
-            hit = open_ & np.isin(grade, rule.grades)
+            wanted = frozenset(rule.grades)  # a set lookup: np.isin costs more than a request's few grades
+            hit = open_ & np.fromiter((g in wanted for g in grade), bool, len(grade))
             for flag in rule.requires:
                 values = columns.get(flag)
                 hit &= False if values is None else np.asarray(values, dtype=float) >= 1

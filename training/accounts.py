@@ -153,7 +153,7 @@ def account_inputs(
     matrix, contacts, engaged = _inputs(found, p, features, config)
     groups = len(found.first)
     rule_best = np.full(groups, -np.inf)
-    np.maximum.at(rule_best, found.of, np.nan_to_num(points, nan=-np.inf))
+    np.maximum.at(rule_best, found.of, np.where(np.isnan(points), -np.inf, points))
     rule_mql = np.bincount(found.of, weights=mql, minlength=groups) > 0
     return Inputs(found, matrix, contacts, engaged, rule_mql, rule_best)
 
@@ -190,7 +190,7 @@ def account_columns(
         "account_id": np.asarray(rows["account_id"], dtype=object)[found.first],
         "account_probability": probability,
         "account_grade": grade,
-        "account_is_mqa": np.where(known, probability >= np.nan_to_num(threshold, nan=np.inf), None),
+        "account_is_mqa": np.where(known, probability >= np.where(np.isnan(threshold), np.inf, threshold), None),
         "account_threshold": np.where(known, threshold, np.nan),
         "account_rule_mql": inputs.rule_mql,
         "account_completeness": _column(features, feature_names.COMPLETENESS)[found.first],

@@ -49,7 +49,7 @@ def answer_columns(
     values = {
         "lead_id": np.asarray(lead_ids, dtype=object),
         "probability": probability,
-        "score": np.rint(np.nan_to_num(probability) * 100).astype(np.int64),
+        "score": np.rint(np.where(np.isnan(probability), 0.0, probability) * 100).astype(np.int64),
         "grade": grades,
         "is_mql": np.where(rules_answer, rules.is_mql, probability >= threshold).astype(bool),
         "threshold": threshold,
