@@ -38,7 +38,7 @@ from numba import njit
 NONE, ZERO, NAN = 0, 1, 2  # LightGBM's missing types
 MISSING = {"None": NONE, "Zero": ZERO, "NaN": NAN}
 ZERO_BAND = float(np.float32(1e-35))  # LightGBM's kZeroThreshold: |x| at most this is "zero"
-MIN_ROWS_PER_THREAD = 64  # a batch is split among threads only when each gets this many rows
+MIN_ROWS_PER_THREAD = 16  # a batch is split among threads only when each gets this many rows
 
 
 class Trees:
@@ -212,32 +212,35 @@ def _split_rows(kernel, matrix: np.ndarray, out: np.ndarray, arrays: tuple, thre
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _goes_left(x: float, k: int, splits) -> bool:
-    """Whether a row whose split feature is `x` goes left at split `k`, as LightGBM decides
-    (`Tree::Decision`): categorical codes by the left set (NaN and negative codes go right);
-    numbers by the threshold, missing values (NaN, or zero for "Zero") to the default side."""
-    _, threshold, missing, default_left, category_row, left_codes = splits
-    if category_row[k] >= 0:
-        return -1.0 < x < left_codes.shape[1] and left_codes[category_row[k], int(x)]
+def _goes_left(x: float, category: int, missing: int, default_left: bool, threshold: float, left_codes) -> bool:
+    """Whether a row whose split feature is `x` goes left at a split, as LightGBM decides
+    (`Tree::Decision`): a categorical split (`category`: its row of `left_codes`, else -1) by its
+    left set, NaN and negative codes going right; a numeric one by `threshold`, a missing value
+    (NaN, or zero for "Zero") to the default side. Scalars and one array: an array argument costs
+    a reference count a call, too much per split."""
+    if category >= 0:
+        return -1.0 < x < left_codes.shape[1] and left_codes[category, int(x)]
     nan = np.isnan(x)
-    if nan and missing[k] != NAN:
+    if nan and missing != NAN:
         x, nan = 0.0, False
-    if (missing[k] == ZERO and abs(x) <= ZERO_BAND) or (missing[k] == NAN and nan):
-        return default_left[k]
-    return x <= threshold[k]
+    if (missing == ZERO and abs(x) <= ZERO_BAND) or (missing == NAN and nan):
+        return default_left
+    return x <= threshold
 
 
 @njit(cache=True, nogil=True)
 def _margins(matrix, out, splits, children, roots, values):
     """Each row's leaf in every tree, its values summed in tree order."""
-    feature = splits[0]
+    feature, threshold, missing, default_left, category_row, left_codes = splits
     for r in range(matrix.shape[0]):
         total = 0.0
         for t in range(len(roots)):
             node = roots[t]
             while node >= 0:
-                node = children[node, 0] if _goes_left(matrix[r, feature[node]], node, splits) else children[node, 1]
-            total += values[~node]
+                x = matrix[r, feature[node]]
+                goes = _goes_left(x, category_row[node], missing[node], default_left[node], threshold[node], left_codes)
+                node = children[node, 0] if goes else children[node, 1]
+            total += values[-node - 1]
         out[r] = total
 
 
@@ -245,7 +248,7 @@ def _margins(matrix, out, splits, children, roots, values):
 def _contributions(matrix, out, splits, tests, elements, shares, masks):
     """Flat loops over arrays: for each row, its decision at every split; whether it follows each
     element's tests; each leaf's mask; one table read per element."""
-    feature = splits[0]
+    feature, threshold, missing, default_left, category_row, left_codes = splits
     first_node, first_left, more_element, more_node, more_left = tests
     leaf_of, bit, element_feature, last = elements
     z, scale, offset, table = shares
@@ -254,7 +257,8 @@ def _contributions(matrix, out, splits, tests, elements, shares, masks):
     mask = np.zeros(masks, dtype=np.int64)
     for r in range(matrix.shape[0]):
         for k in range(len(feature)):
-            left[k] = _goes_left(matrix[r, feature[k]], k, splits)
+            x = matrix[r, feature[k]]
+            left[k] = _goes_left(x, category_row[k], missing[k], default_left[k], threshold[k], left_codes)
         # branch-free below: which way a row goes is data, not a pattern a CPU predicts
         follows[:] = True
         for j in range(len(more_element)):  # a feature tested again on the same path
