@@ -36,7 +36,7 @@ from serving.schemas import Lead, Score
 from serving.trend import NO_LOG, trend, unknown
 from serving.unread import unread
 from training.accounts import account_columns
-from training.answer import answer_columns, answer_row
+from training.answer import answer_columns, answer_rows
 from training.explain import PART_OF_GROUP, PARTS, Explainer, Row
 from training.interval import missing
 from training.members import AccountRows, Prepared, Scored, prepare
@@ -238,9 +238,9 @@ class Scorer:
         values = self._answer_columns(leads, batch, request, by_rules, model_error is None)
         steps = self._next_steps(values["grade"].tolist(), columns)
         out = []
-        for i, lead in enumerate(leads):
+        for i, (lead, row) in enumerate(zip(leads, answer_rows(values), strict=True)):
             base = dict(
-                answer_row(values, i),
+                row,
                 next_step=steps[i],
                 warnings=unread(lead, self.event_types, self.columns.extra, lead.as_of or now, self.columns.numeric),
             )

@@ -3,7 +3,7 @@ rows: the model's arrays, the rule score, the account answer, and who answered e
 
 Batch and Spark scoring (`frame`), the service (`serving/scorer.py`) and the report
 all take their answers from `answer_columns`; the service adds only the parts it alone computes
-(reasons, fit and intent, interval, trend). `answer_row` turns one row into the API's shape:
+(reasons, fit and intent, interval, trend). `answer_rows` turns the rows into the API's shape:
 the account fields (`core.schema.ACCOUNT`) nested under their `path`, lists where `many`.
 """
 
@@ -78,16 +78,21 @@ def plain(value, field: Field | None = None):
     return value
 
 
-def answer_row(columns: Columns, i: int, fields: tuple[Field, ...] = ANSWER) -> dict:
-    """Row `i` of `answer_columns` in the API's shape: top-level fields, and each `path` field
-    under its object (`{"account": {"probability": ...}}`)."""
-    out: dict = {}
+def answer_rows(columns: Columns, fields: tuple[Field, ...] = ANSWER) -> list[dict]:
+    """Every row of `answer_columns` in the API's shape: top-level fields, and each `path` field
+    under its object (`{"account": {"probability": ...}}`); each value as `plain` makes it, a
+    column at a time (numpy unboxes a column at once)."""
+    n = len(columns[fields[0].name])
+    out: list[dict] = [{} for _ in range(n)]
     for field in fields:
-        value = plain(columns[field.name][i], field)
+        values = [plain(value, field) for value in np.asarray(columns[field.name]).tolist()]
         if field.path:
-            out.setdefault(field.path[0], {})[field.path[1]] = value
+            top, name = field.path
+            for row, value in zip(out, values, strict=True):
+                row.setdefault(top, {})[name] = value
         else:
-            out[field.name] = value
+            for row, value in zip(out, values, strict=True):
+                row[field.name] = value
     return out
 
 
