@@ -1,11 +1,11 @@
 """`Trees`: a LightGBM booster's margin and exact TreeSHAP, compiled (numba) from arrays made once.
 
-The margin is each tree's leaf for the row, summed in tree order as LightGBM sums them, without
-LightGBM's per-call cost (about 0.1 ms of Python around a 30 us prediction for one row).
+The margin is each tree's leaf for the row, summed in tree order as LightGBM sums them (equal to
+its `raw_score` to 1e-12 in a test), without LightGBM's per-call cost (about 0.1 ms of Python
+around a 30 us prediction for one row); about 3 us a row in a batch, against LightGBM's 4.5 on one
+thread.
 
-SHAP:
-
-LightGBM's `pred_contrib` runs the TreeSHAP recursion (Lundberg et al., 2020) for every row: for
+SHAP: LightGBM's `pred_contrib` runs the TreeSHAP recursion (Lundberg et al., 2020) for every row: for
 each tree it extends and unwinds the path polynomials, O(leaves x depth^2) per tree and row. Here,
 as in Fast TreeSHAP v2 (Yang, 2021), what depends on the model alone is computed once. For a leaf
 with value v whose path tests the distinct features P (d of them; a feature tested twice counts
@@ -18,7 +18,8 @@ is 1 when the row follows the path there, M is the set of path features the row 
 w(k) = k! (d - k - 1)! / d! is the Shapley weight. H is tabulated per leaf over the 2^d subsets
 of its path, so a row costs O(leaves x depth): its decisions at every node, one bit mask per
 leaf, one table read per path feature. The sum is the same as LightGBM's to rounding (a test
-holds it to 1e-9 of `pred_contrib`, categorical splits and missing values included).
+holds it to 1e-9 of `pred_contrib`, categorical splits and missing values included); 2-4x faster
+than `pred_contrib` on the served model (85 trees of 31 leaves, 365,650 table entries, 3 MB).
 
 The tables grow as 2^depth: a model whose tables would pass `max_entries` (deep trees) is
 explained by LightGBM's own `pred_contrib`, which `contributions` then calls. A booster this does
