@@ -139,10 +139,23 @@ def events_of(lead: Lead) -> int:
 )
 class LeadScoring:
     def __init__(self) -> None:
+        from serving.memory import return_large_buffers
+
+        # the start imports MLflow, LightGBM and the model's code (thousands of modules): no garbage
+        # collection walks them meanwhile, and once started none does again (frozen: they stay)
+        gc.disable()
+        try:
+            self._start()
+            gc.freeze()
+        finally:
+            gc.enable()
+        return_large_buffers()  # a large request's memory goes back to the system (serving/memory.py)
+
+    def _start(self) -> None:
+        """Settings, logs, the feedback store, the score log, the model and its watchers."""
         from core.store import FeedbackStore
         from serving.loading import StoreOpener, load_scorer
         from serving.logs import configure as configure_logs
-        from serving.memory import return_large_buffers
         from serving.reload import ModelWatcher, watch
         from serving.scorelog import ScoreLog
         from serving.settings import load_settings
@@ -150,6 +163,8 @@ class LeadScoring:
         from serving.trend import History
 
         self.settings = load_settings()  # once, here: a bad value stops the start naming the variable
+        import mlflow  # noqa: F401 - its loggers' own handlers exist before configure_logs formats every handler
+
         configure_logs(self.settings.log_format)
         self.gate = Gate.from_settings(self.settings)
         self.store = FeedbackStore(self.settings.db_url)  # not connected: opened in the background
@@ -170,8 +185,6 @@ class LeadScoring:
         served = self.scorer.model.version if self.scorer.model else None
         self.watcher = watch(self, ModelWatcher(self.settings, served), self.settings.reload_seconds)
         self.monitor = self._monitor()
-        gc.freeze()  # the model and its start-up objects never need collecting again
-        return_large_buffers()  # a large request's memory goes back to the system (serving/memory.py)
 
     def _monitor(self):
         """The schedule of `leadscore monitor` runs behind the Prometheus gauges (serving/gauges.py),

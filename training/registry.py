@@ -8,10 +8,16 @@ Every function here takes an explicit `MlflowClient` (from `connect`) and leaves
 tracking and registry URIs alone, so two stores can be used side by side in one process (a test's
 throwaway store, the service's registry). The one exception is `logging_to`, for the training run's
 fluent calls.
+
+MLflow itself (some 2,000 modules, seconds to import) comes with the first `connect`: importing
+this module costs nothing, so `tracking_uri` serves the service's settings and `leadscore serve`
+without it.
 """
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,15 +25,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import mlflow
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-
 from core.errors import LeadscoreError
 
-if TYPE_CHECKING:  # the model's code (LightGBM) is imported when a model is loaded, not to list or move aliases
+if TYPE_CHECKING:  # MLflow comes with the first `connect`, the model's code (LightGBM) when a model is loaded
+    import mlflow
+    from mlflow import MlflowClient
+
     from training.model import LeadModel
 
+log = logging.getLogger("leadscore.training")
 CHAMPION, CHALLENGER = "champion", "challenger"
 PREVIOUS = "previous_champion"  # the one earlier champion registries of leadscore 0.1 remember
 HISTORY = "champion_history"  # registered model tag: the versions @champion held, oldest first
@@ -43,7 +49,25 @@ def connect(uri: str | None = None) -> MlflowClient:
     """A client for one tracking store, which also holds its model registry; MLflow's global URIs
     are left as they are."""
     uri = tracking_uri(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    with collector_paused():  # the first one imports MLflow and its database store
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No garbage collection in the block (when there was any): while thousands of modules import,
+    each collection walks every object loaded so far, and none of them is garbage. A tenth of
+    MLflow's import time; the objects made meanwhile are collected as usual afterwards."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 # a read command gives up on a tracking server that does not answer within seconds, not minutes
@@ -70,6 +94,8 @@ def existing(uri: str | None = None) -> MlflowClient:
     else:
         _database_answers(uri, shown)
     client = connect(uri)
+    from mlflow.exceptions import MlflowException
+
     try:
         client.search_registered_models(max_results=1)
     except (MlflowException, OSError) as exc:
@@ -125,6 +151,8 @@ def logging_to(client: MlflowClient) -> Iterator[None]:
     `MLFLOW_TRACKING_URI` and `MLFLOW_REGISTRY_URI`; afterwards both globals are cleared (set to
     None) and both variables restored, so MLflow resolves its URIs as it did before the block.
     """
+    import mlflow
+
     saved = {name: os.environ.get(name) for name in URI_VARIABLES}
     mlflow.set_tracking_uri(client.tracking_uri)
     mlflow.set_registry_uri(client.tracking_uri)  # connect() keeps the registry in the tracking store
@@ -153,6 +181,8 @@ def experiment_id(client: MlflowClient, name: str) -> str:
 
 
 def version_of(client: MlflowClient, name: str, alias: str):
+    from mlflow.exceptions import MlflowException
+
     try:
         return client.get_model_version_by_alias(name, alias)
     except MlflowException:
@@ -186,7 +216,9 @@ def _model_files(uri: str, client: MlflowClient) -> tuple[str, str | None]:
         source = _run_model(client, uri)
     else:
         source = uri
-    local = mlflow.artifacts.download_artifacts(artifact_uri=source, tracking_uri=client.tracking_uri)
+    from mlflow.artifacts import download_artifacts
+
+    local = download_artifacts(artifact_uri=source, tracking_uri=client.tracking_uri)
     return local, (f"{found.name}/{found.version}" if found is not None else None)
 
 
@@ -220,18 +252,59 @@ def load_model(uri: str, client: MlflowClient | None = None) -> LeadModel:
 
 
 def _load(uri: str, client: MlflowClient | None) -> tuple[mlflow.pyfunc.PyFuncModel, str | None]:
-    try:
-        if urlparse(uri).scheme in ("", "file"):  # a folder: no store to ask (nor to create)
-            local, version = uri, None
-        else:
-            local, version = _model_files(uri, client or connect())
-        return mlflow.pyfunc.load_model(local), version
-    except (MlflowException, OSError) as exc:
-        raise LeadscoreError(f"cannot load model {uri}: {str(exc).splitlines()[0]}") from None
+    with collector_paused():  # MLflow's pyfunc modules, the model's code and its unpickling
+        import mlflow.pyfunc
+        from mlflow.exceptions import MlflowException
+
+        try:
+            if urlparse(uri).scheme in ("", "file"):  # a folder: no store to ask (nor to create)
+                local, version = uri, None
+            else:
+                local, version = _model_files(uri, client or connect())
+            # MLflow's own check of the model's requirements maps every file of every installed
+            # package to its modules first (0.4-0.7 s a process); `warn_mismatches` reads the pins
+            loaded = mlflow.pyfunc.load_model(local, suppress_warnings=True)
+        except (MlflowException, OSError) as exc:
+            raise LeadscoreError(f"cannot load model {uri}: {str(exc).splitlines()[0]}") from None
+    warn_mismatches(uri, local, loaded.metadata.flavors.get("python_function", {}).get("python_version"))
+    return loaded, version
+
+
+def mismatches(folder: str | Path, python: str | None) -> list[str]:
+    """What the model in `folder` was saved with and this environment lacks: each NAME==VERSION pin
+    of its requirements.txt (`training.pyfunc.requirements`) not installed at that version, and
+    Python when its major.minor differs; empty when everything matches."""
+    from importlib.metadata import PackageNotFoundError, version
+    from platform import python_version
+
+    found = []
+    path = Path(folder) / "requirements.txt"
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        name, _, pinned = (part.split(";")[0].strip() for part in line.partition("=="))
+        if not pinned:  # not a pin: nothing to compare with
+            continue
+        try:
+            installed = version(name.split("[")[0])
+        except PackageNotFoundError:
+            installed = "not installed"
+        if installed != pinned:
+            found.append(f"{name}=={pinned} (here {installed})")
+    if python and python.split(".")[:2] != python_version().split(".")[:2]:
+        found.append(f"python {python} (here {python_version()})")
+    return found
+
+
+def warn_mismatches(uri: str, folder: str | Path, python: str | None) -> None:
+    """One warning naming what `mismatches` finds, if anything."""
+    found = mismatches(folder, python)
+    if found:
+        log.warning("model %s was saved in another environment: %s; its answers may differ", uri, ", ".join(found))
 
 
 def run_id_of(uri: str, client: MlflowClient) -> str | None:
     """The id of the run that logged the model at `uri`, when the store knows it."""
+    from mlflow.exceptions import MlflowException
+
     try:
         found = _registered(client, uri)
         if found is not None:
@@ -246,6 +319,8 @@ def run_id_of(uri: str, client: MlflowClient) -> str | None:
 def champion_history(client: MlflowClient, name: str) -> list[str]:
     """The versions `@champion` has held, oldest first, ending with the current champion (if
     any): what `promote` recorded, with a champion set by other means (the MLflow UI) added."""
+    from mlflow.exceptions import MlflowException
+
     try:
         tags = client.get_registered_model(name).tags
     except MlflowException:
@@ -265,6 +340,8 @@ def _record(client: MlflowClient, name: str, history: list[str]) -> None:
 def promote(client: MlflowClient, name: str, version: str) -> str | None:
     """Make `version` the champion, on top of the champion history `rollback` steps back through;
     returns the version it replaced (None when there was none, or it is the champion already)."""
+    from mlflow.exceptions import MlflowException
+
     try:
         client.get_model_version(name, str(version))
     except MlflowException:
@@ -312,6 +389,8 @@ def rollback(client: MlflowClient, name: str) -> tuple[str, str | None]:
 
 
 def _exists(client: MlflowClient, name: str, version: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
     try:
         client.get_model_version(name, version)
     except MlflowException:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from core.errors import LeadscoreError
-from training.feedback import Counts
+
+if TYPE_CHECKING:  # training.feedback brings pandas and the decision rules: imported where counts are read
+    from training.feedback import Counts
 
 # the feedback counts a run keeps (`training.feedback.Counts`), as version tags feedback.NAME
 FEEDBACK = ("read", "merged", "labelled", "too_young", "not_newer", "unresolved", "skipped", "superseded", "excluded")
@@ -126,6 +129,8 @@ def description(tags: dict[str, str]) -> str:
 
 def _counts(tags: dict[str, str]) -> Counts:
     """The feedback counts a version's tags keep."""
+    from training.feedback import Counts
+
     given = {n: int(tags[f"feedback.{n}"]) for n in FEEDBACK if f"feedback.{n}" in tags}
     matures = tags.get("feedback.matures")
     if matures:
