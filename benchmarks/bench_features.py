@@ -1,7 +1,9 @@
 """Benchmark: point-in-time feature building, batch throughput and single-lead latency.
 
 Run: .venv/bin/python benchmarks/bench_features.py [--sizes 100000 250000 500000 1000000] [--short]
-(--short: 2,000 and 4,000 leads, the whole path in seconds, for `make test-slow`.)
+(--short: 2,000 and 4,000 leads, the whole path in seconds, for `make test-slow`.) Limits (issue 27), at
+1,000,000 leads / 20 M events: load + validate + build <= 20 s, peak RSS <= 6 GB, time per lead
+growing linearly or better from the smallest size (one lead's limits are `bench_lead.py`'s).
 For each size, demo data (about 20 events per lead) is generated and written as Parquet once;
 a fresh process then reads and validates it and builds features for every lead as of the end of
 the period, so the peak memory printed is that size's own. Single-lead latency is measured the
@@ -97,6 +99,9 @@ def _child(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+LIMITS = {"leads": 1_000_000, "total_s": 20.0, "peak_rss_mb": 6 * 1024, "growth": 1.0}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 250_000, 500_000, 1_000_000])
@@ -112,16 +117,8 @@ def main() -> None:
     from synthetic.generate import generate, write_dataset
 
     table = Table(title=f"build_features as of {AS_OF}, every lead")
-    for column in (
-        "leads",
-        "events",
-        "load+validate s",
-        "features s",
-        "leads/s",
-        "events/s",
-        "peak RSS MB",
-        "s per 100k leads",
-    ):
+    columns = ("leads", "events", "load+validate s", "features s", "total s", "leads/s", "events/s", "peak RSS MB")
+    for column in (*columns, "s per 100k leads"):
         table.add_column(column, justify="right")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -129,29 +126,55 @@ def main() -> None:
             folder = Path(tmp) / str(n)
             write_dataset(generate(n, seed=7), folder, "parquet")
             r = _child("--batch", str(folder))
+            r["total_s"] = r["load_s"] + r["features_s"]
             rows.append(r)
             table.add_row(
                 f"{r['leads']:,}",
                 f"{r['events']:,}",
                 f"{r['load_s']:.1f}",
                 f"{r['features_s']:.1f}",
-                f"{r['leads'] / r['features_s']:,.0f}",
-                f"{r['events'] / r['features_s']:,.0f}",
+                f"{r['total_s']:.1f}",
+                f"{r['leads'] / r['total_s']:,.0f}",
+                f"{r['events'] / r['total_s']:,.0f}",
                 f"{r['peak_rss_mb']:,.0f}",
-                f"{r['features_s'] / r['leads'] * 1e5:.2f}",
+                f"{r['total_s'] / r['leads'] * 1e5:.2f}",
             )
             if n == args.sizes[0]:
                 latency = _child("--single", str(folder))
     Console(width=160).print(table)
+    _report(rows, latency)
+
+
+def _report(rows: list[dict], latency: dict) -> None:
+    """Each figure beside its limit (the limits are for 1,000,000 leads)."""
     first, last = rows[0], rows[-1]
-    growth = (last["features_s"] / first["features_s"]) / (last["leads"] / first["leads"])
-    print(f"time per lead at {last['leads']:,} vs {first['leads']:,} leads: {growth:.2f}x (1.00 = linear)")
+    at_scale = last["leads"] == LIMITS["leads"]
+    note = "" if at_scale else f" (limits are for {LIMITS['leads']:,} leads; this run's largest is {last['leads']:,})"
+    print(f"{last['leads']:,} leads, {last['events']:,} events{note}:")
+    print(f"  load + validate {last['load_s']:6.1f} s")
+    print(f"  build features  {last['features_s']:6.1f} s")
+    total, limit = last["total_s"], LIMITS["total_s"]
+    print(f"  total           {total:6.1f} s   limit {limit:.0f} s   {_verdict(total, limit)}")
+    peak, limit = last["peak_rss_mb"], LIMITS["peak_rss_mb"]
+    print(f"  peak RSS        {peak:6,.0f} MB  limit {limit:,} MB  {_verdict(peak, limit)}")
+    if len(rows) > 1:
+        scale = last["leads"] / first["leads"]
+        growth = {k: (last[k] / first[k]) / scale for k in ("load_s", "features_s", "total_s")}
+        print(
+            f"time per lead at {last['leads']:,} vs {first['leads']:,} leads (1.00 = linear): "
+            f"load {growth['load_s']:.2f}x, build {growth['features_s']:.2f}x, total {growth['total_s']:.2f}x   "
+            f"limit {LIMITS['growth']:.2f}x (linear or better)   {_verdict(growth['total_s'], LIMITS['growth'])}"
+        )
     print(
         f"single lead, feature_columns as the service calls it ({latency['n']} requests, "
         f"{latency['events_per_request']:.0f} events of lead and account each): "
-        f"p50 {latency['p50_ms']:.2f} ms, p95 {latency['p95_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms"
+        f"p50 {latency['p50_ms']:.2f} ms (p95 {latency['p95_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms)"
     )
     print(f"single lead through the pandas front build_features: p50 {latency['pandas_p50_ms']:.2f} ms")
+
+
+def _verdict(value: float, limit: float) -> str:
+    return "ok" if value <= limit else "OVER"
 
 
 if __name__ == "__main__":

@@ -17,14 +17,26 @@ import pandas as pd
 
 from core.errors import LeadscoreError
 from features import buying
-from features.arrays import Columns, codes, distinct, micros, to_columns, to_utc, unique_last
+from features.arrays import (
+    Columns,
+    arrow_text,
+    codes,
+    encode,
+    join,
+    last_codes,
+    micros,
+    objects,
+    per_value,
+    take,
+    to_columns,
+    to_utc,
+)
 from features.calendar import calendar_features
 from features.contract import FIT_CATEGORICAL, FIT_NUMERIC, ContractConfig
 from features.engagement import DAY_US, AccountActivity, LeadActivity
 from features.fit import RANK, categorical_columns, fit_features, seniority_of
-from features.settings import FeatureConfig
+from features.settings import FeatureConfig, derived
 from features.spec import FeatureSpec
-from features.timeline import Clock
 
 STEPS = ("fit", "timelines", "engagement", "account")
 KEYS = ("lead_id", "account_id", "as_of")  # a feature row's keys, before its features and its context
@@ -68,43 +80,25 @@ def feature_columns(
     out.update(calendar_features(at, contract))
     step("fit")
 
-    people = (
-        {n: np.concatenate([population[n], rows[n]]) for n in PEOPLE}
-        if population is not None
-        else {n: rows[n] for n in PEOPLE}
-    )
-    keep = unique_last(people["lead_id"])
-    people = {n: v[keep] for n, v in people.items()}
-    types = contract.event_types
-    ev_lead = codes(events["lead_id"], people["lead_id"])
-    ev_type = codes(events["type"], np.asarray(types, dtype=object))
-    known = (ev_lead >= 0) & (ev_type >= 0)
-    ev_lead, ev_type, ev_ts = ev_lead[known], ev_type[known], np.asarray(events["ts"], dtype=np.int64)[known]
-    clock = Clock(np.concatenate([ev_ts, people["created_at"]]))
-    ev_rank, created_rank = clock.known_ranks[: len(ev_ts)], clock.known_ranks[len(ev_ts) :]
-    activity = LeadActivity(clock, ev_lead, ev_ts, ev_rank, ev_type, types, config)
-    accounts = distinct(people["account_id"])
+    people, person = _people(rows, population)
+    types = _event_types(contract)
+    n_people = len(people["lead_id"])
+    activity = LeadActivity(*_events(events, people["lead_id"], types), n_people, list(types), config)
+    account, accounts = encode(join(people["account_id"], rows["account_id"]))
     seniority = seniority_of(people, config)
-    rank = np.array([RANK.get(s, np.nan) for s in seniority], dtype=float)
     account_activity = AccountActivity(
-        clock,
         activity,
-        codes(people["account_id"], accounts),
+        account[:n_people],
         people["created_at"],
-        created_rank,
-        rank,
-        ev_lead,
-        ev_ts,
-        ev_rank,
-        ev_type,
+        per_value(seniority, RANK.get).astype(float),
         buying.role_members(people, config, seniority),
-        config,
+        len(accounts),
     )
     step("timelines")
 
-    out.update(_in_order(activity.features, codes(rows["lead_id"], people["lead_id"]), at))
+    out.update(activity.features(person, at))
     step("engagement")
-    out.update(_in_order(account_activity.features, codes(rows["account_id"], accounts), at))
+    out.update(account_activity.features(account[n_people:], at))
     out["lead_age_days"] = (at - rows["created_at"]) / DAY_US
     for name in buying.columns(config):  # after the features: context, not a model input
         out[name] = out.pop(name)
@@ -112,18 +106,26 @@ def feature_columns(
     return out
 
 
-def _in_order(compute, key: np.ndarray, at: np.ndarray) -> Columns:
-    """Run `compute(key, at)` on rows sorted by (key, at), which keeps every search ascending,
-    and return the columns in the caller's row order."""
-    if len(key) <= 1:
-        return compute(key, at)
-    order = np.lexsort((at, key))
-    if np.all(order[1:] > order[:-1]):
-        return compute(key, at)
-    columns = compute(key[order], at[order])
-    back = np.empty_like(order)
-    back[order] = np.arange(len(order))
-    return {name: values[back] for name, values in columns.items()}
+def _people(rows: Columns, population: Columns | None) -> tuple[Columns, np.ndarray]:
+    """Every known person (`PEOPLE` columns: the population, then the rows; a lead given twice is
+    its last), and each row's person among them."""
+    both = {n: join(population[n], rows[n]) for n in PEOPLE} if population is not None else rows
+    keep, person = last_codes(both["lead_id"])
+    return {n: take(both[n], keep) for n in PEOPLE}, person[len(person) - len(rows["lead_id"]) :]
+
+
+def _events(events: Columns, people: np.ndarray, types: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The events of known people and types: (person code, time, type code)."""
+    lead, kind = codes(events["lead_id"], people), codes(events["type"], types)
+    ts = np.asarray(events["ts"], dtype=np.int64)
+    known = (lead >= 0) & (kind >= 0)
+    return (lead, ts, kind) if known.all() else (lead[known], ts[known], kind[known])
+
+
+@derived
+def _event_types(contract: ContractConfig) -> np.ndarray:
+    """The contract's event types (their codes are the events' type codes)."""
+    return np.asarray(contract.event_types, dtype=object)
 
 
 def _as_of_micros(as_of, rows: pd.DataFrame) -> np.ndarray:
@@ -165,8 +167,8 @@ def build_features(
     config = config or FeatureConfig()
     contract = contract or ContractConfig()
     at = _as_of_micros(as_of, leads)
-    rows = to_columns(leads, row_columns(contract))
-    known = to_columns(population, PEOPLE) if population is not None else None
+    rows = to_columns(leads, row_columns(contract), keep_categorical=True)
+    known = to_columns(population, PEOPLE, keep_categorical=True) if population is not None else None
     columns = feature_columns(
         rows,
         at,
@@ -176,17 +178,16 @@ def build_features(
         known,
         progress,
     )
-    frame = text_as_objects(pd.DataFrame(columns, index=leads.index), contract)
+    # the id and the categories as objects with None for missing, as `to_columns` and the fit
+    # features make them (pandas would turn them into its Arrow strings): one lead and a batch alike
+    text = {"lead_id", *categorical_columns(contract)}
+    if arrow_text(columns["account_id"]) is not None:  # as pandas would infer from the same text
+        columns["account_id"] = pd.array(columns["account_id"], dtype="str")
+    frame = pd.DataFrame(
+        {n: pd.Series(objects(v), index=leads.index, dtype=object) if n in text else v for n, v in columns.items()},
+        index=leads.index,
+    )
     frame["as_of"] = pd.to_datetime(frame["as_of"], unit="us", utc=True)
-    return frame
-
-
-def text_as_objects(frame: pd.DataFrame, contract: ContractConfig) -> pd.DataFrame:
-    """The id and category columns of a feature table as objects with None for missing, whatever
-    the rows held (pandas strings, Arrow strings, NaN): one lead and a batch look alike."""
-    for name in ["lead_id", *categorical_columns(contract)]:
-        column = frame[name].astype(object)
-        frame[name] = column.where(column.notna(), None)
     return frame
 
 

@@ -16,9 +16,9 @@ from functools import lru_cache
 import numpy as np
 
 from features import names
-from features.arrays import Columns, per_value
-from features.fit import normalise, seniority_of
-from features.settings import FeatureConfig
+from features.arrays import Columns, is_missing, per_row
+from features.fit import normal, normalise, seniority_of
+from features.settings import FeatureConfig, derived
 
 UNKNOWN, QUIET, ENGAGED = 0, 1, 2  # a role's states
 
@@ -26,23 +26,6 @@ UNKNOWN, QUIET, ENGAGED = 0, 1, 2  # a role's states
 def columns(config: FeatureConfig) -> list[str]:
     """The buying-group columns of a feature table, in order: one per role, then the completeness."""
     return [*(names.role(role.name) for role in config.buying_group.roles), names.COMPLETENESS]
-
-
-def _per_distinct(values: np.ndarray, tests: list[Callable[[object], bool]]) -> np.ndarray:
-    """(values x tests): whether each test holds for each value, each test run once per distinct
-    value (`per_value`'s strategy for one value or a million); a missing value passes none."""
-    uniques: list = []
-
-    def intern(value) -> int:
-        uniques.append(value)
-        return len(uniques) - 1
-
-    ids = per_value(values, intern)
-    ids[ids == None] = len(uniques)  # noqa: E711 - elementwise comparison on an object array
-    table = np.zeros((len(uniques) + 1, len(tests)), dtype=bool)
-    for i, value in enumerate(uniques):
-        table[i] = [test(value) for test in tests]
-    return table[ids.astype(np.int64)]
 
 
 @lru_cache(maxsize=64)
@@ -54,31 +37,41 @@ def _title_test(patterns: tuple[str, ...]) -> Callable[[object], bool]:
     return lambda title: pattern.search(str(title)) is not None
 
 
+@derived
+def _fills(config: FeatureConfig) -> Callable[[object, object, object], int]:
+    """Which roles of the config's buying group a person (seniority level, department, job title)
+    fills, as bits (bit j: role j), worked out once per distinct person."""
+    tests = [
+        (
+            frozenset(r.seniorities),
+            frozenset(d for d in normalise(np.asarray(r.departments, dtype=object)) if d),
+            _title_test(tuple(r.titles)),
+            not (r.departments or r.titles),
+        )
+        for r in config.buying_group.roles
+    ]
+
+    @lru_cache(maxsize=1 << 16)
+    def fills(level, department, title) -> int:
+        department = None if is_missing(department) else normal(department)
+        bits = 0
+        for j, (seniorities, departments, titled, anyone) in enumerate(tests):
+            if seniorities and level not in seniorities:
+                continue
+            if anyone or department in departments or (not is_missing(title) and titled(title)):
+                bits |= 1 << j
+        return bits
+
+    return fills
+
+
 def role_members(people: Columns, config: FeatureConfig, seniority: np.ndarray | None = None) -> np.ndarray:
     """(people x roles) whether each person fills each role of the buying group: a seniority the role
     names (any when it names none) and, when the role names departments or titles, a department it
     names or a job title one of its patterns matches. `seniority`: `seniority_of(people)` when known."""
-    roles = config.buying_group.roles
     level = seniority_of(people, config) if seniority is None else seniority
-    departments = [{d for d in normalise(np.asarray(r.departments, dtype=object)) if d} for r in roles]
-    senior = _per_distinct(level, [lambda v, r=r: v in r.seniorities for r in roles])
-    in_department = _per_distinct(normalise(people["department"]), [lambda v, d=d: v in d for d in departments])
-    titled = _per_distinct(people["job_title"], [_title_test(tuple(r.titles)) for r in roles])
-    anyone = np.array([not (r.departments or r.titles) for r in roles])
-    any_level = np.array([not r.seniorities for r in roles])
-    return (senior | any_level) & (anyone | in_department | titled)
-
-
-def role_states(row: np.ndarray, contact: np.ndarray, state: np.ndarray, roles: np.ndarray, n_rows: int) -> np.ndarray:
-    """(rows x roles) the best state of each role over each row's contacts: `row` and `contact` the
-    (row, contact) pairs with rows ascending, `state` each pair's contact state (0 not known yet, 1
-    known, 2 engaged), `roles` (contacts x roles) who fills which role (`role_members`)."""
-    best = np.zeros((n_rows, roles.shape[1]), dtype=np.int8)
-    if len(row):
-        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-        for j in range(roles.shape[1]):
-            best[row[starts], j] = np.maximum.reduceat(np.where(roles[contact, j], state, UNKNOWN), starts)
-    return best
+    bits = per_row([level, people["department"], people["job_title"]], _fills(config)).astype(np.int64)
+    return ((bits[:, None] >> np.arange(len(config.buying_group.roles))) & 1).astype(bool)
 
 
 def describe(states: Columns, config: FeatureConfig) -> tuple[list[list[str]], list[str]]:

@@ -31,7 +31,7 @@ def calendar_features(at: np.ndarray, contract: ContractConfig) -> Columns:
     )
     values = {
         "month": np.asarray(MONTHS, dtype=object)[local.month.to_numpy() - 1],
-        "weekday": np.asarray(WEEKDAYS, dtype=object)[local.weekday.to_numpy()],
+        "weekday": np.asarray(WEEKDAYS, dtype=object)[local.day_of_week.to_numpy()],
         "hour": local.hour.to_numpy().astype(float),
     }
     return {names.calendar(part): values[part] for part in contract.calendar}

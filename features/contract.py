@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+import pyarrow
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from core.decisions import DECISIONS, REASONS, TIME_RANGE, bad_text, bad_time, before_handover, missing_reason
@@ -153,8 +155,20 @@ def leads_schema(config: ContractConfig) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict=False, name="leads")
 
 
+def among(values: pd.Series, allowed: pd.Series) -> pd.Series:
+    """Whether each value is one of `allowed` (missing: False), by Arrow's hashing: pandas'
+    `isin` on Arrow strings turns every allowed value into a Python object first."""
+    text = pyarrow.large_string()
+    found = pc.is_in(pyarrow.array(values, type=text), value_set=pyarrow.array(allowed, type=text))
+    return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index)
+
+
+def _known_lead(lead_ids: pd.Series) -> pa.Check:
+    return pa.Check(lambda s: among(s, lead_ids), element_wise=False, error="a lead_id present in leads")
+
+
 def events_schema(config: ContractConfig, lead_ids: pd.Series) -> pa.DataFrameSchema:
-    known = pa.Check(lambda s: s.isin(lead_ids), element_wise=False, error="a lead_id present in leads")
+    known = _known_lead(lead_ids)
     return pa.DataFrameSchema(
         {
             "lead_id": _text(nullable=False, checks=known),
@@ -170,7 +184,7 @@ def events_schema(config: ContractConfig, lead_ids: pd.Series) -> pa.DataFrameSc
 def outcomes_schema(config: ContractConfig, lead_ids: pd.Series) -> pa.DataFrameSchema:
     """Sales decisions per hand-over, checked by the rules of `core.decisions` (the same that
     /feedback and retraining from the feedback store apply)."""
-    known = pa.Check(lambda s: s.isin(lead_ids), element_wise=False, error="a lead_id present in leads")
+    known = _known_lead(lead_ids)
     storable = pa.Check(lambda s: ~bad_text(s), error="text without NUL characters or lone surrogates")
     dated = pa.Check(lambda s: ~bad_time(s), error=TIME_RANGE)
     decided = pa.Check(
@@ -262,12 +276,15 @@ def _parse_timestamps(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> tuple[
     pandera coerces a column as a whole, so one odd format would fail every row; parsing here
     keeps each good cell and returns the bad ones as failure cases in pandera's own shape.
     """
-    frame = frame.copy()
+    frame = frame.copy(deep=False)  # the caller's frame keeps its columns
     bad = []
     for name, column in schema.columns.items():
         if column.dtype != pa.engines.pandas_engine.Engine.dtype(TIMESTAMP) or name not in frame:
             continue
         raw = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(raw.dtype):  # already times (Parquet): nothing to parse
+            frame[name] = (raw.dt.tz_localize("UTC") if raw.dt.tz is None else raw).astype(TIMESTAMP)
+            continue
         parsed = pd.to_datetime(raw, utc=True, format="ISO8601", errors="coerce")
         broken = raw.notna() & parsed.isna()
         bad.append(

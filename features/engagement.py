@@ -1,149 +1,162 @@
 """Engagement features: what a lead and its account's contacts did, how often, how recently.
 
-Rows are (lead code, as-of time in microseconds); callers pass them sorted by (lead, time) for
-lead features and by (account, time) for account features, which makes the searches fast.
+Events are sorted once by (lead, time); each row reads its lead's events up to its as-of time, and
+each distinct (account, time) its contacts' (`features.timeline`), so the work grows with the
+events each row sees.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from features import names
-from features.buying import ENGAGED, role_states
-from features.settings import FeatureConfig
-from features.timeline import Clock, Timeline, first_per_day
+from features.arrays import order_by
+from features.settings import FeatureConfig, derived
+from features.timeline import account_scan, frozen, lead_scan
 
 DAY_US = 86_400 * 1_000_000
-CHUNK_CELLS = 4_000_000  # rows x event types searched in one pass
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a feature config asks of the events, worked out once: the engagement columns in order
+    and where `features.timeline.lead_scan` writes each (`plan`); the last `flags` are flags."""
+
+    names: tuple[str, ...]
+    flags: int
+    weight: np.ndarray  # per event type
+    plan: tuple
+
+
+def layout(config: FeatureConfig, types: list[str]) -> Layout:
+    """The `Layout` of a feature config and the contract's event types."""
+    made = _layouts(config)
+    return made.get(tuple(types)) or made.setdefault(tuple(types), _layout(config, types))
+
+
+@derived
+def _layouts(_config: FeatureConfig) -> dict:
+    return {}
+
+
+def _layout(config: FeatureConfig, types: list[str]) -> Layout:
+    windows, index = list(config.windows_days), {t: k for k, t in enumerate(types)}
+    columns: list[str] = []
+
+    def add(name: str) -> int:
+        columns.append(name)
+        return len(columns) - 1
+
+    count_row, decay_row, product = np.zeros((len(types), len(windows)), dtype=np.int64), [], (-1, -1)
+    for k, t in enumerate(types):
+        count_row[k] = [add(names.count(t, w)) for w in windows]
+        decay_row.append(add(names.of_event(names.DECAYED, t)))
+        if t == "product_active_day":
+            product = (k, add(names.PRODUCT_DAYS))
+    recency = [(index[t], add(names.of_event(names.DAYS_SINCE, t))) for t in config.recency_events]
+    last_row, weighted_row = add(names.LAST_ACTIVITY), add("engagement_decayed")
+    window_row = [add(names.windowed(names.EVENTS, w)) for w in windows]
+    active_row = add(names.windowed(names.ACTIVE_DAYS, config.active_days_window_days))
+    longest = windows.index(max(windows))
+    ctr_row = add(names.windowed(names.CLICK_RATE, windows[longest]))
+    flag = [(index[t], add(f)) for f, t in names.FLAGS.items()]
+    fixed = (len(columns), *product, last_row, weighted_row, active_row, ctr_row)
+    fixed += (index["email_open"], index["email_click"], longest)
+    plan = (
+        frozen(np.array(windows) * DAY_US, np.int64),
+        config.active_days_window_days * DAY_US,
+        frozen(count_row, np.int64),
+        frozen(decay_row, np.int64),
+        frozen(np.array(recency, dtype=np.int64).reshape(-1, 2), np.int64),
+        frozen(np.array(flag, dtype=np.int64).reshape(-1, 2), np.int64),
+        tuple(int(v) for v in fixed),
+        frozen(window_row, np.int64),
+    )
+    weight = frozen([config.engagement_weights.get(t, 0.0) for t in types], float)
+    return Layout(tuple(columns), len(flag), weight, plan)
 
 
 class LeadActivity:
-    """Timelines over one population's events, built once and queried for any rows and times."""
+    """One population's events sorted by (lead, time), queried for any rows and times.
 
-    def __init__(self, clock: Clock, lead, ts, rank, etype, types: list[str], config: FeatureConfig):
-        self.clock = clock
-        self.types = types
-        self.config = config
-        half_life = config.half_life_days * DAY_US
-        self.by_type = Timeline(clock, lead * len(types) + etype, ts, rank, half_life=half_life)
-        self.weight = np.array([config.engagement_weights.get(t, 0.0) for t in types])
-        self.by_lead = Timeline(clock, lead, ts, rank, weight=self.weight[etype], half_life=half_life)
-        self.by_day = Timeline(clock, *first_per_day(self.by_lead, DAY_US))
+    `lead` codes people 0..`people`-1 and `etype` the event types 0..len(`types`)-1; events come
+    in any order."""
+
+    def __init__(self, lead, ts, etype, people: int, types: list[str], config: FeatureConfig):
+        self.config, self.layout = config, layout(config, types)
+        etype = etype.astype(np.min_scalar_type(max(len(types) - 1, 0)))
+        order = order_by(lead, ts)
+        if order is not None:
+            lead, ts, etype = lead[order], ts[order], etype[order]
+        offsets = np.zeros(people + 1, dtype=np.int64)
+        np.cumsum(np.bincount(lead, minlength=people), out=offsets[1:])
+        self.events = (frozen(offsets, np.int64), frozen(ts, np.int64), frozen(etype, etype.dtype), self.layout.weight)
+        self.half_life = float(config.half_life_days * DAY_US)
 
     def features(self, lead: np.ndarray, at: np.ndarray) -> dict[str, np.ndarray]:
         """Engagement feature columns for rows (lead code, as-of time)."""
-        config, n_types = self.config, len(self.types)
-        rank = self.clock.rank(at)
-        window_rank = {w: self.clock.rank(at - w * DAY_US) for w in config.windows_days}
-        out: dict[str, np.ndarray] = {}
-        last = {}
-        per_chunk = max(1, CHUNK_CELLS // max(len(lead), 1))  # types per pass: bounded memory
-        for first in range(0, n_types, per_chunk):
-            kinds = np.arange(first, min(first + per_chunk, n_types))
-            # one search per question for all rows x types of the chunk (type-major: each
-            # type's values are one contiguous row)
-            seg = (lead[None, :] * n_types + kinds[:, None]).ravel()
-            shape = (len(kinds), len(lead))
-            start, stop = self.by_type.start(seg), self.by_type.stop(seg, np.tile(rank, len(kinds)))
-            counts = {
-                w: (stop - self.by_type.stop(seg, np.tile(old, len(kinds)))).reshape(shape).astype(float)
-                for w, old in window_rank.items()
-            }
-            decayed_ = self.by_type.decayed(start, stop, np.tile(at, len(kinds))).reshape(shape)
-            seen = self.by_type.last(start, stop).reshape(shape)
-            total = (stop - start).reshape(shape).astype(float)
-            for i, k in enumerate(kinds):
-                name = self.types[k]
-                for w in window_rank:
-                    out[names.count(name, w)] = counts[w][i]
-                out[names.of_event(names.DECAYED, name)] = decayed_[i]
-                last[name] = seen[i]
-                if name == "product_active_day":
-                    out[names.PRODUCT_DAYS] = total[i]
-        for name in config.recency_events:
-            out[names.of_event(names.DAYS_SINCE, name)] = (at - last[name]) / DAY_US
-        start, stop = self.by_lead.start(lead), self.by_lead.stop(lead, rank)
-        out[names.LAST_ACTIVITY] = (at - self.by_lead.last(start, stop)) / DAY_US
-        out["engagement_decayed"] = self.by_lead.decayed(start, stop, at)
-        for w, old in window_rank.items():
-            out[names.windowed(names.EVENTS, w)] = (stop - self.by_lead.stop(lead, old)).astype(float)
-        span = config.active_days_window_days
-        old = self.clock.rank(at - span * DAY_US)
-        out[names.windowed(names.ACTIVE_DAYS, span)] = (
-            self.by_day.stop(lead, rank) - self.by_day.stop(lead, old)
-        ).astype(float)
-        longest = max(config.windows_days)
-        opens, clicks = out[names.count("email_open", longest)], out[names.count("email_click", longest)]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[names.windowed(names.CLICK_RATE, longest)] = np.where(
-                opens > 0, np.minimum(clicks / opens, 1.0), np.nan
-            )
-        for flag, name in names.FLAGS.items():
-            out[flag] = (~np.isnan(last[name])).astype(np.int8)
+        plan = self.layout
+        columns = lead_scan(
+            self.events, frozen(lead, np.int64), frozen(at, np.int64), plan.plan, self.half_life, DAY_US
+        )
+        split = len(plan.names) - plan.flags  # the flags are int8, the rest floats
+        out = dict(zip(plan.names[:split], columns[:split], strict=True))
+        out.update(zip(plan.names[split:], columns[split:].astype(np.int8), strict=True))
         return out
 
 
 class AccountActivity:
-    """What all known contacts of each lead's account did, as of each row's time."""
+    """What all known contacts of each lead's account did, as of each row's time: each distinct
+    (account, time) of the rows read once from its contacts' own events."""
 
-    def __init__(
-        self,
-        clock: Clock,
-        activity: LeadActivity,
-        contact_account,
-        contact_created,
-        created_rank,
-        contact_rank,
-        event_lead,
-        event_ts,
-        event_rank,
-        event_type,
-        contact_roles: np.ndarray,
-        config: FeatureConfig,
-    ):
-        """`contact_roles` (contacts x roles): who fills which buying-group role (`role_members`)."""
-        self.clock = clock
-        self.config = config
-        self.activity = activity
-        self.contacts = Timeline(clock, contact_account, contact_created, created_rank)
-        half_life = config.half_life_days * DAY_US
-        weight = activity.weight[event_type]
-        # an event is known to the account only once its contact is: a CRM that backfills a new
-        # contact's earlier web visits must not let them count for times before it existed
-        known = np.maximum(event_rank, created_rank[event_lead])
-        self.events = Timeline(clock, contact_account[event_lead], event_ts, known, weight, half_life)
-        self.order = np.argsort(contact_account, kind="stable")
-        self.sorted_account = contact_account[self.order]
-        self.created = contact_created
-        self.rank = contact_rank
-        self.roles = contact_roles
+    def __init__(self, activity: LeadActivity, account, created, rank, roles: np.ndarray, accounts: int):
+        """Per person: `account` code, `created` (UTC microseconds), seniority `rank` (NaN when
+        unknown) and `roles` (people x roles): who fills which buying-group role (`role_members`)."""
+        self.activity, self.config = activity, activity.config
+        members = order_by(account)  # people by account
+        offsets = np.zeros(accounts + 1, dtype=np.int64)
+        np.cumsum(np.bincount(account, minlength=accounts), out=offsets[1:])
+        members = np.arange(len(account)) if members is None else members
+        self.people = tuple(
+            frozen(a, t)
+            for a, t in ((members, np.int64), (offsets, np.int64), (created, np.int64), (rank, float), (roles, bool))
+        )
 
     def features(self, account: np.ndarray, at: np.ndarray) -> dict[str, np.ndarray]:
         """Account feature columns for rows (account code, as-of time)."""
-        window = self.config.engaged_window_days
-        rank = self.clock.rank(at)
-        start = np.searchsorted(self.sorted_account, account, side="left")
-        sizes = np.searchsorted(self.sorted_account, account, side="right") - start
-        row = np.repeat(np.arange(len(account)), sizes)
-        contact = self.order[np.repeat(start, sizes) + np.arange(len(row)) - np.repeat(np.cumsum(sizes) - sizes, sizes)]
-        lead_timeline = self.activity.by_lead
-        recent = lead_timeline.stop(contact, rank[row]) - lead_timeline.stop(
-            contact, self.clock.rank(at[row] - window * DAY_US)
+        config = self.config
+        account, at, which = _distinct(np.asarray(account, dtype=np.int64), np.asarray(at, dtype=np.int64))
+        window = config.engaged_window_days * DAY_US
+        people, half_life = self.people, self.activity.half_life
+        columns = account_scan(
+            self.activity.events, people, frozen(account, np.int64), frozen(at, np.int64), window, half_life
         )
-        known = self.created[contact] <= at[row]
-        engaged = known & (recent > 0)
-        top = np.full(len(account), -np.inf)
-        np.maximum.at(top, row, np.where(engaged, np.nan_to_num(self.rank[contact], nan=-np.inf), -np.inf))
-        seg_start, seg_stop = self.events.start(account), self.events.stop(account, rank)
-        out = {
-            "account_contacts": (self.contacts.stop(account, rank) - self.contacts.start(account)).astype(float),
-            names.windowed(names.ENGAGED_CONTACTS, window): np.bincount(row, weights=engaged, minlength=len(account)),
-            "account_engagement_decayed": self.events.decayed(seg_start, seg_stop, at),
-            "account_top_engaged_seniority": np.where(np.isfinite(top), top, np.nan),
-        }
-        state = known.astype(np.int8) + engaged  # 0 not known yet, 1 known, 2 known and engaged
-        best = role_states(row, contact, state, self.roles, len(account))
-        roles = self.config.buying_group.roles
-        out.update({names.role(r.name): best[:, j].astype(float) for j, r in enumerate(roles)})
-        out[names.COMPLETENESS] = (best == ENGAGED).mean(axis=1)
-        return out
+        return dict(zip(_account_names(config), columns if which is None else columns[:, which], strict=True))
+
+
+def _distinct(account: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The distinct (account, time) pairs of the rows and each row's one among them (None: the
+    rows are distinct already)."""
+    if len(account) <= 1:
+        return account, at, None
+    order = order_by(account, at)
+    if order is not None:
+        account, at = account[order], at[order]
+    new = np.ones(len(account), dtype=bool)
+    new[1:] = (account[1:] != account[:-1]) | (at[1:] != at[:-1])
+    if new.all() and order is None:
+        return account, at, None
+    which = np.cumsum(new) - 1
+    if order is not None:
+        which[order] = which.copy()
+    return account[new], at[new], which
+
+
+@derived
+def _account_names(config: FeatureConfig) -> tuple[str, ...]:
+    """The account columns `features.timeline.account_scan` makes, in order."""
+    engaged = names.windowed(names.ENGAGED_CONTACTS, config.engaged_window_days)
+    fixed = ("account_contacts", engaged, "account_engagement_decayed", "account_top_engaged_seniority")
+    return (*fixed, *(names.role(r.name) for r in config.buying_group.roles), names.COMPLETENESS)

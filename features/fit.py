@@ -7,25 +7,29 @@ so they are computed once per row, from the `leads` columns only.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from features.arrays import Columns, is_missing, member, per_value
+from features.arrays import Columns, coalesce, per_value
 from features.contract import ContractConfig
-from features.settings import SENIORITY_LEVELS, FeatureConfig
+from features.settings import SENIORITY_LEVELS, FeatureConfig, derived
 
 CATEGORICAL = ("industry", "department", "region", "country", "source")
+ICP = ("icp_industry", "icp_segment", "icp_region", "icp_seniority", "icp_department")
 RANK = {level: float(rank) for rank, level in enumerate(SENIORITY_LEVELS)}
 
 
-def _normal(text) -> str | None:
+@lru_cache(maxsize=1 << 16)
+def normal(text) -> str | None:
     return re.sub(r"[\s\-]+", "_", str(text).strip().lower()) or None
 
 
 def normalise(values: np.ndarray) -> np.ndarray:
     """Categories as people mean them: case, surrounding blanks and inner spacing do not matter."""
-    return per_value(values, _normal)
+    return per_value(values, normal)
 
 
 @lru_cache(maxsize=16)
@@ -42,27 +46,26 @@ def _seniority_rules(patterns: tuple[tuple[str, tuple[str, ...]], ...]):
                 return name
         return None
 
-    return level
+    return lambda text: level(str(text))
 
 
-def parse_seniority(texts: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """Seniority level from a seniority value or a job title ("VP Sales", "Head of IT", "PhD student")."""
-    level = _seniority_rules(tuple((lvl, tuple(p)) for lvl, p in config.seniority_patterns.items()))
-    return per_value(texts, lambda text: level(str(text)))
+@dataclass(frozen=True)
+class _Plan:
+    """What fit features read of a feature config, worked out once per config."""
+
+    level: Callable[[object], str | None]  # seniority of a seniority value or job title
+    bands: tuple[np.ndarray, np.ndarray]  # (edges, names + "unknown") of the size bands
+    segments: tuple[np.ndarray, np.ndarray]
+    icp: Callable[[object], int]  # bit j: in the ICP's industries, segments, regions, seniorities, departments
+    email: Callable[[object], str]
 
 
-def seniority_of(columns: Columns, config: FeatureConfig) -> np.ndarray:
-    """The seniority column where given, else parsed from the job title."""
-    given, title = columns["seniority"], columns["job_title"]
-    missing = np.fromiter((is_missing(v) for v in given), dtype=bool, count=len(given))
-    return parse_seniority(np.where(missing, title, given), config)
-
-
-def _email_type(domains: np.ndarray, config: FeatureConfig) -> np.ndarray:
+@derived
+def _plan(config: FeatureConfig) -> _Plan:
     personal, competitors = frozenset(config.personal_email_domains), frozenset(config.competitor_domains)
     suffixes = tuple(config.student_email_suffixes)
 
-    def kind(domain) -> str:
+    def email(domain) -> str:
         domain = str(domain).strip().lower()
         if domain in competitors:
             return "competitor"
@@ -70,50 +73,75 @@ def _email_type(domains: np.ndarray, config: FeatureConfig) -> np.ndarray:
             return "personal"
         return "student" if domain.endswith(suffixes) else "business"
 
-    out = per_value(domains, kind)
-    out[out == None] = "unknown"  # noqa: E711 - elementwise comparison on an object array
-    return out
+    icp = config.icp
+    return _Plan(
+        level=_seniority_rules(tuple((lvl, tuple(p)) for lvl, p in config.seniority_patterns.items())),
+        bands=_edges([b.name for b in config.size_bands], [b.min_employees for b in config.size_bands]),
+        segments=_edges(list(config.segments), list(config.segments.values())),
+        icp=_bits([icp.industries, icp.segments, icp.regions, icp.seniorities, icp.departments]),
+        email=email,
+    )
 
 
-def _band(size: np.ndarray, names: list[str], minimums: list[int]) -> np.ndarray:
-    """The name of the band whose minimum is the largest at or below each size; "unknown" for a
-    missing or negative size."""
+def _bits(sets: list[list[str]]) -> Callable[[object], int]:
+    """A value's membership of each of `sets` as bits (bit j: in set j)."""
+    frozen = [frozenset(values) for values in sets]
+    return lambda value: sum(1 << j for j, values in enumerate(frozen) if value in values)
+
+
+def parse_seniority(texts: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Seniority level from a seniority value or a job title ("VP Sales", "Head of IT", "PhD student")."""
+    return per_value(texts, _plan(config).level)
+
+
+def seniority_of(columns: Columns, config: FeatureConfig) -> np.ndarray:
+    """The seniority column where given, else parsed from the job title."""
+    return parse_seniority(coalesce(columns["seniority"], columns["job_title"]), config)
+
+
+def _edges(names: list[str], minimums: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Bands by their minimums, ascending, then NaN, and the names each position after a
+    `searchsorted` stands for: "unknown" below the smallest minimum, the bands, "unknown" for NaN
+    (which sorts after every number)."""
     order = np.argsort(minimums)
-    edges = np.asarray(minimums, dtype=float)[order]
-    labels = np.append(np.asarray(names, dtype=object)[order], "unknown")
-    index = np.searchsorted(edges, size, side="right") - 1
-    index[np.isnan(size) | (index < 0)] = len(labels) - 1
-    return labels[index]
+    edges = np.append(np.asarray(minimums, dtype=float)[order], np.nan)
+    return edges, np.array(["unknown", *np.asarray(names, dtype=object)[order], "unknown"], dtype=object)
+
+
+def _band(size: np.ndarray, edges: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The name of the band whose minimum is the largest at or below each size; "unknown" for a
+    missing size or one below every band."""
+    minimums, labels = edges
+    return labels[minimums.searchsorted(size, side="right")]
 
 
 def fit_features(leads: Columns, config: FeatureConfig, contract: ContractConfig) -> Columns:
     """Fit feature columns for every row of `leads`, as arrays aligned with its rows."""
+    plan = _plan(config)
     size = np.asarray(leads["company_size"], dtype=float)
-    out: Columns = {"company_size": size}
-    out["size_band"] = _band(size, [b.name for b in config.size_bands], [b.min_employees for b in config.size_bands])
-    out["segment"] = _band(size, list(config.segments), list(config.segments.values()))
-    for name in CATEGORICAL:
-        out[name] = normalise(leads[name])
-    seniority = seniority_of(leads, config)
+    out: Columns = {"company_size": size, "size_band": _band(size, plan.bands), "segment": _band(size, plan.segments)}
+    out.update((name, normalise(leads[name])) for name in CATEGORICAL)
+    seniority = per_value(coalesce(leads["seniority"], leads["job_title"]), plan.level)
     out["seniority"] = seniority
     out["seniority_rank"] = per_value(seniority, RANK.get).astype(float)
-    out["email_type"] = _email_type(leads["email_domain"], config)
-    icp = config.icp
-    flags = {
-        "icp_industry": member(out["industry"], icp.industries),
-        "icp_segment": member(out["segment"], icp.segments),
-        "icp_region": member(out["region"], icp.regions),
-        "icp_seniority": member(seniority, icp.seniorities),
-        "icp_department": member(out["department"], icp.departments),
-    }
-    out.update({name: flag.astype(float) for name, flag in flags.items()})
-    out["icp_matches"] = sum(flag.astype(float) for flag in flags.values())
-    out["is_student"] = ((seniority == "student") | (out["email_type"] == "student")).astype(float)
+    email = per_value(leads["email_domain"], plan.email, default="unknown")
+    out["email_type"] = email
+    # one lookup for the five ICP tests: bit j of a value's mask says whether it is in test j's set
+    bits = per_value(np.concatenate(_icp_inputs(out, seniority)), plan.icp, default=0).astype(np.int64)
+    flags = ((bits.reshape(len(ICP), -1) >> np.arange(len(ICP))[:, None]) & 1).astype(float)
+    out.update(zip(ICP, flags, strict=True))
+    out["icp_matches"] = flags.sum(axis=0)
+    out["is_student"] = ((seniority == "student") | (email == "student")).astype(float)
     for name, kind in contract.extra_fit_columns.items():
         out[name] = normalise(leads[name]) if kind == "categorical" else np.asarray(leads[name], dtype=float)
     for name in contract.counter_columns:
         out[name] = np.asarray(leads[name], dtype=float)
     return out
+
+
+def _icp_inputs(out: Columns, seniority: np.ndarray) -> tuple[np.ndarray, ...]:
+    """What each `ICP` flag tests, in order."""
+    return out["industry"], out["segment"], out["region"], seniority, out["department"]
 
 
 def categorical_columns(contract: ContractConfig) -> list[str]:

@@ -6,12 +6,36 @@ One YAML file (`features/defaults/features.yaml` documents every field and equal
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features import names
 from features.contract import EVENT_TYPES
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def derived(build: Callable[[T], R]) -> Callable[[T], R]:
+    """`build(config)` computed once per config object and kept (a config is not changed once
+    made): the lookups features read on every call, made once."""
+    made: dict[int, tuple[T, R]] = {}
+
+    @functools.wraps(build)
+    def get(config: T) -> R:
+        hit = made.get(id(config))
+        if hit is None or hit[0] is not config:
+            if len(made) >= 32:
+                made.clear()
+            hit = made[id(config)] = (config, build(config))
+        return hit[1]
+
+    return get
+
 
 SENIORITY_LEVELS = ("student", "intern", "individual_contributor", "manager", "director", "vp", "c_level")
 

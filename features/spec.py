@@ -19,7 +19,7 @@ from core.errors import LeadscoreError
 from features import names
 from features.calendar import KINDS
 from features.contract import ContractConfig
-from features.fit import CATEGORICAL, categorical_columns
+from features.fit import CATEGORICAL, ICP, categorical_columns
 from features.settings import FeatureConfig
 from features.words import describe
 
@@ -42,7 +42,6 @@ EVENT_CONCEPTS = {
     "unsubscribe": "unsubscribed",
 }
 INTENT_EVENTS = ("pricing_page_view", "demo_request")  # more of these never makes a lead less likely
-ICP = ("icp_industry", "icp_segment", "icp_region", "icp_seniority", "icp_department")
 FIT_CONCEPTS = {
     "company_size": "size",
     "size_band": "size",

@@ -1,103 +1,142 @@
-"""Point-in-time queries over events: counts, last time and decayed sums as of any timestamp.
+"""Point-in-time scans over events: counts, last times and decayed sums as of any timestamp.
 
-Events are grouped by an integer *segment* (a lead, a lead and event type, an account) and
-sorted by time. Every question "as of t" becomes a binary search for the key (segment, t), so
-one lead scored in a request and a million leads scored in a batch run the same code, each row
-with its own as-of time, and no event after it is ever seen: an event at exactly `as_of` counts,
-one a microsecond later does not.
+Events are sorted by (lead, time), so each lead's events are one run of positions (`offsets`). A
+row, a lead as of a time, reads its lead's run up to the last event at or before the row's time,
+in compiled loops (numba: a request's one lead costs one call, not a hundred array operations),
+so one lead scored in a request and a million leads in a batch run the same code, each row with
+its own as-of time, and no event after it is ever seen: an event at exactly `as_of` counts, one a
+microsecond later does not.
+
+`events` is the tuple (offsets, ts, etype, weight): run bounds per lead code, times (UTC
+microseconds), type codes, and each type's weight.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+from numba import njit
 
 
-class Clock:
-    """Ranks of all distinct known times, so that (segment, time) packs into one int64 key."""
-
-    def __init__(self, times: np.ndarray):
-        order = np.argsort(times)
-        ordered = times[order]
-        new = np.ones(len(ordered), dtype=bool)
-        new[1:] = ordered[1:] != ordered[:-1]
-        self.times = ordered[new]
-        self.size = len(self.times) + 1
-        self.known_ranks = np.empty(len(times), dtype=np.int64)
-        self.known_ranks[order] = np.cumsum(new)  # the rank of each time given, without a search
-
-    def rank(self, at: np.ndarray) -> np.ndarray:
-        """1 + index of the last known time <= at (0 when every known time is later)."""
-        return np.searchsorted(self.times, at, side="right")
+def frozen(values, dtype) -> np.ndarray:
+    """`values` as a read-only contiguous array of `dtype`: the scans compile once, for read-only
+    arrays (pandas hands out read-only ones), whoever calls them."""
+    out = np.ascontiguousarray(values, dtype=dtype)
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
 
 
-class Timeline:
-    """Events of many segments, sorted by (segment, time), with optional decayed sums.
-
-    Queries take `rank = clock.rank(at)` so that a batch computes each time's rank once; they are
-    fastest when the queried keys come in ascending order.
-    """
-
-    def __init__(self, clock: Clock, segment: np.ndarray, ts: np.ndarray, rank=None, weight=None, half_life=None):
-        self.clock = clock
-        key = segment.astype(np.int64) * clock.size + (clock.rank(ts) if rank is None else rank)
-        order = np.argsort(key)
-        self.key = key[order]
-        self.segment = segment[order]
-        self.ts = ts[order]
-        self.half_life = half_life
-        if half_life is not None:
-            w = np.ones(len(order)) if weight is None else np.asarray(weight, dtype=float)[order]
-            self.decayed_at_event = _decayed_prefix(self.segment, self.ts, w, half_life)
-
-    def start(self, segment: np.ndarray) -> np.ndarray:
-        """Position of each segment's first event."""
-        return np.searchsorted(self.key, segment.astype(np.int64) * self.clock.size, side="right")
-
-    def stop(self, segment: np.ndarray, rank: np.ndarray) -> np.ndarray:
-        """Position just past each segment's last event at or before the ranked time."""
-        return np.searchsorted(self.key, segment.astype(np.int64) * self.clock.size + rank, side="right")
-
-    def last(self, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
-        """Time of the last event in [start, stop); NaN where the range is empty."""
-        found = stop > start
-        out = np.full(len(start), np.nan)
-        out[found] = self.ts[stop[found] - 1]
-        return out
-
-    def decayed(self, start: np.ndarray, stop: np.ndarray, at: np.ndarray) -> np.ndarray:
-        """Sum of weight * 0.5 ** (age / half_life) over the events in [start, stop), seen at `at`."""
-        found = stop > start
-        out = np.zeros(len(start))
-        i = stop[found] - 1
-        out[found] = self.decayed_at_event[i] * np.exp2(-(at[found] - self.ts[i]) / self.half_life)
-        return out
+@njit(cache=True, nogil=True)
+def _stop(ts, start: int, end: int, at: int) -> int:
+    """Position just past the last event of [start, end) at or before `at` (binary search)."""
+    while start < end:
+        middle = (start + end) >> 1
+        if ts[middle] <= at:
+            start = middle + 1
+        else:
+            end = middle
+    return start
 
 
-def _decayed_prefix(segment: np.ndarray, ts: np.ndarray, weight: np.ndarray, half_life: float) -> np.ndarray:
-    """For each event, the decayed sum of its segment's events up to it, as seen at its time.
+@njit(cache=True, nogil=True)
+def lead_scan(events, lead, at, plan, half_life: float, day: int):
+    """The engagement columns (columns, rows) of rows (lead code, as-of time `at`), from what
+    each row's lead did up to `at`, laid out by `plan` (`features.engagement.Layout.plan`)."""
+    offsets, ts, etype, weight = events
+    windows, span, count_row, decay_row, recency, flag, fixed, window_row = plan
+    n_types, n_windows = count_row.shape
+    size, product_type, product_row, last_row, weighted_row, active_row, ctr_row, opens, clicks, longest = fixed
+    out = np.empty((size, len(lead)))
+    before, last, decayed = np.empty(n_types), np.empty(n_types), np.empty(n_types)
+    counts, in_window = np.empty((n_types, n_windows)), np.empty(n_windows)
+    for r in range(len(lead)):
+        t, first = at[r], offsets[lead[r]]
+        stop = _stop(ts, first, offsets[lead[r] + 1], t)
+        before[:] = 0.0
+        last[:] = np.nan
+        decayed[:] = 0.0
+        counts[:] = 0.0
+        in_window[:] = 0.0
+        weighted, active, today = 0.0, 0.0, -1
+        for i in range(first, stop):
+            x, k = ts[i], etype[i]
+            before[k] += 1.0
+            last[k] = x
+            term = np.exp2((x - t) / half_life)
+            decayed[k] += term
+            weighted += weight[k] * term
+            for j in range(n_windows):
+                if x > t - windows[j]:
+                    counts[k, j] += 1.0
+                    in_window[j] += 1.0
+            if i == first or x // day != today:  # the lead's first event of a UTC day
+                today = x // day
+                if x > t - span:
+                    active += 1.0
+        for k in range(n_types):
+            for j in range(n_windows):
+                out[count_row[k, j], r] = counts[k, j]
+            out[decay_row[k], r] = decayed[k]
+        if product_row >= 0:
+            out[product_row, r] = before[product_type]
+        for j in range(len(recency)):
+            out[recency[j, 1], r] = (t - last[recency[j, 0]]) / day
+        out[last_row, r] = (t - ts[stop - 1]) / day if stop > first else np.nan
+        out[weighted_row, r] = weighted
+        for j in range(n_windows):
+            out[window_row[j], r] = in_window[j]
+        out[active_row, r] = active
+        opened, clicked = counts[opens, longest], counts[clicks, longest]
+        out[ctr_row, r] = min(clicked / opened, 1.0) if opened > 0 else np.nan
+        for j in range(len(flag)):
+            out[flag[j, 1], r] = 0.0 if np.isnan(last[flag[j, 0]]) else 1.0
+    return out
 
-    Written as 2**(-(t_k - r)/h) * cumsum(w_i * 2**((t_i - r)/h)) with r the segment's last time:
-    every term is at most its weight and the running sum restarts in each segment, so nothing
-    overflows and no large total is ever subtracted from a small one.
-    """
-    if len(ts) == 0:
-        return np.zeros(0)
-    sizes = np.diff(np.concatenate([[0], np.flatnonzero(np.diff(segment)) + 1, [len(ts)]]))
-    group = np.repeat(np.arange(len(sizes)), sizes)
-    exponent = (ts - ts[np.cumsum(sizes) - 1][group]) / half_life
-    terms = weight * np.exp2(exponent)
-    if len(sizes) <= 64:  # a request's few segments: one exact cumsum each
-        ends = np.cumsum(sizes)
-        running = np.concatenate([terms[e - n : e].cumsum() for e, n in zip(ends, sizes, strict=True)])
-    else:
-        running = pd.Series(terms).groupby(group).cumsum().to_numpy()
-    return running * np.exp2(-exponent)
 
+@njit(cache=True, nogil=True)
+def account_scan(events, people, account, at, window: int, half_life: float):
+    """The account columns (columns, rows) of each (account, time): how many of its contacts are
+    known (created at or before `at`), how many of those did something in (at - window, at], their
+    weighted decayed sum, the top seniority rank of the engaged ones (NaN: none), per buying-group
+    role the best state of the contacts who fill it (0 no one known, 1 known, 2 known and engaged)
+    and the share of roles engaged.
 
-def first_per_day(timeline: Timeline, day_us: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Segment, time and time rank of the first event of each (segment, day) in a timeline."""
-    day = timeline.ts // day_us
-    first = np.ones(len(day), dtype=bool)
-    first[1:] = (timeline.segment[1:] != timeline.segment[:-1]) | (day[1:] != day[:-1])
-    return timeline.segment[first], timeline.ts[first], timeline.key[first] % timeline.clock.size
+    `people` is (members, member_offsets, created, rank, roles): the people by account, each
+    account's run of them, and per person the creation time, seniority rank (NaN: unknown) and
+    which roles it fills."""
+    offsets, ts, etype, weight = events
+    members, member_offsets, created, rank, roles = people
+    n_roles = roles.shape[1]
+    out = np.zeros((5 + n_roles, len(account)))
+    best = np.empty(n_roles)
+    for g in range(len(account)):
+        t, top = at[g], -np.inf
+        best[:] = 0.0
+        for m in range(member_offsets[account[g]], member_offsets[account[g] + 1]):
+            c = members[m]
+            if created[c] > t:  # not known yet
+                continue
+            first = offsets[c]
+            stop = _stop(ts, first, offsets[c + 1], t)
+            total = 0.0
+            for i in range(first, stop):
+                total += weight[etype[i]] * np.exp2((ts[i] - t) / half_life)
+            out[0, g] += 1.0
+            out[2, g] += total
+            state = 1.0
+            if stop > first and ts[stop - 1] > t - window:
+                state = 2.0
+                out[1, g] += 1.0
+                if rank[c] > top:
+                    top = rank[c]
+            for j in range(n_roles):
+                if roles[c, j] and state > best[j]:
+                    best[j] = state
+        out[3, g] = top if top > -np.inf else np.nan
+        engaged = 0.0
+        for j in range(n_roles):
+            out[4 + j, g] = best[j]
+            engaged += best[j] == 2.0
+        out[4 + n_roles, g] = engaged / n_roles if n_roles else np.nan
+    return out
