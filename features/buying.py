@@ -79,13 +79,16 @@ def describe(states: Columns, config: FeatureConfig) -> tuple[list[list[str]], l
     and the next step: the first such role's step, else the group's `complete_step`."""
     group, window = config.buying_group, config.engaged_window_days
     values = np.column_stack([np.asarray(states[names.role(r.name)], dtype=float) for r in group.roles])
-    values = np.where(np.isin(values, (QUIET, ENGAGED)), values, UNKNOWN).astype(np.int64)
-    combos, back = np.unique(values, axis=0, return_inverse=True)  # at most 3^roles distinct rows
+    values = np.where((values == QUIET) | (values == ENGAGED), values, UNKNOWN).astype(np.int64)
     quiet = f"known but not engaged in the last {window} days"
+    said: dict[tuple, tuple[list[str], str]] = {}  # at most 3^roles distinct rows, each worded once
     words, steps = [], []
-    for combo in combos:
-        missing = [(role, s) for role, s in zip(group.roles, combo, strict=True) if s != ENGAGED]
-        words.append([role.missing if s == UNKNOWN else f"{role.label}: {quiet}" for role, s in missing])
-        steps.append(missing[0][0].step if missing else group.complete_step)
-    back = back.reshape(-1)
-    return [list(words[i]) for i in back], [steps[i] for i in back]
+    for combo in map(tuple, values.tolist()):
+        known = said.get(combo)
+        if known is None:
+            missing = [(role, s) for role, s in zip(group.roles, combo, strict=True) if s != ENGAGED]
+            text = [role.missing if s == UNKNOWN else f"{role.label}: {quiet}" for role, s in missing]
+            known = said[combo] = (text, missing[0][0].step if missing else group.complete_step)
+        words.append(list(known[0]))
+        steps.append(known[1])
+    return words, steps

@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.errors import LeadscoreError
+from features.settings import derived
 
 
 class Rule(BaseModel):
@@ -115,6 +116,71 @@ class RuleResult:
         return [(self.names[j], float(values[j])) for j in hits]
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """A points model as arrays, worked out once per config: the features read as numbers (the
+    columns of one matrix), the per-unit and the threshold rules as vectors over it, and the rules
+    with an `in` list apart. `Rule.apply` defines every rule; the plan computes the same points
+    for all rules of a kind in one array operation, which is what one lead's request costs."""
+
+    numeric: tuple[str, ...]
+    unit: np.ndarray  # rule positions
+    unit_column: np.ndarray
+    unit_points: np.ndarray
+    unit_max: np.ndarray  # inf: no cap
+    bound: np.ndarray
+    bound_column: np.ndarray
+    bound_points: np.ndarray
+    low: np.ndarray  # -inf: no at_least
+    high: np.ndarray  # inf: no at_most
+    listed: tuple[int, ...]
+
+
+@derived
+def _plan(config: RuleConfig) -> _Plan:
+    numeric = tuple(dict.fromkeys(r.feature for r in config.rules if r.in_ is None))
+    column = {name: k for k, name in enumerate(numeric)}
+    unit = [j for j, r in enumerate(config.rules) if r.per_unit]
+    bound = [j for j, r in enumerate(config.rules) if not r.per_unit and r.in_ is None]
+    rules = config.rules
+
+    def vector(positions: list[int], read, dtype=float) -> np.ndarray:
+        return np.array([read(rules[j]) for j in positions], dtype=dtype)
+
+    return _Plan(
+        numeric=numeric,
+        unit=np.array(unit, dtype=np.intp),
+        unit_column=vector(unit, lambda r: column[r.feature], np.intp),
+        unit_points=vector(unit, lambda r: r.points),
+        unit_max=vector(unit, lambda r: np.inf if r.max_points is None else r.max_points),
+        bound=np.array(bound, dtype=np.intp),
+        bound_column=vector(bound, lambda r: column[r.feature], np.intp),
+        bound_points=vector(bound, lambda r: r.points),
+        low=vector(bound, lambda r: -np.inf if r.at_least is None else r.at_least),
+        high=vector(bound, lambda r: np.inf if r.at_most is None else r.at_most),
+        listed=tuple(j for j, r in enumerate(rules) if r.in_ is not None),
+    )
+
+
+def _points(features: Mapping, config: RuleConfig, n: int) -> np.ndarray:
+    """(rows x rules) the points each rule gives each row, as `Rule.apply` gives them."""
+    plan, points = _plan(config), np.zeros((n, len(config.rules)))
+    if plan.numeric:
+        values = np.empty((n, len(plan.numeric)))
+        for k, name in enumerate(plan.numeric):
+            values[:, k] = numbers(features[name])
+        with np.errstate(invalid="ignore"):
+            given = values[:, plan.unit_column]
+            earned = np.where(np.isnan(given), 0.0, given * plan.unit_points)
+            points[:, plan.unit] = np.minimum(earned, plan.unit_max)
+            given = values[:, plan.bound_column]
+            hit = ~np.isnan(given) & (given >= plan.low) & (given <= plan.high)
+            points[:, plan.bound] = np.where(hit, plan.bound_points, 0.0)
+    for j in plan.listed:
+        points[:, j] = config.rules[j].apply(features)
+    return points
+
+
 def rule_score(features: Mapping, config: RuleConfig) -> RuleResult:
     """Score feature rows (a DataFrame or a dict of column arrays) with the points model."""
     needed = {r.feature for r in config.rules} | {config.segment_feature}
@@ -126,9 +192,7 @@ def rule_score(features: Mapping, config: RuleConfig) -> RuleResult:
             f"(used by rules: {', '.join(users) or 'segment'})"
         )
     segments = np.asarray(features[config.segment_feature], dtype=object)
-    points = np.zeros((len(segments), len(config.rules)))
-    for j, rule in enumerate(config.rules):
-        points[:, j] = rule.apply(features)
+    points = _points(features, config, len(segments))
     score = np.clip(points.sum(axis=1), config.floor, config.cap)
     default = config.thresholds["default"]
     threshold = np.array([config.thresholds.get(s, default) for s in segments], dtype=float)

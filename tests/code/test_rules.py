@@ -94,3 +94,33 @@ def test_default_rules_score_the_demo_features(demo_tables):
     assert 0.05 < result.is_mql.mean() < 0.5
     assert result.score[accepted].mean() > result.score[~accepted].mean() + 5
     assert all(rule.description for rule in load_rules().rules)
+
+
+@pytest.mark.parametrize("n", [1, 3, 5_000])
+def test_all_rules_at_once_give_each_rules_own_points(n):
+    """The score computes every rule of a kind in one array operation (one lead's request costs a
+    few calls, not one per rule); each rule's points must equal its own `Rule.apply`, on numbers,
+    missing values, infinities and text where a number is expected."""
+    rng = np.random.default_rng(n)
+    rules = [
+        Rule(name="unit", feature="a", per_unit=True, points=3.5, max_points=20, description="."),
+        Rule(name="uncapped", feature="b", per_unit=True, points=-2, description="."),
+        Rule(name="low", feature="a", at_least=2, points=7, description="."),
+        Rule(name="high", feature="b", at_most=1.5, points=-4, description="."),
+        Rule(name="band", feature="c", at_least=-1, at_most=1, points=5, description="."),
+        Rule(name="listed", feature="kind", points=9, description=".", **{"in": ["x", "y"]}),
+    ]
+    config = RuleConfig(rules=rules, floor=-100, cap=100)
+    pool = np.array([np.nan, np.inf, -np.inf, 0.0, 1.0, 1.5, 2.0, -1.0, 7.25], dtype=float)
+    texts = np.array([None, "3", "many", 2.0, 1, np.nan], dtype=object)
+    table = {
+        "a": rng.choice(pool, n),
+        "b": rng.normal(0, 3, n),
+        "c": rng.choice(texts, n),  # a column of objects: numbers, numerals and text
+        "kind": rng.choice(np.array(["x", "y", "z", None], dtype=object), n),
+        "segment": np.full(n, "smb", dtype=object),
+    }
+    result = rule_score(table, config)
+    for j, rule in enumerate(rules):
+        np.testing.assert_array_equal(result.points[:, j], rule.apply(table), err_msg=rule.name)
+    np.testing.assert_array_equal(result.score, np.clip(result.points.sum(axis=1), -100, 100))
