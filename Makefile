@@ -19,7 +19,7 @@ export DO_NOT_TRACK := 1
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install install-spark demo bento test test-all test-slow test-spark lint format clean
+.PHONY: install install-spark demo bento test test-quick test-all test-slow test-spark lint format clean
 
 # uv is installed for the current user when missing (on the PATH or in the user's bin); it then
 # installs exactly uv.lock.
@@ -77,6 +77,11 @@ format: install
 # module fixtures once); each test has its own ports, stores and MLflow folders
 test: install lint
 	$(VENV)/bin/pytest -n auto --dist loadfile
+
+# the default suite without the tests that fit a model or need the session's trained one (marker
+# `training`): code, data and the service's units in a few minutes
+test-quick: install lint
+	$(VENV)/bin/pytest -n auto --dist loadfile -m "not training and not slow and not spark"
 
 test-all: install lint
 	$(VENV)/bin/pytest -m ""

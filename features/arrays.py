@@ -212,6 +212,20 @@ def _first_codes(values) -> tuple[np.ndarray, np.ndarray]:
     return code.astype(np.int64, copy=False), uniques
 
 
+def groups(values) -> list[tuple[str, slice | np.ndarray]]:
+    """Each distinct value as text, and the rows that hold it: a slice of every row when one value
+    is all there is (a request's usual case), else a mask."""
+    if len(values) <= SMALL:
+        text = [str(v) for v in values]
+        found = dict.fromkeys(text)
+        if len(found) == 1:
+            return [(text[0], slice(None))]
+        text = np.array(text, dtype=object)
+        return [(value, text == value) for value in found]
+    text = np.asarray(values).astype(str)
+    return [(value, text == value) for value in np.unique(text).tolist()]
+
+
 def distinct(values: np.ndarray) -> np.ndarray:
     """Distinct values in order of first appearance."""
     return encode(values)[1]

@@ -161,6 +161,7 @@ class Scorer:
         ).reshape(len(rules.rules), len(PARTS))
         self.event_types = frozenset(self.contract.event_types)
         self.columns = LeadColumns(self.contract)
+        self._routes = [(rule, frozenset(rule.grades)) for rule in self.config.next_steps]
 
     def _missing(self, lead: Lead) -> str | None:
         """Why the model cannot answer for this lead, if it cannot."""
@@ -386,15 +387,16 @@ class Scorer:
     def _next_steps(self, grades: list[str], columns: Mapping) -> list[str]:
         """Each lead's next step: the first rule whose grades hold the lead's grade and whose
         required flags are all >= 1 (a flag the features lack, or a missing value, is not set)."""
-        grade = np.asarray(grades, dtype=object)
-        steps = np.full(len(grade), "review by hand", dtype=object)
-        open_ = np.ones(len(grade), dtype=bool)
-        for rule in self.config.next_steps:
-            wanted = frozenset(rule.grades)  # a set lookup: np.isin costs more than a request's few grades
-            hit = open_ & np.fromiter((g in wanted for g in grade), bool, len(grade))
-            for flag in rule.requires:
-                values = columns.get(flag)
-                hit &= False if values is None else np.asarray(values, dtype=float) >= 1
-            steps[hit] = rule.step
-            open_ &= ~hit
-        return steps.tolist()
+        flags = {}  # each required flag's set rows, read once
+        for flag in dict.fromkeys(f for rule in self.config.next_steps for f in rule.requires):
+            values = columns.get(flag)
+            flags[flag] = [False] * len(grades) if values is None else (np.asarray(values, dtype=float) >= 1).tolist()
+        steps = []
+        for i, grade in enumerate(grades):
+            for rule, wanted in self._routes:
+                if grade in wanted and all(flags[flag][i] for flag in rule.requires):
+                    steps.append(rule.step)
+                    break
+            else:
+                steps.append("review by hand")
+        return steps

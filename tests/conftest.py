@@ -35,6 +35,30 @@ def pytest_collection_modifyitems(items) -> None:
         kind = Path(item.path).resolve().relative_to(tests).parts[0]
         if kind in KINDS:
             item.add_marker(getattr(pytest.mark, kind))
+        if kind == "model" or "trained" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.training)  # model tests, and users of the session's model
+
+
+@pytest.fixture(autouse=True)
+def _training_is_marked(request, monkeypatch):
+    """A test that fits a LightGBM model carries the `training` marker, so that `-m "not training"`
+    leaves every training out; code and data tests never carry it (they run in seconds). A test
+    that trains unmarked fails, naming this rule."""
+    if request.node.get_closest_marker("training") is not None:
+        return
+    import lightgbm
+
+    original = lightgbm.Booster.__init__
+
+    def refuse(self, *args, **kwargs):
+        if kwargs.get("train_set", args[1] if len(args) > 1 else None) is not None:
+            raise AssertionError(
+                f"{request.node.nodeid} trains a model without the `training` marker: training "
+                "belongs in tests/model, or under @pytest.mark.training in tests/integration"
+            )
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(lightgbm.Booster, "__init__", refuse)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from venn_abers import VennAbers, calc_probs
 
+from features.arrays import groups
+
 PRECISION = 3  # margins rounded to 0.001 log-odds when fitting: at most a few thousand steps to keep
 
 
@@ -67,10 +69,8 @@ class Intervals:
     def bounds(self, margin: np.ndarray, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) for each row, by its segment's map (else the map of every lead)."""
         margin = np.asarray(margin, dtype=float)
-        segments = np.asarray(segments).astype(str)
         low, high = np.empty(len(margin)), np.empty(len(margin))
-        for segment in np.unique(segments):
-            rows = segments == segment
+        for segment, rows in groups(segments):
             low[rows], high[rows] = self.segments.get(segment, self.everyone)(margin[rows])
         return low, high
 

@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from core.errors import LeadscoreError
+from features.arrays import groups
 from features.contract import ContractConfig
 from features.rules import RuleConfig
 from features.settings import FeatureConfig
 from features.spec import FeatureSpec
-from training.encode import category_lookups, to_matrix
+from training.encode import Encoder, category_lookups
 from training.interval import Intervals
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class LeadModel:
         state.pop("_maps", None)  # caches, rebuilt on first use
         state.pop("spec", None)
         state.pop("trees", None)
+        state.pop("_encoder", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -92,8 +94,12 @@ class LeadModel:
         self.__dict__.update(state)
 
     def matrix(self, features) -> np.ndarray:
-        """The booster's input (see `to_matrix`)."""
-        return to_matrix(features, self.feature_names, self.lookups, self.spec.days)
+        """The booster's input (`training.encode.Encoder`)."""
+        return self._encoder(features)
+
+    @cached_property
+    def _encoder(self) -> Encoder:
+        return Encoder(self.feature_names, self.lookups, self.spec.days)
 
     @cached_property
     def spec(self) -> FeatureSpec:
@@ -115,10 +121,8 @@ class LeadModel:
     def calibrate(self, margin: np.ndarray, segments: np.ndarray) -> np.ndarray:
         """Calibrated probabilities from the booster's raw log-odds (which `pred_contrib` rows
         also sum to), each by its segment's calibrator."""
-        segments = np.asarray(segments).astype(str)
         out = np.empty(len(margin))
-        for segment in np.unique(segments):
-            rows = segments == segment
+        for segment, rows in groups(segments):
             out[rows] = self._maps.get(segment, self._maps[ALL])(margin[rows])
         return recalibrated(np.clip(out, 1e-6, 1 - 1e-6), self.recalibration, segments)
 

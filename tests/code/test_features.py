@@ -165,3 +165,19 @@ def test_bad_as_of_is_named(crm):
     rows = handovers.head(3).assign(mql_at=[pd.Timestamp("2024-05-01", tz="UTC"), None, None])
     with pytest.raises(LeadscoreError, match=r"as_of: missing or unparseable time in row\(s\) 2, 3"):
         build_features(rows, events, "mql_at", population=leads)
+
+
+def test_segment_groups_are_the_same_for_a_request_and_a_batch():
+    """Each distinct segment (as text) and its rows: a slice of every row for one segment, else a
+    mask; a batch (numpy's unique) finds the same segments and rows as a request (a dict)."""
+    from features.arrays import groups
+
+    def found(values):
+        rows = np.arange(len(values))
+        return {segment: rows[where].tolist() for segment, where in groups(values)}
+
+    assert groups(np.array(["smb"], dtype=object)) == [("smb", slice(None))]
+    few = np.array(["smb", None, "enterprise", "smb"], dtype=object)
+    assert found(few) == {"smb": [0, 3], "None": [1], "enterprise": [2]}
+    many = found(np.tile(few, 200))  # 800 rows: numpy's strategy
+    assert many == {segment: [r + 4 * k for k in range(200) for r in rows] for segment, rows in found(few).items()}

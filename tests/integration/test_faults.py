@@ -141,6 +141,7 @@ def test_a_retrain_that_crashes_midway_leaves_the_champion(monkeypatch, trained,
     assert len(registry.search_model_versions("name='leadscore'")) == 1  # nothing half-registered
 
 
+@pytest.mark.training
 def test_corrupt_champion_artifacts_mean_rules_until_the_model_loads(monkeypatch, tmp_path):
     """The champion's files are damaged at start: the service comes up on the rules, /readyz and
     every answer say why, and the model is picked up once its files are whole again."""

@@ -76,6 +76,7 @@ def mlflow_server(tmp_path):
         connection.close()
 
 
+@pytest.mark.training
 def test_train_register_and_load_through_a_tracking_server(mlflow_server, tmp_path):
     import pandas as pd
 

@@ -540,6 +540,7 @@ def _flat_snapshot(capsys, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.training
 def test_a_flat_snapshot_says_it_was_tested_at_random_and_has_no_weekly_view(capsys, tmp_path):
     data = _flat_snapshot(capsys, tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
