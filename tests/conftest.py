@@ -7,6 +7,7 @@ integration/ (the service, real servers, PostgreSQL, Spark, the browser)."""
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import pickle
@@ -98,38 +99,47 @@ WORLD = World(seed=21, leads=40_000, start="2024-01-01", days=730, format="parqu
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
-    """A model trained once on 40,000 generated leads, in a throwaway MLflow SQLite store."""
-    from features.defaults import load_rules
-    from features.settings import FeatureConfig
+    """A model trained once on 40,000 generated leads, in a throwaway MLflow SQLite store. The
+    run's workers (pytest-xdist) share it: the first to need it trains it in the run's common
+    temporary folder, under a lock the others wait on; `LEADSCORE_TEST_TRAINED` names a folder
+    that keeps it between runs (a developer's cache; unset in CI)."""
     from training.registry import connect, load_model
-    from training.settings import TrainingConfig
-    from training.train import train
 
     root = tmp_path_factory.mktemp("trained")
     data = root / "data"
     uri = f"sqlite:///{root / 'mlflow.db'}"
     cache = Path(os.environ["LEADSCORE_TEST_TRAINED"]) if os.environ.get("LEADSCORE_TEST_TRAINED") else None
+    if cache is None and os.environ.get("PYTEST_XDIST_WORKER"):
+        cache = tmp_path_factory.getbasetemp().parent / "trained-once"
     if cache is None:
-        write_dataset(generate(WORLD.leads, WORLD.seed, WORLD.start, WORLD.days), data, "parquet")
-        result = train(data, TrainingConfig(), FeatureConfig(), load_rules(), tracking_uri=uri)
-    else:  # a developer's cache (unset in CI): trained there once, its artifacts stay there
-        if not (cache / "result.pkl").exists():
-            write_dataset(generate(WORLD.leads, WORLD.seed, WORLD.start, WORLD.days), cache / "data", "parquet")
-            kept = train(
-                cache / "data",
-                TrainingConfig(),
-                FeatureConfig(),
-                load_rules(),
-                tracking_uri=f"sqlite:///{cache / 'mlflow.db'}",
-            )
-            (cache / "result.pkl").write_bytes(pickle.dumps(kept))
+        _train_into(root, data)
+    else:  # trained there once, its artifacts stay there; each test session copies the store
+        cache.mkdir(parents=True, exist_ok=True)
+        with (cache.parent / f"{cache.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (cache / "result.pkl").exists():
+                _train_into(cache, cache / "data")
         shutil.copytree(cache / "data", data)
         shutil.copy(cache / "mlflow.db", root / "mlflow.db")
-        result = pickle.loads((cache / "result.pkl").read_bytes())
+    result = pickle.loads(((cache or root) / "result.pkl").read_bytes())
     WORLD.write(data)
     client = connect(uri)
     model = load_model("models:/leadscore@champion", client)
     return {"data": data, "uri": uri, "result": result, "model": model, "client": client, "root": root}
+
+
+def _train_into(folder: Path, data: Path) -> None:
+    """The session's world written to `data` and a model trained on it into `folder`'s MLflow
+    store, the training result beside it (result.pkl)."""
+    from features.defaults import load_rules
+    from features.settings import FeatureConfig
+    from training.settings import TrainingConfig
+    from training.train import train
+
+    write_dataset(generate(WORLD.leads, WORLD.seed, WORLD.start, WORLD.days), data, "parquet")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    kept = train(data, TrainingConfig(), FeatureConfig(), load_rules(), tracking_uri=uri)
+    (folder / "result.pkl").write_bytes(pickle.dumps(kept))
 
 
 # the scoring service through its ASGI app (tests of the service, its faults and its data)
