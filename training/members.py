@@ -80,9 +80,13 @@ def prepare(rows: Columns, at: np.ndarray, people: Columns, contract) -> Prepare
     (`Prepared`): with a contract of engagement counters, members who are not rows have none and
     are not scored."""
     wanted = row_columns(contract)
-    everyone = {n: np.concatenate([np.asarray(people[n]), np.asarray(rows[n])]) for n in wanted}
+    if len(people["lead_id"]):
+        everyone = {n: np.concatenate([np.asarray(people[n]), np.asarray(rows[n])]) for n in wanted}
+    else:  # a request without contacts: the rows are everyone
+        everyone = {n: np.asarray(rows[n]) for n in wanted}
     keep = unique_last(np.asarray(everyone["lead_id"], dtype=object))
-    everyone = {n: everyone[n][keep] for n in wanted}
+    if len(keep) < len(everyone["lead_id"]):  # a lead given twice is its last
+        everyone = {n: everyone[n][keep] for n in wanted}
     found = members(rows["account_id"], at, everyone["account_id"], everyone["created_at"])
     at_of = at[found.first][found.of]
     ids = np.asarray(everyone["lead_id"][found.person], dtype=object)
