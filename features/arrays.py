@@ -163,25 +163,23 @@ def codes(values, vocabulary) -> np.ndarray:
 
 
 def unique_last(values: np.ndarray) -> np.ndarray:
-    """Positions of the last occurrence of each distinct value, in order of first appearance."""
-    if len(values) <= SMALL:
-        last = {v: i for i, v in enumerate(values)}
-        return np.fromiter(last.values(), dtype=np.int64, count=len(last))
-    keep = ~pd.Series(values).duplicated(keep="last").to_numpy()
-    return np.flatnonzero(keep)
+    """Positions of the last occurrence of each distinct value, ascending (missing values are one
+    value)."""
+    return last_codes(values)[0]
 
 
 def last_codes(values) -> tuple[np.ndarray, np.ndarray]:
     """`unique_last(values)`, and the code of each value: the index of its own value's position
-    among them (one hashing of the values)."""
+    among them (one hashing of the values). Every strategy gives the same positions in the same
+    order: the order in which an account's people are summed, to the last bit."""
     text = arrow_text(values)
     if text is None and len(values) <= SMALL:
-        latest: dict = {}
-        for i, v in enumerate(values):
-            latest[v] = i
-        slot = {v: j for j, v in enumerate(latest)}
-        code = np.fromiter((slot[v] for v in values), dtype=np.int64, count=len(values))
-        return np.fromiter(latest.values(), dtype=np.int64, count=len(latest)), code
+        keys = [None if is_missing(v) else v for v in values]
+        latest = {key: i for i, key in enumerate(keys)}
+        keep = sorted(latest.values())
+        slot = {keys[i]: j for j, i in enumerate(keep)}
+        code = np.fromiter(map(slot.__getitem__, keys), dtype=np.int64, count=len(keys))
+        return np.array(keep, dtype=np.int64), code
     # codes of the reversed values count from the last occurrence backwards
     backwards, uniques = _first_codes(text[::-1] if text is not None else np.asarray(values, dtype=object)[::-1])
     newest = np.maximum.accumulate(backwards)
@@ -194,7 +192,8 @@ def encode(values) -> tuple[np.ndarray, np.ndarray]:
     missing values are one value, None."""
     if arrow_text(values) is None and len(values) <= SMALL:
         slot: dict = {}
-        code = np.fromiter((slot.setdefault(v, len(slot)) for v in values), dtype=np.int64, count=len(values))
+        keys = (None if is_missing(v) else v for v in values)
+        code = np.fromiter((slot.setdefault(key, len(slot)) for key in keys), dtype=np.int64, count=len(values))
         return code, np.array(list(slot), dtype=object)
     return _first_codes(values)
 

@@ -159,7 +159,7 @@ def among(values: pd.Series, allowed: pd.Series) -> pd.Series:
     """Whether each value is one of `allowed` (missing: False), by Arrow's hashing: pandas'
     `isin` on Arrow strings turns every allowed value into a Python object first."""
     text = pyarrow.large_string()
-    found = pc.is_in(pyarrow.array(values, type=text), value_set=pyarrow.array(allowed, type=text))
+    found = pc.is_in(pyarrow.array(values, type=text), value_set=pyarrow.array(allowed, type=text), skip_nulls=True)
     return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from features import names
 from features.arrays import order_by
 from features.settings import FeatureConfig, derived
-from features.timeline import account_scan, frozen, lead_scan
+from features.timeline import account_scan, decayed_prefix, frozen, lead_scan
 
 DAY_US = 86_400 * 1_000_000
 
@@ -123,6 +123,7 @@ class AccountActivity:
             frozen(a, t)
             for a, t in ((members, np.int64), (offsets, np.int64), (created, np.int64), (rank, float), (roles, bool))
         )
+        self.prefix = frozen(decayed_prefix(activity.events, activity.half_life), float)
 
     def features(self, account: np.ndarray, at: np.ndarray) -> dict[str, np.ndarray]:
         """Account feature columns for rows (account code, as-of time)."""
@@ -130,9 +131,8 @@ class AccountActivity:
         account, at, which = _distinct(np.asarray(account, dtype=np.int64), np.asarray(at, dtype=np.int64))
         window = config.engaged_window_days * DAY_US
         people, half_life = self.people, self.activity.half_life
-        columns = account_scan(
-            self.activity.events, people, frozen(account, np.int64), frozen(at, np.int64), window, half_life
-        )
+        account, at = frozen(account, np.int64), frozen(at, np.int64)
+        columns = account_scan(self.activity.events, self.prefix, people, account, at, window, half_life)
         return dict(zip(_account_names(config), columns if which is None else columns[:, which], strict=True))
 
 

@@ -26,7 +26,7 @@ class Rule(BaseModel):
     capped at `max_points`) or a condition (`in`, `at_least`, `at_most`) worth `points` once.
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
     name: str
     feature: str
@@ -77,7 +77,7 @@ def numbers(values) -> np.ndarray:
 
 
 class RuleConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # read once, kept (`_plan`)
 
     rules: list[Rule]
     cap: float = 100.0

@@ -21,8 +21,9 @@ R = TypeVar("R")
 
 
 def derived(build: Callable[[T], R]) -> Callable[[T], R]:
-    """`build(config)` computed once per config object and kept (a config is not changed once
-    made): the lookups features read on every call, made once."""
+    """`build(config)` computed once per config object and kept: the lookups features read on every
+    call, made once. The configs are frozen (pydantic `frozen=True`): a changed setting is a new
+    config, never a stale lookup."""
     made: dict[int, tuple[T, R]] = {}
 
     @functools.wraps(build)
@@ -41,7 +42,7 @@ SENIORITY_LEVELS = ("student", "intern", "individual_contributor", "manager", "d
 
 
 class SizeBand(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # read once, kept (`derived`)
     name: str
     min_employees: int = Field(ge=0)
 
@@ -49,7 +50,7 @@ class SizeBand(BaseModel):
 class IdealCustomerProfile(BaseModel):
     """Values that count as a match; each gives one `icp_*` flag and adds to `icp_matches`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # read once, kept (`derived`)
     industries: list[str] = ["software", "financial_services", "healthcare", "manufacturing"]
     segments: list[str] = ["mid_market", "enterprise"]
     regions: list[str] = ["north_america", "emea"]
@@ -62,7 +63,7 @@ class BuyingRole(BaseModel):
     empty) who works in one of `departments` or whose job title matches one of `titles` (anyone of
     those seniorities when both are empty)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # read once, kept (`derived`)
     name: str = Field(pattern=r"^[a-z_]+$", description="Identifier: the column buying_<name>.")
     label: str = Field(min_length=1, description="The role in words: 'someone in finance or procurement'.")
     seniorities: list[str] = Field(default_factory=list, description="Seniority levels; empty: any.")
@@ -142,7 +143,7 @@ class BuyingGroup(BaseModel):
     """The roles a deal needs at an account: which of them are known and engaged (`buying_<role>`,
     `buying_completeness`; context for sales, not model features)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # read once, kept (`derived`)
     roles: list[BuyingRole] = Field(default_factory=lambda: list(DEFAULT_ROLES), min_length=1)
     complete_step: str = Field(
         default="marketing: keep every role informed; sales: bring the whole buying group to one call "
@@ -165,7 +166,7 @@ class BuyingGroup(BaseModel):
 
 
 class FeatureConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # read once, kept (`derived`)
 
     windows_days: list[int] = Field(default=[7, 30, 90], description="Count windows, (as_of - N days, as_of].")
     half_life_days: float = Field(default=14.0, gt=0, description="Half-life of decayed engagement.")

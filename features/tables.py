@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from core.errors import LeadscoreError
@@ -44,7 +45,7 @@ def read_table(path: Path) -> pd.DataFrame:
 def _read_parquet(path: Path) -> pd.DataFrame:
     """A Parquet file as `pd.read_parquet` reads it, its text read straight into the large Arrow
     strings that pandas' `str` columns hold (no copy of every string afterwards)."""
-    schema = pq.read_schema(path)
+    schema = pads.dataset(path, format="parquet").schema  # a file, or a folder of part files
     wide = pa.schema([field.with_type(pa.large_string()) if _text(field.type) else field for field in schema])
     return pq.read_table(path, schema=wide.with_metadata(schema.metadata)).to_pandas()
 
@@ -186,6 +187,7 @@ def write_table(frame: pd.DataFrame | pa.Table, path: Path) -> None:
     # Arrow dictionary column would repeat its whole dictionary in every row group (a million ids
     # read twenty times over for the events of a million leads)
     plain = pa.table([undictionary(col) for col in table.columns], names=table.column_names)
+    plain = plain.replace_schema_metadata(table.schema.metadata)  # pandas' dtypes read back as written
     try:
         if path.suffix == ".parquet":
             pq.write_table(plain, tmp, compression="zstd")

@@ -95,7 +95,24 @@ def lead_scan(events, lead, at, plan, half_life: float, day: int):
 
 
 @njit(cache=True, nogil=True)
-def account_scan(events, people, account, at, window: int, half_life: float):
+def decayed_prefix(events, half_life: float):
+    """For each event, its lead's weighted decayed sum of the events up to it, seen at its own
+    time: p_i = w_i + p_(i-1) * 2 ** ((t_(i-1) - t_i) / half_life) within a lead. Every factor is
+    at most 1, so nothing overflows; a sum as of a later time t is p_i * 2 ** ((t_i - t) / half_life)."""
+    offsets, ts, etype, weight = events
+    out = np.empty(len(ts))
+    for lead in range(len(offsets) - 1):
+        running = 0.0
+        for i in range(offsets[lead], offsets[lead + 1]):
+            if i > offsets[lead]:
+                running *= np.exp2((ts[i - 1] - ts[i]) / half_life)
+            running += weight[etype[i]]
+            out[i] = running
+    return out
+
+
+@njit(cache=True, nogil=True)
+def account_scan(events, prefix, people, account, at, window: int, half_life: float):
     """The account columns (columns, rows) of each (account, time): how many of its contacts are
     known (created at or before `at`), how many of those did something in (at - window, at], their
     weighted decayed sum, the top seniority rank of the engaged ones (NaN: none), per buying-group
@@ -104,8 +121,8 @@ def account_scan(events, people, account, at, window: int, half_life: float):
 
     `people` is (members, member_offsets, created, rank, roles): the people by account, each
     account's run of them, and per person the creation time, seniority rank (NaN: unknown) and
-    which roles it fills."""
-    offsets, ts, etype, weight = events
+    which roles it fills; `prefix` the events' `decayed_prefix`."""
+    offsets, ts = events[0], events[1]
     members, member_offsets, created, rank, roles = people
     n_roles = roles.shape[1]
     out = np.zeros((5 + n_roles, len(account)))
@@ -118,10 +135,8 @@ def account_scan(events, people, account, at, window: int, half_life: float):
             if created[c] > t:  # not known yet
                 continue
             first = offsets[c]
-            stop = _stop(ts, first, offsets[c + 1], t)
-            total = 0.0
-            for i in range(first, stop):
-                total += weight[etype[i]] * np.exp2((ts[i] - t) / half_life)
+            stop = _stop(ts, first, offsets[c + 1], t)  # a search, not a walk: big accounts stay cheap
+            total = prefix[stop - 1] * np.exp2((ts[stop - 1] - t) / half_life) if stop > first else 0.0
             out[0, g] += 1.0
             out[2, g] += total
             state = 1.0

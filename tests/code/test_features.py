@@ -181,3 +181,20 @@ def test_segment_groups_are_the_same_for_a_request_and_a_batch():
     assert found(few) == {"smb": [0, 3], "None": [1], "enterprise": [2]}
     many = found(np.tile(few, 200))  # 800 rows: numpy's strategy
     assert many == {segment: [r + 4 * k for k in range(200) for r in rows] for segment, rows in found(few).items()}
+
+
+def test_a_changed_setting_is_a_new_config_never_a_stale_lookup(crm):
+    """What features read on every call is worked out once per config (`features.settings.derived`):
+    a config cannot be changed in place, and a copy with other windows gets columns, and values,
+    of its own windows."""
+    from pydantic import ValidationError
+
+    leads, events, _ = crm
+    config = FeatureConfig()
+    build_features(leads.head(20), events, "2025-12-31T00:00:00Z", config=config)
+    with pytest.raises(ValidationError, match="frozen"):
+        config.engaged_window_days = 60
+    other = config.model_copy(update={"windows_days": [14], "engaged_window_days": 60})
+    built = build_features(leads.head(20), events, "2025-12-31T00:00:00Z", config=other)
+    assert set(feature_names(other)) <= set(built.columns) and "n_events_14d" in built.columns
+    assert "n_events_30d" not in built.columns and "account_engaged_contacts_60d" in built.columns
