@@ -66,7 +66,7 @@ def known_timezone(value: str) -> str:
 class ContractConfig(BaseModel):
     """What a data folder may contain beyond the built-in vocabularies."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)  # read once, kept (`features.settings.derived`)
 
     extra_event_types: list[str] = Field(
         default_factory=list, description="Event types accepted in addition to EVENT_TYPES."

@@ -196,10 +196,9 @@ def recalibrated(probability: np.ndarray, maps: tuple[RecalibrationMap, ...], se
     rows' `segments` are needed then)."""
     for one in maps:
         if isinstance(one, dict):
-            rows = np.asarray(segments).astype(str)
-            slope, intercept = np.full(len(rows), one[ALL][0]), np.full(len(rows), one[ALL][1])
-            for segment, (a, b) in one.items():
-                slope[rows == segment], intercept[rows == segment] = a, b
+            slope, intercept = np.empty(len(probability)), np.empty(len(probability))
+            for segment, rows in groups(segments):
+                slope[rows], intercept[rows] = one.get(segment, one[ALL])
         else:
             slope, intercept = one
         logit = np.log(probability / (1 - probability))

@@ -194,6 +194,8 @@ def test_a_changed_setting_is_a_new_config_never_a_stale_lookup(crm):
     build_features(leads.head(20), events, "2025-12-31T00:00:00Z", config=config)
     with pytest.raises(ValidationError, match="frozen"):
         config.engaged_window_days = 60
+    with pytest.raises(ValidationError, match="frozen"):  # the contract's event types are cached too
+        ContractConfig().event_types = ["page_view"]
     other = config.model_copy(update={"windows_days": [14], "engaged_window_days": 60})
     built = build_features(leads.head(20), events, "2025-12-31T00:00:00Z", config=other)
     assert set(feature_names(other)) <= set(built.columns) and "n_events_14d" in built.columns
