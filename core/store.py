@@ -300,13 +300,17 @@ class FeedbackStore:
             return True
 
     @contextmanager
-    def _connection(self, write: bool = False) -> Iterator[Connection]:
+    def _connection(self, write: bool = False, single: bool = False) -> Iterator[Connection]:
         """A connection (in a transaction that commits when `write`), opening the store first if
-        needed; a database that cannot be reached -> StoreUnavailable."""
+        needed; a database that cannot be reached -> StoreUnavailable. `single`: a read of one
+        statement, in autocommit on a database server (no BEGIN and ROLLBACK round trips around
+        it; SQLite has no round trips, and switching its mode costs more than it saves)."""
         if not self._migrated and not self.open():
             raise StoreUnavailable(f"feedback store unavailable: cannot open it ({self._failure})")
         try:
             with self.engine.begin() if write else self.engine.connect() as connection:
+                if single and connection.dialect.name != "sqlite":
+                    connection.execution_options(isolation_level="AUTOCOMMIT")
                 yield connection
         except SQLAlchemyError as exc:
             if not unreachable(exc):
@@ -523,7 +527,9 @@ class FeedbackStore:
         out = []
         for names, group in groups.items():
             heads = [{key: row.get(key) for key in FEATURE_KEYS} for row, _ in group]
-            columns = {name: [values[name] for _, values in group] for name in names}
+            # each row's values in the order of `names` (its own keys' order: the group's key)
+            rows_values = zip(*(values.values() for _, values in group), strict=True)
+            columns = dict(zip(names, map(list, rows_values), strict=True))
             out += self._layout_rows(connection, heads, columns)
         return out
 
@@ -636,7 +642,7 @@ class FeedbackStore:
         index on (lead_id, scored_at, id), however many rows the lead has."""
         ids = list(dict.fromkeys(lead_ids))
         found: dict[str, LastScores] = {}
-        with self._connection() as connection:
+        with self._connection(single=len(ids) <= chunk) as connection:
             for start in range(0, len(ids), chunk):
                 part = ids[start : start + chunk]
                 query, values = _latest_rows(len(part)), {f"lead{k}": i for k, i in enumerate(part)}

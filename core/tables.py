@@ -162,22 +162,25 @@ def layout_id(names: tuple[str, ...], kinds: tuple[str, ...]) -> str:
     return blake2b(text_.encode(), digest_size=LAYOUT_CHARS // 2).hexdigest()
 
 
+NUMBER_TYPES = (int, float, np.number, np.bool_)  # what a "number" feature holds (bool is an int)
+
+
 def feature_kinds(columns: dict[str, list], known: dict[str, str] | None = None) -> tuple[str, ...]:
     """The kind of each feature column: "text" when a value is text (or another non-number),
-    "number" when every value present is a number; a column with no value takes its kind from
-    `known` (a layout stored before), else "number"."""
+    "number" when every value present is a number; a column with no value (only None and NaN)
+    takes its kind from `known` (a layout stored before), else "number"."""
     kinds = []
     for name, values in columns.items():
         if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
             kinds.append(NUMBER_KIND)
             continue
-        present = [v for v in values if v is not None and v == v]  # not None, not NaN
-        if not present:
-            kinds.append((known or {}).get(name, NUMBER_KIND))
-        elif all(isinstance(v, int | float | np.number | np.bool_) for v in present):
-            kinds.append(NUMBER_KIND)
-        else:
+        types = set(map(type, values)) - {type(None)}  # one pass in C, not one isinstance per value
+        if not all(issubclass(kind, NUMBER_TYPES) for kind in types):
             kinds.append(TEXT_KIND)
+        elif np.isnan(np.array(values, dtype=np.float64)).all():  # None -> NaN: nothing present
+            kinds.append((known or {}).get(name, NUMBER_KIND))
+        else:
+            kinds.append(NUMBER_KIND)
     return tuple(kinds)
 
 
@@ -195,7 +198,7 @@ def encode_features(columns: dict[str, list], kinds: tuple[str, ...], rows: int)
         if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":
             matrix[:, j] = values
         else:
-            matrix[:, j] = np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+            matrix[:, j] = np.array(values, dtype=np.float64)  # None -> NaN
     width = 8 * len(numeric)
     buffer = matrix.tobytes()
     numbers = [buffer[i * width : (i + 1) * width] for i in range(rows)]
@@ -208,7 +211,7 @@ def _json_value(value):
     """A text feature's value as JSON keeps it: text, a finite number, or null."""
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, int | float | np.number | np.bool_):
+    if isinstance(value, NUMBER_TYPES):
         number = float(value)
         return number if math.isfinite(number) else None
     return str(value)

@@ -50,6 +50,18 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _logged(column, keep: list[int], private: bool) -> list:
+    """A feature column's values at rows `keep` as the feature log keeps them (`_plain`, in one
+    conversion for a typed column); a private column's as "given" or None (missing)."""
+    array = column if isinstance(column, np.ndarray) else np.asarray(column)
+    values = (array if len(keep) == len(array) else array[keep]).tolist()  # `keep` is every row: as is
+    if array.dtype == object:  # may hold numpy scalars
+        values = [_plain(v) for v in values]
+    if not private:
+        return values
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else "given" for v in values]
+
+
 class NextStep(BaseModel):
     """A routing rule: the first whose grades match and whose required flags are all set wins."""
 
@@ -291,28 +303,26 @@ class Scorer:
     def _feature_rows(
         self, columns: Mapping, leads: list[Lead], answers: list[Score], now: datetime, rate: float
     ) -> list[dict]:
-        """The model's input feature row of each model answer the feature log samples."""
+        """The model's input feature row of each model answer the feature log samples (each column
+        read once for all of them: `_logged`)."""
         if self.model is None or rate <= 0:
             return []
-        names = self.model.feature_names
+        keep = [i for i, answer in enumerate(answers) if answer.scored_by == "model" and sampled(answer.lead_id, rate)]
+        if not keep:
+            return []
+        names = list(self.model.feature_names)
         private = self.contract.private_columns  # logged as given or missing, never their text
-
-        def value(name: str, i: int):
-            plain = _plain(columns[name][i])
-            if name not in private:
-                return plain
-            return None if plain is None or (isinstance(plain, float) and math.isnan(plain)) else "given"
-
+        logged = [_logged(columns[name], keep, name in private) for name in names]
+        values = zip(*logged, strict=True) if names else [()] * len(keep)
         return [
             {
-                "lead_id": answer.lead_id,
-                "scored_at": speaks_for(lead, now),
-                "model_version": answer.model_version,
-                "segment": answer.segment,
-                "features": {name: value(name, i) for name in names},
+                "lead_id": answers[i].lead_id,
+                "scored_at": speaks_for(leads[i], now),
+                "model_version": answers[i].model_version,
+                "segment": answers[i].segment,
+                "features": dict(zip(names, row, strict=True)),
             }
-            for i, (lead, answer) in enumerate(zip(leads, answers, strict=True))
-            if answer.scored_by == "model" and sampled(answer.lead_id, rate)
+            for i, row in zip(keep, values, strict=True)
         ]
 
     def _by_rules(self, base: dict, batch: Batch, i: int, why: str | None, lacking: str | None) -> Score:

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+from pydantic_core import PydanticSerializationError, to_json
 from sqlalchemy import select
 
 from core.store import FeedbackStore, UTCDateTime, scores
@@ -76,8 +77,11 @@ class Spool:
 
     def append(self, first: int, rows: list[dict]) -> None:
         """Write `rows`, numbered from `first`, in one write. OSError when the disk refuses."""
-        lines = (json.dumps([first + i, row], default=_iso, separators=(",", ":")) for i, row in enumerate(rows))
-        _write(self._file, "".join(f"{line}\n" for line in lines).encode())
+        try:  # pydantic-core's encoder: times as ISO 8601, NaN as the JSON module reads it back
+            lines = [to_json([first + i, row], inf_nan_mode="constants") for i, row in enumerate(rows)]
+        except PydanticSerializationError as exc:
+            raise TypeError(f"score log row: a value cannot be spooled ({type(exc).__name__})") from None
+        _write(self._file, b"".join(line + b"\n" for line in lines))
         self._dirty = True
 
     def dropped(self, first: int, last: int) -> None:
@@ -193,12 +197,6 @@ def unwritten(store: FeedbackStore, rows: list[dict]) -> list[dict]:
 def _write(handle: int, data: bytes) -> None:
     while data:
         data = data[os.write(handle, data) :]
-
-
-def _iso(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"score log row: a {type(value).__name__} cannot be spooled")
 
 
 def _times(row: dict) -> dict:

@@ -34,3 +34,30 @@ def test_extra_text_columns_are_logged_as_given_or_missing_never_their_value():
     assert [r["features"]["rep_comment"] for r in rows] == ["given", None, None]
     assert "Jane" not in repr(rows)
     assert [r["features"]["industry"] for r in rows] == ["software", None, "retail"]  # a model's own category: kept
+
+
+def test_feature_rows_hold_plain_values_of_the_sampled_model_answers_only():
+    """Each column is read once for every sampled answer: the values must still be the lead's own,
+    as Python keeps them (what `read_feature_rows` and JSON take), for exactly those answers."""
+    scorer = SimpleNamespace(
+        model=SimpleNamespace(feature_names=["visits", "is_demo", "industry", "size"]), contract=ContractConfig()
+    )
+    leads = [Lead(lead_id=f"L{i}", created_at=NOW) for i in range(3)]
+    answers = [
+        SimpleNamespace(lead_id=f"L{i}", model_version="leadscore/1", segment="smb", scored_by=by)
+        for i, by in enumerate(["model", "rules", "model"])  # L1 answered by the rules: no feature row
+    ]
+    columns = {  # a fourth row (an account contact after the leads) is never read
+        "visits": np.array([2.0, 5.0, np.nan, 9.0]),
+        "is_demo": np.array([True, False, True, False]),
+        "industry": np.array(["software", "retail", None, "x"], dtype=object),
+        "size": np.array([np.float64(50.0), None, np.int64(7), 1], dtype=object),
+    }
+    rows = Scorer._feature_rows(scorer, columns, leads, answers, NOW, 1.0)
+    assert [r["lead_id"] for r in rows] == ["L0", "L2"]
+    first, third = (r["features"] for r in rows)
+    assert first == {"visits": 2.0, "is_demo": True, "industry": "software", "size": 50.0}
+    assert third["visits"] != third["visits"] and third["is_demo"] is True and third["industry"] is None
+    assert third["size"] == 7
+    assert {type(v) for r in rows for v in r["features"].values()} <= {float, bool, str, int, type(None)}
+    assert all(r["scored_at"] == NOW and r["model_version"] == "leadscore/1" for r in rows)

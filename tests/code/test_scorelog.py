@@ -218,3 +218,28 @@ def test_only_the_rows_the_score_log_lacks_are_left_to_write(tmp_path):
     assert unwritten(store, twice) == [first, second]
     store.log_scores([first, second])
     assert unwritten(store, twice) == []
+
+
+def test_a_spooled_row_reads_back_as_it_was_and_a_value_json_cannot_hold_is_refused(tmp_path):
+    """What a killed worker's next worker replays must be the row it queued: times as datetimes,
+    NaN and None as they were. A value the spool cannot write (not a JSON type) is refused with
+    TypeError, which the score log takes as "queued in memory only"."""
+    import math
+    from datetime import UTC, datetime
+
+    import numpy as np
+    import pytest
+
+    from serving.spool import Spool
+
+    at = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=UTC)
+    row = {"lead_id": "L\u00e9-1", "scored_at": at, "probability": math.nan, "score": None, "grade": "A"}
+    gone = Spool(tmp_path)
+    gone.append(7, [row])
+    with pytest.raises(TypeError, match="cannot be spooled"):
+        gone.append(8, [{**row, "score": np.int64(3)}])
+    assert gone.close()  # stopped with its row unwritten: the spool is kept, its lock let go
+    [orphan] = Spool(tmp_path).orphans()
+    [back], unreadable = orphan.rows()
+    assert unreadable == 0 and back["scored_at"] == at and back["scored_at"].tzinfo is not None
+    assert math.isnan(back["probability"]) and back["score"] is None and back["lead_id"] == "L\u00e9-1"

@@ -287,6 +287,15 @@ def test_the_trends_lookup_seeks_a_leads_newest_rows_however_often_it_was_scored
     store.log_scores(rows)
     last = store.last_scores(["busy"])["busy"]
     assert (last.score, last.score_at, last.rule_score, last.rule_at) == (2_999 % 90, last_at, 77.0, last_at)
+    if store.url.startswith("postgresql"):  # one statement, no BEGIN / ROLLBACK round trips around it
+        from sqlalchemy import event
+
+        modes = []
+        record = lambda conn, cursor, statement, *_: modes.append(conn.connection.dbapi_connection.autocommit)  # noqa: E731
+        event.listen(store.engine, "before_cursor_execute", record)
+        assert store.last_scores(["busy"])["busy"].score == 2_999 % 90
+        event.remove(store.engine, "before_cursor_execute", record)
+        assert modes == [True]
     if store.url.startswith("sqlite"):
         from core.store import _latest_rows
 
