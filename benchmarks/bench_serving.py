@@ -11,8 +11,11 @@ answer (features, model, calibration, reasons, rules, score log):
   service's workers share one listening socket: which worker takes a connection is the kernel's
   choice, so two clients often land on one worker; four rarely all do);
 - worker memory before and after `--sustained` requests;
-and the same single-lead work in a bare FastAPI app (uvicorn, one worker) and in-process, and
-LightGBM's SHAP alone on the batch's feature rows (the ceiling of a batch with reasons).
+- the server's CPU time per request and per lead (all its processes; on shared cores it moves
+  less with the neighbours than latency does);
+and the same single-lead work in a bare FastAPI app (uvicorn, one worker) and in-process (its CPU
+per answer beside the service's: what the service adds), and LightGBM's SHAP alone on the batch's
+feature rows (the ceiling of a batch with reasons).
 The load generator (a bare asyncio HTTP client) shares the 2 cores with the server: figures are upper
 bounds of latency, lower bounds of throughput.
 """
@@ -43,6 +46,25 @@ def _rss_mb(pid: int) -> float:
 
     process = psutil.Process(pid)
     return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 1e6
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the server with process `pid` has used, its workers' included, not
+    the scheduled `leadscore monitor` runs they start (work of the hour, not of a request): what
+    answers cost the machine, which moves less with the neighbours on shared cores than latency."""
+    import psutil
+
+    process = psutil.Process(pid)
+    total = 0.0
+    for part in [process, *process.children(recursive=True)]:
+        try:
+            if part is not process and "monitor" in part.cmdline():
+                continue
+            times = part.cpu_times()
+        except psutil.Error:  # a process gone meanwhile
+            continue
+        total += times.user + times.system
+    return total
 
 
 def free_port() -> int:
@@ -119,8 +141,9 @@ async def open_connections(port: int, n: int, request: bytes) -> list:
     return connections
 
 
-async def _load(port: int, path: str, body: dict, concurrency: int, seconds: float) -> dict:
-    """`concurrency` keep-alive connections sending `body` back to back for `seconds`.
+async def _load(port: int, path: str, body: dict, concurrency: int, seconds: float, pid: int | None = None) -> dict:
+    """`concurrency` keep-alive connections sending `body` back to back for `seconds`; with the
+    server's `pid`, also the server's CPU milliseconds per request ("cpu_ms").
 
     A bare asyncio client (no HTTP library): it costs tens of microseconds a request, so the
     2 cores go to the server rather than to the load generator."""
@@ -129,6 +152,7 @@ async def _load(port: int, path: str, body: dict, concurrency: int, seconds: flo
     errors = 0
 
     connections = await open_connections(port, concurrency, request)
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     stop = time.perf_counter() + seconds
 
     async def worker(reader, writer):
@@ -147,8 +171,10 @@ async def _load(port: int, path: str, body: dict, concurrency: int, seconds: flo
     await asyncio.gather(*(worker(r, w) for r, w in connections))
     took = time.perf_counter() - began
     ms = np.array(latencies) * 1e3
+    cpu_ms = (cpu_seconds(pid) - cpu_before) * 1e3 / max(len(ms), 1) if pid else float("nan")
     return {
         "n": len(ms),
+        "cpu_ms": cpu_ms,
         "rps": len(ms) / took,
         "p50": float(np.percentile(ms, 50)),
         "p95": float(np.percentile(ms, 95)),
@@ -173,14 +199,18 @@ def distinct_leads(n: int) -> list[dict]:
     ]
 
 
-def _batch_rate(port: int, reasons: bool, clients: int, batches: int = 6, size: int = 1_000) -> float:
+def _batch_rate(
+    port: int, reasons: bool, clients: int, batches: int = 6, size: int = 1_000, pid: int | None = None
+) -> tuple[float, float]:
     """Leads/s of /score_batch with `size` leads a call, `batches` calls from each of `clients`
-    concurrent clients (more clients let the second worker take batches too)."""
+    concurrent clients (more clients let the second worker take batches too), and the server's CPU
+    microseconds per lead (NaN without its `pid`)."""
     body = {"leads": distinct_leads(size), "reasons": reasons}
     request = _request("/score_batch", body, port)
 
-    async def run() -> float:
+    async def run() -> tuple[float, float]:
         connections = await open_connections(port, clients, request)
+        cpu_before = cpu_seconds(pid) if pid else 0.0
 
         async def client(reader, writer):
             for _ in range(batches):
@@ -192,7 +222,9 @@ def _batch_rate(port: int, reasons: bool, clients: int, batches: int = 6, size: 
 
         began = time.perf_counter()
         await asyncio.gather(*(client(r, w) for r, w in connections))
-        return clients * batches * size / (time.perf_counter() - began)
+        leads = clients * batches * size
+        cpu_us = (cpu_seconds(pid) - cpu_before) * 1e6 / leads if pid else float("nan")
+        return leads / (time.perf_counter() - began), cpu_us
 
     return asyncio.run(run())
 
@@ -278,15 +310,15 @@ def main() -> None:
     try:
         start_s = _wait(f"http://127.0.0.1:{port}/score", server)
         for c in (1, 8, 32):
-            rows.append(("bentoml", c, asyncio.run(_load(port, "/score", EXAMPLE, c, args.seconds))))
+            rows.append(("bentoml", c, asyncio.run(_load(port, "/score", EXAMPLE, c, args.seconds, server.pid))))
         batches = 1 if args.short else 6
         rates = {
-            (reasons, clients): _batch_rate(port, reasons, clients, batches, size)
+            (reasons, clients): _batch_rate(port, reasons, clients, batches, size, server.pid)
             for reasons in (True, False)
             for clients in (1, 4)
         }
         if args.short:  # the README's batch limit, once
-            rates["1,000 once"] = _batch_rate(port, True, 1, 1, 1_000)
+            rates["1,000 once"] = _batch_rate(port, True, 1, 1, 1_000, server.pid)
         before = _rss_mb(server.pid)
         sent = 0
         while sent < args.sustained:
@@ -302,7 +334,7 @@ def main() -> None:
     try:
         _wait(f"http://127.0.0.1:{port}/score", bare)
         for c in (1, 8, 32):
-            rows.append(("fastapi", c, asyncio.run(_load(port, "/score", EXAMPLE, c, args.seconds))))
+            rows.append(("fastapi", c, asyncio.run(_load(port, "/score", EXAMPLE, c, args.seconds, bare.pid))))
     finally:
         _stop(bare)
     os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "LEADSCORE_API_KEY")})
@@ -313,24 +345,34 @@ def main() -> None:
     scorer = load_scorer(load_settings())
     lead = Lead.model_validate(EXAMPLE["lead"])
     times = []
+    cpu_began = time.process_time()
     for _ in range(300 if args.short else 2_000):
         began = time.perf_counter()
         scorer.score([lead])
         times.append(time.perf_counter() - began)
+    inproc_cpu_ms = (time.process_time() - cpu_began) * 1e3 / len(times)
     inproc = np.array(times[len(times) // 10 :]) * 1e3
-    ceiling, lightgbm = shap_ceilings(scorer, [Lead.model_validate(raw) for raw in distinct_leads(size)])
+    batch_leads = [Lead.model_validate(raw) for raw in distinct_leads(size)]
+    inproc_batch_us = {}  # in-process CPU microseconds per lead of a whole batch, with and without reasons
+    for reasons in (True, False):
+        cpu_began = time.process_time()
+        for _ in range(3):
+            scorer.score(batch_leads, reasons=reasons)
+        inproc_batch_us[reasons] = (time.process_time() - cpu_began) * 1e6 / (3 * size)
+    ceiling, lightgbm = shap_ceilings(scorer, batch_leads)
     print(f"start of `leadscore serve` to first 200: {start_s:.1f} s")
     print(
         f"{'server':8} {'conc':>4} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}"
+        f" {'server CPU ms/req':>17}"
     )
     for name, c, r in rows:
         print(
             f"{name:8} {c:>4} {r['n']:>9,} {r['rps']:>8.0f} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f}"
-            f" {r['errors']:>6}"
+            f" {r['errors']:>6} {r['cpu_ms']:>17.2f}"
         )
     print(
         f"in-process Scorer.score, one lead: p50 {np.percentile(inproc, 50):.2f} ms, "
-        f"p99 {np.percentile(inproc, 99):.2f} ms"
+        f"p99 {np.percentile(inproc, 99):.2f} ms, CPU {inproc_cpu_ms:.2f} ms per answer"
     )
     b1 = next(r for n, c, r in rows if n == "bentoml" and c == 1)
     f1 = next(r for n, c, r in rows if n == "fastapi" and c == 1)
@@ -338,19 +380,29 @@ def main() -> None:
         f"ratios at concurrency 1: bentoml/fastapi p50 {b1['p50'] / f1['p50']:.2f}x, "
         f"bentoml/in-process p50 {b1['p50'] / np.percentile(inproc, 50):.2f}x"
     )
+    b1_cpu = next(r["cpu_ms"] for n, c, r in rows if n == "bentoml" and c == 1)
+    print(
+        f"CPU per answer at concurrency 1: the service {b1_cpu:.2f} ms, in-process {inproc_cpu_ms:.2f} ms: "
+        f"the service adds {b1_cpu - inproc_cpu_ms:.2f} ms (HTTP, intake, score log, trend lookup, metrics)"
+    )
     for clients in (1, 4):
+        (with_, with_cpu), (without, without_cpu) = rates[True, clients], rates[False, clients]
         print(
-            f"/score_batch of {size:,} different leads, {clients} client(s): {rates[True, clients]:,.0f} leads/s "
-            f"with reasons (SHAP), {rates[False, clients]:,.0f} leads/s without"
+            f"/score_batch of {size:,} different leads, {clients} client(s): {with_:,.0f} leads/s with reasons "
+            f"(SHAP), {without:,.0f} leads/s without; server CPU {with_cpu:,.0f} / {without_cpu:,.0f} us per lead"
         )
+    print(
+        f"in-process Scorer.score of those {size:,} leads at once: CPU {inproc_batch_us[True]:,.0f} us per lead "
+        f"with reasons, {inproc_batch_us[False]:,.0f} without"
+    )
     if "1,000 once" in rates:
-        print(f"/score_batch of 1,000 different leads, once, with reasons: {rates['1,000 once']:,.0f} leads/s")
+        print(f"/score_batch of 1,000 different leads, once, with reasons: {rates['1,000 once'][0]:,.0f} leads/s")
     print(
         f"exact SHAP alone on those {size:,} leads' feature rows, both cores: {ceiling:,.0f} leads/s "
         f"(training.trees; LightGBM's pred_contrib: {lightgbm:,.0f}, {ceiling / lightgbm:.1f}x less); the "
-        f"ceiling of answers with reasons: 4 clients reach {rates[True, 4] / ceiling:.0%} of it (limit >= 90%)"
+        f"ceiling of answers with reasons: 4 clients reach {rates[True, 4][0] / ceiling:.0%} of it (limit >= 90%)"
     )
-    print(f"without reasons, 4 clients: {rates[False, 4]:,.0f} leads/s (limit >= 30,000)")
+    print(f"without reasons, 4 clients: {rates[False, 4][0]:,.0f} leads/s (limit >= 30,000)")
     b8 = next(r for n, c, r in rows if n == "bentoml" and c == 8)
     print(
         f"limits: /score p99 from one client {b1['p99']:.2f} ms (<= 3), requests/s from 8 clients "
