@@ -30,7 +30,7 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -523,6 +523,8 @@ class FeedbackStore:
         for row in rows:
             values = row["features"]
             values = json.loads(values) if isinstance(values, str) else values
+            if not isinstance(values, Mapping):  # the score rows beside them are written all the same
+                raise TypeError("a feature row's features must be an object of names and values")
             groups.setdefault(tuple(values), []).append((row, values))
         out = []
         for names, group in groups.items():

@@ -163,6 +163,16 @@ def test_feature_rows_read_typed_whatever_wrote_them(tmp_path):
     ]
 
 
+def test_feature_rows_that_are_not_objects_are_left_out_and_the_score_rows_still_written(tmp_path):
+    """A feature row whose features are not names and values (a JSON text of a list, a plain text)
+    is a fault of the feature rows: they are left out, the score rows of the same write are kept."""
+    store = FeedbackStore(f"sqlite:///{tmp_path / 'store.db'}")
+    for features in ('"not an object"', "[1, 2]", [("n", 1)]):
+        row = {"lead_id": "A", "scored_at": CUT, "model_version": "v", "segment": "smb", "features": features}
+        assert store.log_scores(score_rows(1), [row]).written == 1
+    assert store.count(scores) == 3 and store.count(score_features) == 0
+
+
 def test_rows_of_several_layouts_read_back_in_time_order(tmp_path):
     """Feature rows of two models (two layouts, with a feature that is text in one and a number in
     the other) and a batch whose text feature has no value: one frame, in time order, each column
