@@ -12,7 +12,9 @@ Timed, in a fresh process (its own peak memory): `FeedbackStore.read_feature_row
 against the limit: `leadscore monitor` must finish in 60 s on 2 cores, so the read should take at
 most a third of it (20 s). Also printed: the bytes per row on disk (SQLite's `dbstat` when it has
 it, else the file) next to the same rows as JSON text, and the cost of the feature log on an
-answer in-process: `Scorer.score_and_features` with rate 0 and rate 1, interleaved, p50 and p99.
+answer in-process: `Scorer.score_and_features` with rate 0 and rate 1, interleaved, p50 and p99;
+and on a batch of 1,000 different leads: the CPU the feature rows add to its answer, and the
+store's cost of encoding and inserting those 1,000 rows (`FeedbackStore.log_feature_rows`, SQLite).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_serving's leads
 
 LIMIT = 60.0  # seconds for the whole `leadscore monitor` (issue #25, 2 cores)
 AIM = 20.0  # seconds for the read alone: a third of the limit
@@ -122,6 +125,37 @@ def answer_cost(model, repeats: int) -> dict[str, tuple[float, float]]:
     return {f"rate {rate:g}": (float(np.percentile(t, 50)), float(np.percentile(t, 99))) for rate, t in times.items()}
 
 
+def batch_cost(model, repeats: int, folder: Path) -> dict[str, float]:
+    """CPU ms a 1,000-lead batch's answer takes without and with its feature rows (interleaved, best
+    of `repeats`), and ms to write its 1,000 feature rows into a fresh SQLite store (best of 3)."""
+    from bench_serving import distinct_leads
+
+    from core.store import FeedbackStore
+    from features.defaults import load_rules
+    from serving.schemas import Lead
+    from serving.scorer import Scorer
+
+    scorer = Scorer(model, load_rules(), model.feature_config, model.contract)
+    leads = [Lead.model_validate(raw) for raw in distinct_leads(1_000)]
+    best = {0.0: np.inf, 1.0: np.inf}
+    for i in range(repeats):
+        for rate in (0.0, 1.0) if i % 2 else (1.0, 0.0):
+            began = time.process_time()
+            scorer.score_and_features(leads, rate=rate, reasons=False)
+            best[rate] = min(best[rate], time.process_time() - began)
+    _, features = scorer.score_and_features(leads, rate=1.0, reasons=False)
+    assert len(features) == len(leads)
+    writes = []
+    for k in range(3):
+        store = FeedbackStore(f"sqlite:///{folder / f'batch{k}.db'}")
+        store.log_feature_rows(features[:1])  # the tables and the layout exist: the write alone is timed
+        began = time.perf_counter()
+        store.log_feature_rows(features)
+        writes.append(time.perf_counter() - began)
+        store.engine.dispose()
+    return {"rate 0": best[0.0] * 1e3, "rate 1": best[1.0] * 1e3, "write": min(writes) * 1e3}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="feature rows written and read")
@@ -157,6 +191,7 @@ def main() -> None:
             raise SystemExit(done.stderr[-3000:])
         r = json.loads(done.stdout.strip().splitlines()[-1])
         cost = answer_cost(model, 300 if args.short else 3_000)
+        batch = batch_cost(model, 3 if args.short else 10, root)
     assert r["rows"] == rows, r
     print(f"feature rows: {rows:,} x {r['features']} features of model {model.version} ({r['kinds']})")
     print(f"write (encode + insert, SQLite): {written:.1f} s, {rows / written:,.0f} rows/s")
@@ -171,6 +206,11 @@ def main() -> None:
         print(f"Scorer.score_and_features, one lead, feature log {name}: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     added = cost["rate 1"][0] - cost["rate 0"][0]
     print(f"added by the feature log on the request path: {added:+.3f} ms at p50")
+    print(
+        f"a 1,000-lead batch without reasons, CPU: {batch['rate 0']:.1f} ms without its feature rows, "
+        f"{batch['rate 1']:.1f} ms with them ({batch['rate 1'] - batch['rate 0']:+.1f} ms); writing those 1,000 "
+        f"feature rows (encode + insert, SQLite): {batch['write']:.1f} ms"
+    )
 
 
 if __name__ == "__main__":
