@@ -14,7 +14,6 @@ log (by the model's own feature names, never the request).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.schema import Reason
 from core.store import LastScores
+from features.arrays import is_missing
 from features.build import feature_columns, row_columns
 from features.contract import ContractConfig
 from features.rules import RuleConfig, rule_score
@@ -53,13 +53,11 @@ def _plain(value):
 def _logged(column, keep: list[int], private: bool) -> list:
     """A feature column's values at rows `keep` as the feature log keeps them (`_plain`, in one
     conversion for a typed column); a private column's as "given" or None (missing)."""
-    array = column if isinstance(column, np.ndarray) else np.asarray(column)
+    array = np.asarray(column)
     values = (array if len(keep) == len(array) else array[keep]).tolist()  # `keep` is every row: as is
     if array.dtype == object:  # may hold numpy scalars
         values = [_plain(v) for v in values]
-    if not private:
-        return values
-    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else "given" for v in values]
+    return [None if is_missing(v) else "given" for v in values] if private else values
 
 
 class NextStep(BaseModel):
