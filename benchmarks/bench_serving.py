@@ -292,6 +292,141 @@ def shap_ceilings(scorer, leads: list) -> tuple[float, float]:
     return rates[0], rates[1]
 
 
+def service_figures(env: dict, tmp: Path, seconds: float, sustained: int, size: int, short: bool) -> dict:
+    """`leadscore serve` under load: its start, /score at each concurrency, /score_batch rates and
+    the memory before and after `sustained` more requests."""
+    port = free_port()
+    server = _start([str(Path(sys.executable).parent / "leadscore"), "serve", "--port", str(port)], env, tmp)
+    try:
+        start_s = _wait(f"http://127.0.0.1:{port}/score", server)
+        rows = [("bentoml", c, asyncio.run(_load(port, "/score", EXAMPLE, c, seconds, server.pid))) for c in (1, 8, 32)]
+        batches = 1 if short else 6
+        rates = {
+            (reasons, clients): _batch_rate(port, reasons, clients, batches, size, server.pid)
+            for reasons in (True, False)
+            for clients in (1, 4)
+        }
+        if short:  # the README's batch limit, once
+            rates["1,000 once"] = _batch_rate(port, True, 1, 1, 1_000, server.pid)
+        before = _rss_mb(server.pid)
+        sent = 0
+        while sent < sustained:
+            sent += asyncio.run(_load(port, "/score", EXAMPLE, 8, min(10, seconds)))["n"]
+        after = _rss_mb(server.pid)
+    finally:
+        _stop(server)
+    return {"start_s": start_s, "rows": rows, "rates": rates, "before": before, "after": after}
+
+
+def bare_figures(env: dict, tmp: Path, seconds: float) -> list:
+    """The same single-lead work in a bare FastAPI app, at each concurrency."""
+    (tmp / "bare_app.py").write_text(FASTAPI_APP)
+    # one uvicorn worker: with --workers 2 every answer stalled ~45 ms here (p50 48 ms at
+    # concurrency 1), a socket-level delay of uvicorn's multi-process mode, not the app's cost
+    port = free_port()
+    uvicorn = str(Path(sys.executable).parent / "uvicorn")
+    bare = _start([uvicorn, "bare_app:app", "--port", str(port), "--log-level", "warning"], env, tmp)
+    try:
+        _wait(f"http://127.0.0.1:{port}/score", bare)
+        return [("fastapi", c, asyncio.run(_load(port, "/score", EXAMPLE, c, seconds, bare.pid))) for c in (1, 8, 32)]
+    finally:
+        _stop(bare)
+
+
+def in_process_figures(env: dict, size: int, short: bool) -> dict:
+    """One lead's answers in-process (p50, p99 ms; CPU ms an answer), a batch's CPU per lead with
+    and without reasons, and the exact-SHAP ceilings on the batch's rows."""
+    os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "LEADSCORE_API_KEY")})
+    from serving.loading import load_scorer
+    from serving.schemas import Lead
+    from serving.settings import load_settings
+
+    scorer = load_scorer(load_settings())
+    lead = Lead.model_validate(EXAMPLE["lead"])
+    times = []
+    cpu_began = time.process_time()
+    for _ in range(300 if short else 2_000):
+        began = time.perf_counter()
+        scorer.score([lead])
+        times.append(time.perf_counter() - began)
+    cpu_ms = (time.process_time() - cpu_began) * 1e3 / len(times)
+    ms = np.array(times[len(times) // 10 :]) * 1e3
+    batch_leads = [Lead.model_validate(raw) for raw in distinct_leads(size)]
+    batch_us = {}  # CPU microseconds per lead of a whole batch, with and without reasons
+    for reasons in (True, False):
+        cpu_began = time.process_time()
+        for _ in range(3):
+            scorer.score(batch_leads, reasons=reasons)
+        batch_us[reasons] = (time.process_time() - cpu_began) * 1e6 / (3 * size)
+    ceiling, lightgbm = shap_ceilings(scorer, batch_leads)
+    return {
+        "p50": float(np.percentile(ms, 50)),
+        "p99": float(np.percentile(ms, 99)),
+        "cpu_ms": cpu_ms,
+        "batch_us": batch_us,
+        "ceiling": ceiling,
+        "lightgbm": lightgbm,
+    }
+
+
+def report(served: dict, rows: list, inproc: dict, size: int, sustained: int) -> None:
+    """Every figure, beside its limit (issue 27)."""
+    rates = served["rates"]
+    print(f"start of `leadscore serve` to first 200: {served['start_s']:.1f} s")
+    print(
+        f"{'server':8} {'conc':>4} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}"
+        f" {'server CPU ms/req':>17}"
+    )
+    for name, c, r in rows:
+        print(
+            f"{name:8} {c:>4} {r['n']:>9,} {r['rps']:>8.0f} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f}"
+            f" {r['errors']:>6} {r['cpu_ms']:>17.2f}"
+        )
+    print(
+        f"in-process Scorer.score, one lead: p50 {inproc['p50']:.2f} ms, "
+        f"p99 {inproc['p99']:.2f} ms, CPU {inproc['cpu_ms']:.2f} ms per answer"
+    )
+    b1 = next(r for n, c, r in rows if n == "bentoml" and c == 1)
+    f1 = next(r for n, c, r in rows if n == "fastapi" and c == 1)
+    print(
+        f"ratios at concurrency 1: bentoml/fastapi p50 {b1['p50'] / f1['p50']:.2f}x, "
+        f"bentoml/in-process p50 {b1['p50'] / inproc['p50']:.2f}x"
+    )
+    print(
+        f"CPU per answer at concurrency 1: the service {b1['cpu_ms']:.2f} ms, in-process {inproc['cpu_ms']:.2f} ms: "
+        f"the service adds {b1['cpu_ms'] - inproc['cpu_ms']:.2f} ms (HTTP, intake, score log, trend lookup, metrics)"
+    )
+    for clients in (1, 4):
+        (with_, with_cpu), (without, without_cpu) = rates[True, clients], rates[False, clients]
+        print(
+            f"/score_batch of {size:,} different leads, {clients} client(s): {with_:,.0f} leads/s with reasons "
+            f"(SHAP), {without:,.0f} leads/s without; server CPU {with_cpu:,.0f} / {without_cpu:,.0f} us per lead"
+        )
+    batch_us = inproc["batch_us"]
+    print(
+        f"in-process Scorer.score of those {size:,} leads at once: CPU {batch_us[True]:,.0f} us per lead "
+        f"with reasons, {batch_us[False]:,.0f} without"
+    )
+    if "1,000 once" in rates:
+        print(f"/score_batch of 1,000 different leads, once, with reasons: {rates['1,000 once'][0]:,.0f} leads/s")
+    ceiling, lightgbm = inproc["ceiling"], inproc["lightgbm"]
+    print(
+        f"exact SHAP alone on those {size:,} leads' feature rows, both cores: {ceiling:,.0f} leads/s "
+        f"(training.trees; LightGBM's pred_contrib: {lightgbm:,.0f}, {ceiling / lightgbm:.1f}x less); the "
+        f"ceiling of answers with reasons: 4 clients reach {rates[True, 4][0] / ceiling:.0%} of it (limit >= 90%)"
+    )
+    print(f"without reasons, 4 clients: {rates[False, 4][0]:,.0f} leads/s (limit >= 30,000)")
+    b8 = next(r for n, c, r in rows if n == "bentoml" and c == 8)
+    print(
+        f"limits: /score p99 from one client {b1['p99']:.2f} ms (<= 3), requests/s from 8 clients "
+        f"{b8['rps']:,.0f} (>= 1,500), in-process p50 {inproc['p50']:.2f} ms (<= 1 with reasons)"
+    )
+    print(
+        f"server memory (all processes): {served['before']:.0f} MB before, {served['after']:.0f} MB after "
+        f"{sustained:,} more requests"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=15, help="load per concurrency level")
@@ -303,114 +438,10 @@ def main() -> None:
     size = 100 if args.short else 1_000  # leads a /score_batch call in the rates below
     tmp = Path(tempfile.mkdtemp())
     env = trained_service_env(tmp, 3_000 if args.short else 20_000)
-    rows = []
-    bin_dir = Path(sys.executable).parent
-    port = free_port()
-    server = _start([str(bin_dir / "leadscore"), "serve", "--port", str(port)], env, tmp)
-    try:
-        start_s = _wait(f"http://127.0.0.1:{port}/score", server)
-        for c in (1, 8, 32):
-            rows.append(("bentoml", c, asyncio.run(_load(port, "/score", EXAMPLE, c, args.seconds, server.pid))))
-        batches = 1 if args.short else 6
-        rates = {
-            (reasons, clients): _batch_rate(port, reasons, clients, batches, size, server.pid)
-            for reasons in (True, False)
-            for clients in (1, 4)
-        }
-        if args.short:  # the README's batch limit, once
-            rates["1,000 once"] = _batch_rate(port, True, 1, 1, 1_000, server.pid)
-        before = _rss_mb(server.pid)
-        sent = 0
-        while sent < args.sustained:
-            sent += asyncio.run(_load(port, "/score", EXAMPLE, 8, min(10, args.seconds)))["n"]
-        after = _rss_mb(server.pid)
-    finally:
-        _stop(server)
-    (tmp / "bare_app.py").write_text(FASTAPI_APP)
-    # one uvicorn worker: with --workers 2 every answer stalled ~45 ms here (p50 48 ms at
-    # concurrency 1), a socket-level delay of uvicorn's multi-process mode, not the app's cost
-    port = free_port()
-    bare = _start([str(bin_dir / "uvicorn"), "bare_app:app", "--port", str(port), "--log-level", "warning"], env, tmp)
-    try:
-        _wait(f"http://127.0.0.1:{port}/score", bare)
-        for c in (1, 8, 32):
-            rows.append(("fastapi", c, asyncio.run(_load(port, "/score", EXAMPLE, c, args.seconds, bare.pid))))
-    finally:
-        _stop(bare)
-    os.environ.update({k: env[k] for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "LEADSCORE_API_KEY")})
-    from serving.loading import load_scorer
-    from serving.schemas import Lead
-    from serving.settings import load_settings
-
-    scorer = load_scorer(load_settings())
-    lead = Lead.model_validate(EXAMPLE["lead"])
-    times = []
-    cpu_began = time.process_time()
-    for _ in range(300 if args.short else 2_000):
-        began = time.perf_counter()
-        scorer.score([lead])
-        times.append(time.perf_counter() - began)
-    inproc_cpu_ms = (time.process_time() - cpu_began) * 1e3 / len(times)
-    inproc = np.array(times[len(times) // 10 :]) * 1e3
-    batch_leads = [Lead.model_validate(raw) for raw in distinct_leads(size)]
-    inproc_batch_us = {}  # in-process CPU microseconds per lead of a whole batch, with and without reasons
-    for reasons in (True, False):
-        cpu_began = time.process_time()
-        for _ in range(3):
-            scorer.score(batch_leads, reasons=reasons)
-        inproc_batch_us[reasons] = (time.process_time() - cpu_began) * 1e6 / (3 * size)
-    ceiling, lightgbm = shap_ceilings(scorer, batch_leads)
-    print(f"start of `leadscore serve` to first 200: {start_s:.1f} s")
-    print(
-        f"{'server':8} {'conc':>4} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}"
-        f" {'server CPU ms/req':>17}"
-    )
-    for name, c, r in rows:
-        print(
-            f"{name:8} {c:>4} {r['n']:>9,} {r['rps']:>8.0f} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f}"
-            f" {r['errors']:>6} {r['cpu_ms']:>17.2f}"
-        )
-    print(
-        f"in-process Scorer.score, one lead: p50 {np.percentile(inproc, 50):.2f} ms, "
-        f"p99 {np.percentile(inproc, 99):.2f} ms, CPU {inproc_cpu_ms:.2f} ms per answer"
-    )
-    b1 = next(r for n, c, r in rows if n == "bentoml" and c == 1)
-    f1 = next(r for n, c, r in rows if n == "fastapi" and c == 1)
-    print(
-        f"ratios at concurrency 1: bentoml/fastapi p50 {b1['p50'] / f1['p50']:.2f}x, "
-        f"bentoml/in-process p50 {b1['p50'] / np.percentile(inproc, 50):.2f}x"
-    )
-    b1_cpu = next(r["cpu_ms"] for n, c, r in rows if n == "bentoml" and c == 1)
-    print(
-        f"CPU per answer at concurrency 1: the service {b1_cpu:.2f} ms, in-process {inproc_cpu_ms:.2f} ms: "
-        f"the service adds {b1_cpu - inproc_cpu_ms:.2f} ms (HTTP, intake, score log, trend lookup, metrics)"
-    )
-    for clients in (1, 4):
-        (with_, with_cpu), (without, without_cpu) = rates[True, clients], rates[False, clients]
-        print(
-            f"/score_batch of {size:,} different leads, {clients} client(s): {with_:,.0f} leads/s with reasons "
-            f"(SHAP), {without:,.0f} leads/s without; server CPU {with_cpu:,.0f} / {without_cpu:,.0f} us per lead"
-        )
-    print(
-        f"in-process Scorer.score of those {size:,} leads at once: CPU {inproc_batch_us[True]:,.0f} us per lead "
-        f"with reasons, {inproc_batch_us[False]:,.0f} without"
-    )
-    if "1,000 once" in rates:
-        print(f"/score_batch of 1,000 different leads, once, with reasons: {rates['1,000 once'][0]:,.0f} leads/s")
-    print(
-        f"exact SHAP alone on those {size:,} leads' feature rows, both cores: {ceiling:,.0f} leads/s "
-        f"(training.trees; LightGBM's pred_contrib: {lightgbm:,.0f}, {ceiling / lightgbm:.1f}x less); the "
-        f"ceiling of answers with reasons: 4 clients reach {rates[True, 4][0] / ceiling:.0%} of it (limit >= 90%)"
-    )
-    print(f"without reasons, 4 clients: {rates[False, 4][0]:,.0f} leads/s (limit >= 30,000)")
-    b8 = next(r for n, c, r in rows if n == "bentoml" and c == 8)
-    print(
-        f"limits: /score p99 from one client {b1['p99']:.2f} ms (<= 3), requests/s from 8 clients "
-        f"{b8['rps']:,.0f} (>= 1,500), in-process p50 {np.percentile(inproc, 50):.2f} ms (<= 1 with reasons)"
-    )
-    print(
-        f"server memory (all processes): {before:.0f} MB before, {after:.0f} MB after {args.sustained:,} more requests"
-    )
+    served = service_figures(env, tmp, args.seconds, args.sustained, size, args.short)
+    rows = served["rows"] + bare_figures(env, tmp, args.seconds)
+    inproc = in_process_figures(env, size, args.short)
+    report(served, rows, inproc, size, args.sustained)
     shutil.rmtree(tmp, ignore_errors=True)
 
 
