@@ -118,6 +118,16 @@ class FeedbackRequest(Intake):
     feedback: Feedback
 
 
+def one_blas_thread() -> None:
+    """One BLAS thread in this worker (every BLAS library loaded by now: numpy's, SciPy's). The
+    workers are the service's parallelism, one per core; a second OpenBLAS thread would spin
+    after every matrix product (a batch's reasons) and take about a sixth of the server's CPU
+    a lead from the other worker (`benchmarks/bench_serving.py`)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def events_of(lead: Lead) -> int:
     """How many events come with `lead`, its contacts' included."""
     return len(lead.events or ()) + sum(len(contact.events) for contact in lead.contacts)
@@ -182,6 +192,7 @@ class LeadScoring:
         # each lead's last scores, for the answer's trend (read off the event loop, never waited for long)
         self.history = History(self.store, wait=self.settings.trend_wait_seconds)
         self.use(load_scorer(self.settings))
+        one_blas_thread()
         served = self.scorer.model.version if self.scorer.model else None
         self.watcher = watch(self, ModelWatcher(self.settings, served), self.settings.reload_seconds)
         self.monitor = self._monitor()
