@@ -425,6 +425,13 @@ def report(served: dict, rows: list, inproc: dict, size: int, sustained: int) ->
         f"limits: /score p99 from one client {b1['p99']:.2f} ms (<= 3), requests/s from 8 clients "
         f"{b8['rps']:,.0f} (>= 1,500), in-process p50 {inproc['p50']:.2f} ms (<= 1 with reasons)"
     )
+    cores = os.cpu_count() or 1  # what CPU alone allows: requests (leads) a second = cores / CPU per request (lead)
+    print(
+        f"CPU-bound ceilings on these {cores} cores: /score {cores / b8['cpu_ms'] * 1e3:,.0f} requests/s at the "
+        f"service's CPU per request from 8 clients, {cores / inproc['cpu_ms'] * 1e3:,.0f} if the service added "
+        f"nothing to the in-process answer; answers with reasons {cores / batch_us[True] * 1e6:,.0f} leads/s, "
+        f"without {cores / batch_us[False] * 1e6:,.0f}, at the in-process CPU per lead of a batch"
+    )
     print(
         f"server memory (all processes): {served['before']:.0f} MB before, {served['after']:.0f} MB after "
         f"{sustained:,} more requests"
