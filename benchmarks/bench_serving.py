@@ -335,6 +335,14 @@ def bare_figures(env: dict, tmp: Path, seconds: float) -> list:
         _stop(bare)
 
 
+def _batch_cpu_us(scorer, leads: list, reasons: bool, times: int = 3) -> float:
+    """CPU microseconds per lead (every thread of this process) of scoring `leads` at once."""
+    cpu_began = time.process_time()
+    for _ in range(times):
+        scorer.score(leads, reasons=reasons)
+    return (time.process_time() - cpu_began) * 1e6 / (times * len(leads))
+
+
 def in_process_figures(env: dict, size: int, short: bool) -> dict:
     """One lead's answers in-process (p50, p99 ms; CPU ms an answer), a batch's CPU per lead with
     and without reasons, and the exact-SHAP ceilings on the batch's rows."""
@@ -345,7 +353,6 @@ def in_process_figures(env: dict, size: int, short: bool) -> dict:
     from serving.settings import load_settings
 
     scorer = load_scorer(load_settings())
-    one_blas_thread()  # as in a service worker: the batch's CPU per lead below is a worker's
     lead = Lead.model_validate(EXAMPLE["lead"])
     times = []
     cpu_began = time.process_time()
@@ -356,18 +363,17 @@ def in_process_figures(env: dict, size: int, short: bool) -> dict:
     cpu_ms = (time.process_time() - cpu_began) * 1e3 / len(times)
     ms = np.array(times[len(times) // 10 :]) * 1e3
     batch_leads = [Lead.model_validate(raw) for raw in distinct_leads(size)]
-    batch_us = {}  # CPU microseconds per lead of a whole batch, with and without reasons
-    for reasons in (True, False):
-        cpu_began = time.process_time()
-        for _ in range(3):
-            scorer.score(batch_leads, reasons=reasons)
-        batch_us[reasons] = (time.process_time() - cpu_began) * 1e6 / (3 * size)
+    scorer.score(batch_leads)  # once before any timing: what a first large batch makes
+    blas_threads_us = _batch_cpu_us(scorer, batch_leads, True)  # BLAS as numpy starts it: a thread per core
+    one_blas_thread()  # as in a service worker: the batch figures below are a worker's
+    batch_us = {reasons: _batch_cpu_us(scorer, batch_leads, reasons) for reasons in (True, False)}
     ceiling, lightgbm = shap_ceilings(scorer, batch_leads)
     return {
         "p50": float(np.percentile(ms, 50)),
         "p99": float(np.percentile(ms, 99)),
         "cpu_ms": cpu_ms,
         "batch_us": batch_us,
+        "blas_threads_us": blas_threads_us,
         "ceiling": ceiling,
         "lightgbm": lightgbm,
     }
@@ -409,7 +415,8 @@ def report(served: dict, rows: list, inproc: dict, size: int, sustained: int) ->
     batch_us = inproc["batch_us"]
     print(
         f"in-process Scorer.score of those {size:,} leads at once: CPU {batch_us[True]:,.0f} us per lead "
-        f"with reasons, {batch_us[False]:,.0f} without"
+        f"with reasons, {batch_us[False]:,.0f} without; with reasons and a BLAS thread per core (numpy's "
+        f"start, which service workers limit to one): {inproc['blas_threads_us']:,.0f}"
     )
     if "1,000 once" in rates:
         print(f"/score_batch of 1,000 different leads, once, with reasons: {rates['1,000 once'][0]:,.0f} leads/s")
