@@ -120,9 +120,10 @@ class FeedbackRequest(Intake):
 
 def one_blas_thread() -> None:
     """One BLAS thread in this worker (every BLAS library loaded by now: numpy's, SciPy's). The
-    workers are the service's parallelism, one per core; a second OpenBLAS thread would spin
-    after every matrix product (a batch's reasons) and take about a sixth of the server's CPU
-    a lead from the other worker (`benchmarks/bench_serving.py`)."""
+    workers are the service's parallelism (one per core by default) and its matrix products are
+    small: a second OpenBLAS thread gains them nothing, then spins after each one (a batch's
+    reasons), about 100 us of CPU a lead taken from the other worker (`benchmarks/bench_serving.py`
+    prints a batch's CPU per lead both ways)."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
