@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -261,6 +262,7 @@ def _stop(server) -> None:
 
 
 FASTAPI_APP = """
+import gc
 import os
 from fastapi import FastAPI, Header, HTTPException
 from serving.schemas import Lead, Score
@@ -268,7 +270,8 @@ from serving.loading import load_scorer
 from serving.service import one_blas_thread
 from serving.settings import load_settings
 scorer = load_scorer(load_settings())
-one_blas_thread()  # as in a service worker
+one_blas_thread()  # as a service worker does after its start
+gc.freeze()
 app = FastAPI()
 @app.post("/score")
 def score(body: dict, authorization: str = Header(default="")) -> Score:
@@ -353,6 +356,7 @@ def in_process_figures(env: dict, size: int, short: bool) -> dict:
     from serving.settings import load_settings
 
     scorer = load_scorer(load_settings())
+    gc.freeze()  # as a service worker does after its start: no full collection walks what it imported
     lead = Lead.model_validate(EXAMPLE["lead"])
     times = []
     cpu_began = time.process_time()
