@@ -118,17 +118,6 @@ class FeedbackRequest(Intake):
     feedback: Feedback
 
 
-def one_blas_thread() -> None:
-    """One BLAS thread in this worker (every BLAS library loaded by now: numpy's, SciPy's). The
-    workers are the service's parallelism (one per core by default) and its matrix products are
-    small: a second OpenBLAS thread gains them nothing, then spins after each one (a batch's
-    reasons), about 100 us of CPU a lead taken from the other worker (`benchmarks/bench_serving.py`
-    prints a batch's CPU per lead both ways)."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1, user_api="blas")
-
-
 def events_of(lead: Lead) -> int:
     """How many events come with `lead`, its contacts' included."""
     return len(lead.events or ()) + sum(len(contact.events) for contact in lead.contacts)
@@ -165,6 +154,7 @@ class LeadScoring:
     def _start(self) -> None:
         """Settings, logs, the feedback store, the score log, the model and its watchers."""
         from core.store import FeedbackStore
+        from serving.blas import one_blas_thread
         from serving.loading import StoreOpener, load_scorer
         from serving.logs import configure as configure_logs
         from serving.reload import ModelWatcher, watch
