@@ -10,7 +10,7 @@ answer (features, model, calibration, reasons, rules, score log):
 - /score_batch of 1,000 different leads in leads/s, from one client and from four at once (the
   service's workers share one listening socket: which worker takes a connection is the kernel's
   choice, so two clients often land on one worker; four rarely all do);
-- worker memory before and after `--sustained` requests;
+- worker memory before and after `--sustained` requests (the scheduled `leadscore monitor` runs left out);
 - the server's CPU time per request and per lead (all its processes; on shared cores it moves
   less with the neighbours than latency does);
 and the same single-lead work in a bare FastAPI app (uvicorn, one worker) and in-process (its CPU
@@ -42,25 +42,44 @@ EXAMPLE = json.loads((PROJECT / "serving" / "examples" / "score.json").read_text
 KEY = "bench-key"
 
 
-def _rss_mb(pid: int) -> float:
+def _serving(pid: int) -> list:
+    """The server with process `pid` and its workers, not the scheduled `leadscore monitor` runs
+    they start (work of the hour, not of a request: a run alive at a reading added its own
+    hundreds of MB to the memory figure)."""
     import psutil
 
     process = psutil.Process(pid)
-    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 1e6
+    kept = [process]
+    for part in process.children(recursive=True):
+        try:
+            if "monitor" not in part.cmdline():
+                kept.append(part)
+        except psutil.Error:  # a process gone meanwhile
+            continue
+    return kept
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of the server's processes (`_serving`), MB."""
+    import psutil
+
+    total = 0
+    for part in _serving(pid):
+        try:
+            total += part.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 1e6
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) the server with process `pid` has used, its workers' included, not
-    the scheduled `leadscore monitor` runs they start (work of the hour, not of a request): what
-    answers cost the machine, which moves less with the neighbours on shared cores than latency."""
+    """CPU time (user + system) the server's processes (`_serving`) have used: what answers cost
+    the machine, which moves less with the neighbours on shared cores than latency."""
     import psutil
 
-    process = psutil.Process(pid)
     total = 0.0
-    for part in [process, *process.children(recursive=True)]:
+    for part in _serving(pid):
         try:
-            if part is not process and "monitor" in part.cmdline():
-                continue
             times = part.cpu_times()
         except psutil.Error:  # a process gone meanwhile
             continue
