@@ -52,7 +52,9 @@ def print_pdf(page: Path, pdf: Path, browser: str | None = None, timeout: int = 
     executable = find(browser)
     pdf.parent.mkdir(parents=True, exist_ok=True)
     partial = pdf.with_name(f".{pdf.name}.partial")
-    with tempfile.TemporaryDirectory(prefix="leadscore-chromium-") as profile:
+    # Chromium's helper processes may still write to the throwaway profile as the browser exits:
+    # a file they leave must not fail the report (the profile is in the temporary folder anyway)
+    with tempfile.TemporaryDirectory(prefix="leadscore-chromium-", ignore_cleanup_errors=True) as profile:
         command = [
             executable,
             *arguments(Path(profile)),

@@ -8,7 +8,9 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import re
+import signal
 import subprocess
 import tempfile
 import time
@@ -34,9 +36,11 @@ class Page:
     """One Chromium page; use as a context manager."""
 
     def __init__(self, browser: str | None = None):
-        self._profile = tempfile.TemporaryDirectory(prefix="leadscore-cdp-")
+        # its helper processes may write to the profile as the browser exits: a file they leave
+        # behind must not fail the test that looked at the page
+        self._profile = tempfile.TemporaryDirectory(prefix="leadscore-cdp-", ignore_cleanup_errors=True)
         command = [find(browser), *arguments(Path(self._profile.name)), "--remote-debugging-port=0", "about:blank"]
-        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.problems: list[str] = []
         self._ids = itertools.count(1)
 
@@ -52,11 +56,14 @@ class Page:
 
     def __exit__(self, *exc) -> None:
         self._closing.close()
-        self.process.terminate()
+        with contextlib.suppress(ProcessLookupError):  # the browser and its helpers, all of them
+            os.killpg(self.process.pid, signal.SIGTERM)
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
         self.process.stderr.close()
         self._profile.cleanup()
 
