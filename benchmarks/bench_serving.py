@@ -11,8 +11,8 @@ answer (features, model, calibration, reasons, rules, score log):
   service's workers share one listening socket: which worker takes a connection is the kernel's
   choice, so two clients often land on one worker; four rarely all do);
 - worker memory before and after `--sustained` requests (the scheduled `leadscore monitor` runs left out);
-- the server's CPU time per request and per lead (all its processes; on shared cores it moves
-  less with the neighbours than latency does);
+- the server's CPU time per request and per lead (its processes, the monitor runs left out; on
+  shared cores it moves less with the neighbours than latency does);
 and the same single-lead work in a bare FastAPI app (uvicorn, one worker) and in-process (its CPU
 per answer beside the service's: what the service adds), and LightGBM's SHAP alone on the batch's
 feature rows (the ceiling of a batch with reasons).
@@ -476,8 +476,8 @@ def report(served: dict, rows: list, inproc: dict, size: int, sustained: int) ->
         f"without {n / batch_us[False] * 1e6:,.0f}, at the in-process CPU per lead of a batch"
     )
     print(
-        f"server memory (all processes): {served['before']:.0f} MB before, {served['after']:.0f} MB after "
-        f"{sustained:,} more requests"
+        f"server memory (its processes, the scheduled monitor runs left out): {served['before']:.0f} MB before, "
+        f"{served['after']:.0f} MB after {sustained:,} more requests"
     )
 
 
